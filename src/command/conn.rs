@@ -1,0 +1,343 @@
+//! The connection family (PING, ECHO, SELECT, HELLO, AUTH, QUIT, RESET, CLIENT) and the
+//! per-connection state every command sees.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::args::{is, parse_int};
+use super::dispatch::lower;
+use super::error::printable;
+use super::*;
+use crate::resp::{Out, Proto};
+use crate::server::REDIS_VERSION;
+use crate::txn::CoreCx;
+
+/// What Redis keeps per client that commands can change.
+pub struct Session {
+    pub id: u64,
+    pub db: usize,
+    pub name: Option<Vec<u8>>,
+    pub authed: bool,
+    /// Set by QUIT (and protocol errors): close once the replies are written.
+    pub close_after_reply: bool,
+    pub peer: String,
+    pub local: String,
+    pub created_ms: u64,
+}
+
+impl Session {
+    /// Checks that this client may run `spec` now (authentication).
+    pub fn may_run(&self, spec: &CommandSpec) -> Result<(), CmdError> {
+        if !self.authed && !spec.flags.has(NO_AUTH) {
+            return Err(CmdError::other("NOAUTH Authentication required."));
+        }
+        Ok(())
+    }
+}
+
+/// A connection's context: its core, its state and its reply buffer.
+pub struct ConnCx {
+    pub core: Rc<CoreCx>,
+    pub session: Session,
+    pub out: Out,
+}
+
+pub const SPECS: &[CommandSpec] = &[
+    CommandSpec::new("ping", -1, FAST.union(STALE), KeySpan::NONE, Run::Conn(ping)).doc(
+        "connection",
+        "1.0.0",
+        "Returns the server's liveliness response.",
+        "[message]",
+    ),
+    CommandSpec::new("echo", 2, FAST.union(STALE), KeySpan::NONE, Run::Conn(echo)).doc(
+        "connection",
+        "1.0.0",
+        "Returns the given string.",
+        "message",
+    ),
+    CommandSpec::new(
+        "select",
+        2,
+        FAST.union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(select),
+    )
+    .doc("connection", "1.0.0", "Changes the selected database.", "index"),
+    CommandSpec::new(
+        "hello",
+        -1,
+        FAST.union(NO_AUTH).union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(hello),
+    )
+    .doc(
+        "connection",
+        "6.0.0",
+        "Handshakes with the server.",
+        "[protover [AUTH username password] [SETNAME clientname]]",
+    ),
+    CommandSpec::new(
+        "auth",
+        -2,
+        FAST.union(NO_AUTH).union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(auth),
+    )
+    .doc(
+        "connection",
+        "1.0.0",
+        "Authenticates the connection.",
+        "[username] password",
+    ),
+    CommandSpec::new(
+        "quit",
+        -1,
+        FAST.union(NO_AUTH).union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(quit),
+    )
+    .doc("connection", "1.0.0", "Closes the connection.", ""),
+    CommandSpec::new(
+        "reset",
+        1,
+        FAST.union(NO_AUTH).union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(reset),
+    )
+    .doc("connection", "6.2.0", "Resets the connection.", ""),
+    CommandSpec::new(
+        "client",
+        -2,
+        ADMIN.union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(client),
+    )
+    .doc(
+        "connection",
+        "2.4.0",
+        "A container for client connection commands.",
+        "subcommand [arguments]",
+    ),
+];
+
+fn ping(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        match argv.len() {
+            1 => cx.out.simple(b"PONG"),
+            2 => cx.out.bulk(&argv[1]),
+            _ => return Err(CmdError::WrongArity("ping".into())),
+        }
+        Ok(())
+    })
+}
+
+fn echo(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        cx.out.bulk(&argv[1]);
+        Ok(())
+    })
+}
+
+fn select(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let idx = parse_int(&argv[1])?;
+        let dbs = cx.core.shard.borrow().dbs.len() as i64;
+        if idx < 0 || idx >= dbs {
+            return Err(CmdError::DbIndexOutOfRange);
+        }
+        cx.session.db = idx as usize;
+        cx.out.ok();
+        Ok(())
+    })
+}
+
+/// Checks a password for `user` against `requirepass` (the only user Shoal has is `default`).
+fn check_password(cx: &ConnCx, user: &[u8], pass: &[u8]) -> Result<(), CmdError> {
+    let wrong = || CmdError::other("WRONGPASS invalid username-password pair or user is disabled.");
+    match cx.core.server.config().requirepass {
+        None if user == b"default" => Ok(()),
+        None => Err(wrong()),
+        Some(p) if user == b"default" && p.as_bytes() == pass => Ok(()),
+        Some(_) => Err(wrong()),
+    }
+}
+
+fn auth(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let (user, pass): (&[u8], &[u8]) = match argv.len() {
+            2 => (b"default", &argv[1]),
+            3 => (&argv[1], &argv[2]),
+            _ => return Err(CmdError::Syntax),
+        };
+        if argv.len() == 2 && cx.core.server.config().requirepass.is_none() {
+            return Err(CmdError::other(
+                "ERR AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?",
+            ));
+        }
+        check_password(cx, user, pass)?;
+        cx.session.authed = true;
+        cx.out.ok();
+        Ok(())
+    })
+}
+
+fn hello(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let mut proto = cx.out.proto();
+        if argv.len() >= 2 {
+            let ver = parse_int(&argv[1])
+                .map_err(|_| CmdError::other("ERR Protocol version is not an integer or out of range"))?;
+            proto = match ver {
+                2 => Proto::Resp2,
+                3 => Proto::Resp3,
+                _ => return Err(CmdError::other("NOPROTO unsupported protocol version")),
+            };
+        }
+        let mut i = 2;
+        let mut name = None;
+        while i < argv.len() {
+            let more = argv.len() - i - 1;
+            if is(&argv[i], "auth") && more >= 2 {
+                check_password(cx, &argv[i + 1], &argv[i + 2])?;
+                cx.session.authed = true;
+                i += 3;
+            } else if is(&argv[i], "setname") && more >= 1 {
+                name = Some(argv[i + 1].to_vec());
+                i += 2;
+            } else {
+                return Err(CmdError::other(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    printable(&argv[i], 128)
+                )));
+            }
+        }
+        if !cx.session.authed {
+            return Err(CmdError::other(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            ));
+        }
+        if let Some(n) = name {
+            check_client_name(&n)?;
+            cx.session.name = Some(n);
+        }
+        cx.out.set_proto(proto);
+        let out = &mut cx.out;
+        out.map(7);
+        out.bulk(b"server");
+        out.bulk(b"redis");
+        out.bulk(b"version");
+        out.bulk(REDIS_VERSION.as_bytes());
+        out.bulk(b"proto");
+        out.int(if proto == Proto::Resp3 { 3 } else { 2 });
+        out.bulk(b"id");
+        out.int(cx.session.id as i64);
+        out.bulk(b"mode");
+        out.bulk(b"standalone");
+        out.bulk(b"role");
+        out.bulk(b"master");
+        out.bulk(b"modules");
+        out.array(0);
+        Ok(())
+    })
+}
+
+fn quit(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        cx.out.ok();
+        cx.session.close_after_reply = true;
+        Ok(())
+    })
+}
+
+fn reset(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        cx.session.db = 0;
+        cx.session.name = None;
+        cx.session.authed = cx.core.server.config().requirepass.is_none();
+        cx.out.set_proto(Proto::Resp2);
+        cx.out.simple(b"RESET");
+        Ok(())
+    })
+}
+
+/// Client names may not contain spaces, newlines or other special characters.
+fn check_client_name(name: &[u8]) -> Result<(), CmdError> {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(CmdError::other(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// One line of CLIENT LIST / CLIENT INFO for this connection.
+fn client_line(cx: &ConnCx) -> String {
+    let s = &cx.session;
+    let age = (crate::shard::unix_ms().saturating_sub(s.created_ms)) / 1000;
+    format!(
+        "id={} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default redir=-1 resp={}\n",
+        s.id,
+        s.peer,
+        s.local,
+        String::from_utf8_lossy(s.name.as_deref().unwrap_or_default()),
+        age,
+        s.db,
+        if cx.out.proto() == Proto::Resp3 { 3 } else { 2 },
+    )
+}
+
+fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let sub = lower(&argv[1]);
+        match (sub.as_str(), argv.len()) {
+            ("id", 2) => cx.out.int(cx.session.id as i64),
+            ("getname", 2) => match &cx.session.name {
+                Some(n) => cx.out.bulk(n),
+                None => cx.out.null(),
+            },
+            ("setname", 3) => {
+                check_client_name(&argv[2])?;
+                cx.session.name = (!argv[2].is_empty()).then(|| argv[2].to_vec());
+                cx.out.ok();
+            }
+            ("info", 2) => {
+                let line = client_line(cx);
+                cx.out.verbatim(line.as_bytes());
+            }
+            ("list", _) => {
+                let line = client_line(cx);
+                cx.out.verbatim(line.as_bytes());
+            }
+            ("setinfo", 4) | ("no-evict", 3) | ("no-touch", 3) => cx.out.ok(),
+            ("reply", 3) => cx.out.ok(),
+            _ => {
+                return Err(CmdError::other(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                    printable(&argv[1], 128)
+                )));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A client's fresh state when it connects.
+pub fn new_session(core: &Rc<CoreCx>, peer: String, local: String) -> Session {
+    Session {
+        id: core.server.next_client_id(),
+        db: 0,
+        name: None,
+        authed: core.server.config().requirepass.is_none(),
+        close_after_reply: false,
+        peer,
+        local,
+        created_ms: crate::shard::unix_ms(),
+    }
+}
+
+/// Writes `err` as the reply (used by the connection loop for protocol errors).
+pub fn write_error(out: &mut Out, err: &str) {
+    out.error(err);
+}

@@ -1,0 +1,163 @@
+//! Runs one read's worth of pipelined requests and writes the replies in request order.
+//!
+//! Consecutive shard commands are collected; at a barrier (a connection-level command, a
+//! split over several shards, an error reply) or at the end of the batch they are sent as one
+//! job per owning shard, the remote ones first so that every core works at once, and their
+//! replies are stitched back together in request order. Commands of one shard run in request
+//! order inside their job, so per-key order always holds.
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+
+use super::{CmdError, ConnCx, Run, ShardHandler, lookup, run_on_shard};
+use crate::resp::{Out, Proto, Request};
+use crate::server::stats::CoreCounters;
+use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
+use crate::txn::Lock;
+use crate::txn::split::{check_layout, run_split};
+
+/// Shard commands waiting to be sent.
+#[derive(Default)]
+struct Pending {
+    items: Vec<(ShardId, ShardHandler, Request)>,
+}
+
+/// Replies of one shard's job: the bytes and where each reply ends.
+type GroupReplies = (Vec<u8>, Vec<usize>);
+
+fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler, Request)>) -> GroupReplies {
+    let mut cx = ShardCx::new(shard, db, unix_ms());
+    let mut out = Out::new(proto);
+    let mut ends = Vec::with_capacity(cmds.len());
+    for (h, argv) in cmds {
+        run_on_shard(&mut cx, h, &argv, &mut out);
+        ends.push(out.len());
+    }
+    (out.take(), ends)
+}
+
+impl Pending {
+    async fn flush(&mut self, cx: &mut ConnCx) {
+        if self.items.is_empty() {
+            return;
+        }
+        let items = std::mem::take(&mut self.items);
+        let core = cx.core.clone();
+        let db = cx.session.db;
+        let proto = cx.out.proto();
+        let first = items[0].0;
+        if items.iter().all(|(s, _, _)| *s == first) {
+            if first == core.id {
+                // The common case: everything is ours. Write replies straight to the client.
+                let out = &mut cx.out;
+                core.with_local_shard(|shard| {
+                    let mut scx = ShardCx::new(shard, db, unix_ms());
+                    for (_, h, argv) in &items {
+                        run_on_shard(&mut scx, *h, argv, out);
+                    }
+                })
+                .await;
+            } else {
+                let cmds: Vec<_> = items.into_iter().map(|(_, h, a)| (h, a)).collect();
+                let (bytes, _) = core
+                    .run_on(first, Lock::Pass, move |shard| run_group(shard, db, proto, cmds))
+                    .await;
+                cx.out.raw(&bytes);
+            }
+            return;
+        }
+        // Several shards: one job each, then interleave the replies in request order.
+        let order: Vec<ShardId> = items.iter().map(|(s, _, _)| *s).collect();
+        let mut groups: HashMap<ShardId, Vec<(ShardHandler, Request)>> = HashMap::new();
+        for (s, h, a) in items {
+            groups.entry(s).or_default().push((h, a));
+        }
+        let mut local = groups.remove(&core.id);
+        let mut started = Vec::with_capacity(groups.len());
+        for (s, cmds) in groups {
+            started.push((
+                s,
+                core.submit(s, Lock::Pass, move |shard| run_group(shard, db, proto, cmds))
+                    .await,
+            ));
+        }
+        let mut results: HashMap<ShardId, (GroupReplies, usize, usize)> = HashMap::new();
+        if let Some(cmds) = local.take() {
+            let r = core.with_local_shard(|shard| run_group(shard, db, proto, cmds)).await;
+            results.insert(core.id, (r, 0, 0));
+        }
+        for (s, job) in started {
+            results.insert(s, (core.wait(job).await, 0, 0));
+        }
+        for s in order {
+            let ((bytes, ends), next, start) = results.get_mut(&s).expect("every shard answered");
+            let end = ends[*next];
+            cx.out.raw(&bytes[*start..end]);
+            *start = end;
+            *next += 1;
+        }
+    }
+}
+
+/// Executes a batch of requests, leaving all replies in `cx.out`.
+pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
+    let mut pending = Pending::default();
+    for argv in batch {
+        if cx.session.close_after_reply {
+            break;
+        }
+        CoreCounters::add(&cx.core.counters().commands_processed, 1);
+        let Some(spec) = lookup(&argv[0]) else {
+            pending.flush(cx).await;
+            cx.out.error(&CmdError::unknown(&argv[0], &argv[1..]).message());
+            continue;
+        };
+        if !spec.arity_ok(argv.len()) {
+            pending.flush(cx).await;
+            cx.out.error(&CmdError::WrongArity(spec.name.to_string()).message());
+            continue;
+        }
+        if let Err(e) = cx.session.may_run(spec) {
+            pending.flush(cx).await;
+            cx.out.error(&e.message());
+            continue;
+        }
+        let shards = cx.core.shards;
+        match spec.run {
+            Run::Shard(h) => {
+                let key = &argv[spec.keys.first as usize];
+                pending.items.push((shard_of(key, shards), h, argv));
+            }
+            Run::Split(h, merge) => {
+                if let Err(e) = check_layout(spec, argv.len()) {
+                    pending.flush(cx).await;
+                    cx.out.error(&e.message());
+                    continue;
+                }
+                let mut owners = spec.keys.positions(argv.len()).map(|p| shard_of(&argv[p], shards));
+                let first = owners.next().unwrap_or(0);
+                if owners.all(|s| s == first) {
+                    pending.items.push((first, h, argv));
+                } else {
+                    pending.flush(cx).await;
+                    let core = cx.core.clone();
+                    run_split(&core, cx.session.db, spec, h, merge, argv, &mut cx.out).await;
+                }
+            }
+            Run::Conn(h) => {
+                pending.flush(cx).await;
+                let start = cx.out.len();
+                if let Err(e) = h(cx, argv).await {
+                    cx.out.truncate(start);
+                    cx.out.error(&e.message());
+                }
+            }
+        }
+    }
+    pending.flush(cx).await;
+}
+
+/// Lower-cased copy of a command or option name, for messages.
+pub fn lower(name: &Bytes) -> String {
+    String::from_utf8_lossy(name).to_ascii_lowercase()
+}

@@ -1,0 +1,305 @@
+//! The server family: INFO, CONFIG, TIME, DEBUG, SHUTDOWN (COMMAND lives in `docs`).
+//!
+//! INFO gathers per-shard figures with one hop over all shards and prints Redis 7.0's
+//! `field:value` layout, section by section.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use super::dispatch::lower;
+use super::error::printable;
+use super::*;
+use crate::server::stats::total;
+use crate::server::{REDIS_VERSION, ServerState};
+use crate::shard::{Shard, ShardStats};
+use crate::txn::{Lock, Txn};
+
+const SRV: &str = "server";
+
+pub const SPECS: &[CommandSpec] = &[
+    CommandSpec::new("info", -1, LOADING.union(STALE), KeySpan::NONE, Run::Conn(info)).doc(
+        SRV,
+        "1.0.0",
+        "Returns information and statistics about the server.",
+        "[section [section ...]]",
+    ),
+    CommandSpec::new(
+        "config",
+        -2,
+        ADMIN.union(NOSCRIPT).union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(config),
+    )
+    .doc(
+        SRV,
+        "2.0.0",
+        "A container for server configuration commands.",
+        "subcommand [arguments]",
+    ),
+    CommandSpec::new(
+        "time",
+        1,
+        FAST.union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(time),
+    )
+    .doc(SRV, "2.6.0", "Returns the server time.", ""),
+    CommandSpec::new(
+        "debug",
+        -2,
+        ADMIN.union(NOSCRIPT).union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(debug),
+    )
+    .doc(
+        SRV,
+        "1.0.0",
+        "A container for debugging commands.",
+        "subcommand [arguments]",
+    ),
+];
+
+/// Figures one shard contributes to INFO.
+#[derive(Clone, Copy, Default)]
+struct ShardFigures {
+    stats: ShardStats,
+    keys: [(usize, usize); 16],
+    dbs: usize,
+}
+
+fn shard_figures(s: &mut Shard) -> ShardFigures {
+    let mut f = ShardFigures {
+        stats: s.stats,
+        dbs: s.dbs.len(),
+        ..Default::default()
+    };
+    for (i, db) in s.dbs.iter().enumerate().take(16) {
+        f.keys[i] = (db.len(), db.volatile_len());
+    }
+    f
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage fills a struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(ru.ru_stime), secs(ru.ru_utime))
+}
+
+fn section_server(s: &mut String, st: &ServerState) {
+    let cfg = st.config();
+    let up = st.started.elapsed().as_secs();
+    let _ = write!(
+        s,
+        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n\
+         redis_build_id:0\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\n\
+         atomicvar_api:c11-builtin\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\n\
+         server_time_usec:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\n\
+         executable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nshoal_version:{}\r\nshoal_shards:{}\r\n",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|r| format!("Linux {}", r.trim()))
+            .unwrap_or_default(),
+        std::process::id(),
+        st.run_id,
+        cfg.port,
+        crate::shard::unix_ms() * 1000,
+        up / 86400,
+        st.executable,
+        st.config_file.clone().unwrap_or_default(),
+        env!("CARGO_PKG_VERSION"),
+        st.shards,
+    );
+}
+
+fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> String {
+    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything");
+    let want = |name: &str| all || wanted.iter().any(|w| w == name || w == "default");
+    let c = &st.counters;
+    let sum_stats = |f: fn(&ShardStats) -> u64| figs.iter().map(|x| f(&x.stats)).sum::<u64>();
+    let mut s = String::new();
+    let sep = |s: &mut String| {
+        if !s.is_empty() {
+            s.push_str("\r\n");
+        }
+    };
+    if want("server") {
+        section_server(&mut s, st);
+    }
+    if want("clients") {
+        sep(&mut s);
+        let _ = write!(
+            s,
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
+             client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\n\
+             tracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+            total(c, |x| &x.connected_clients),
+            st.config().maxclients,
+        );
+    }
+    if want("memory") {
+        sep(&mut s);
+        let rss = rss_bytes();
+        let _ = write!(
+            s,
+            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
+             used_memory_rss_human:{:.2}M\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\
+             mem_allocator:mimalloc\r\n",
+            rss as f64 / 1048576.0,
+            rss as f64 / 1048576.0,
+            st.config().maxmemory,
+            st.config().maxmemory_policy.as_str(),
+        );
+    }
+    if want("persistence") {
+        sep(&mut s);
+        let _ = write!(s, "# Persistence\r\nloading:0\r\nasync_loading:0\r\n");
+    }
+    if want("stats") {
+        sep(&mut s);
+        let _ = write!(
+            s,
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+             total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
+             expired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
+             pubsub_channels:0\r\npubsub_patterns:0\r\n",
+            total(c, |x| &x.connections_received),
+            total(c, |x| &x.commands_processed),
+            total(c, |x| &x.net_input_bytes),
+            total(c, |x| &x.net_output_bytes),
+            total(c, |x| &x.rejected_connections),
+            sum_stats(|x| x.expired_keys),
+            sum_stats(|x| x.keyspace_hits),
+            sum_stats(|x| x.keyspace_misses),
+        );
+    }
+    if want("cpu") {
+        sep(&mut s);
+        let (sys, user) = cpu_seconds();
+        let _ = write!(s, "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
+    }
+    if want("keyspace") {
+        sep(&mut s);
+        s.push_str("# Keyspace\r\n");
+        let dbs = figs.first().map_or(0, |f| f.dbs.min(16));
+        for db in 0..dbs {
+            let keys: usize = figs.iter().map(|f| f.keys[db].0).sum();
+            let expires: usize = figs.iter().map(|f| f.keys[db].1).sum();
+            if keys > 0 {
+                let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+        }
+    }
+    s
+}
+
+fn info(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let wanted: Vec<String> = argv[1..].iter().map(lower).collect();
+        let mut figs = Vec::with_capacity(cx.core.shards);
+        for shard in 0..cx.core.shards {
+            figs.push(cx.core.run_on(shard, Lock::Pass, shard_figures).await);
+        }
+        let text = info_text(&cx.core.server, &figs, &wanted);
+        cx.out.verbatim(text.as_bytes());
+        Ok(())
+    })
+}
+
+fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let sub = lower(&argv[1]);
+        match sub.as_str() {
+            "get" if argv.len() >= 3 => {
+                let cfg = cx.core.server.config();
+                let mut pairs = Vec::new();
+                for pattern in &argv[2..] {
+                    for pair in cfg.get(&String::from_utf8_lossy(pattern)) {
+                        if !pairs.contains(&pair) {
+                            pairs.push(pair);
+                        }
+                    }
+                }
+                cx.out.map(pairs.len());
+                for (k, v) in pairs {
+                    cx.out.bulk(k.as_bytes());
+                    cx.out.bulk(v.as_bytes());
+                }
+            }
+            "set" if argv.len() >= 4 && argv.len() % 2 == 0 => {
+                let pairs: Vec<(&[u8], &[u8])> = argv[2..].chunks(2).map(|p| (&p[0][..], &p[1][..])).collect();
+                let mut guard = cx.core.server.config.write().unwrap_or_else(|e| e.into_inner());
+                guard.set(&pairs).map_err(CmdError::other)?;
+                drop(guard);
+                cx.out.ok();
+            }
+            "resetstat" if argv.len() == 2 => {
+                let mut txn = Txn::all(&cx.core, 1);
+                txn.hop(|s: &mut Shard| s.stats = ShardStats::default()).await;
+                txn.finish();
+                cx.out.ok();
+            }
+            "rewrite" if argv.len() == 2 => {
+                let st = &cx.core.server;
+                let Some(path) = st.config_file.clone() else {
+                    return Err(CmdError::other("ERR The server is running without a config file"));
+                };
+                let original = std::fs::read_to_string(&path).unwrap_or_default();
+                let text = st.config().rewrite_text(&original);
+                std::fs::write(&path, text).map_err(|e| CmdError::other(format!("ERR Rewriting config file: {e}")))?;
+                cx.out.ok();
+            }
+            _ => {
+                return Err(CmdError::other(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+                    printable(&argv[1], 128)
+                )));
+            }
+        }
+        Ok(())
+    })
+}
+
+fn time(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        cx.out.array(2);
+        cx.out.bulk(now.as_secs().to_string().as_bytes());
+        cx.out.bulk(now.subsec_micros().to_string().as_bytes());
+        Ok(())
+    })
+}
+
+fn debug(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        match lower(&argv[1]).as_str() {
+            "sleep" if argv.len() == 3 => {
+                let secs: f64 = String::from_utf8_lossy(&argv[2])
+                    .parse()
+                    .map_err(|_| CmdError::NotFloat)?;
+                crate::runtime::sleep(std::time::Duration::from_secs_f64(secs.max(0.0))).await;
+                cx.out.ok();
+            }
+            _ => {
+                return Err(CmdError::other(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+                    printable(&argv[1], 128)
+                )));
+            }
+        }
+        Ok(())
+    })
+}

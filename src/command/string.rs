@@ -1,0 +1,429 @@
+//! The string family, as redis-server 7.0 behaves.
+//!
+//! Replication rewrites (R5): SET/SETEX/PSETEX with a relative or second-based expiry are
+//! logged as `SET k v PXAT <ms>`; SET's GET flag is dropped; GETSET is logged as SET; GETDEL as
+//! DEL; GETEX as PEXPIREAT / PERSIST / DEL; INCRBYFLOAT as `SET k v KEEPTTL`.
+
+use std::borrow::Cow;
+
+use super::args::parse_int;
+use super::expiry::{ExpireArg, OptionsFor, parse_set_options};
+use super::*;
+use crate::shard::ShardCx;
+use crate::store::{Kind, Value};
+use crate::util::num::incr_by_float;
+
+/// Largest string a command may build (`proto-max-bulk-len`, as Redis checks it).
+pub const MAX_STRING: usize = 512 * 1024 * 1024;
+
+const S: &str = "string";
+
+pub const SPECS: &[CommandSpec] = &[
+    CommandSpec::new("get", 2, READONLY.union(FAST), KeySpan::single(1), Run::Shard(get))
+        .doc(S, "1.0.0", "Returns the string value of a key.", "key"),
+    CommandSpec::new("set", -3, WRITE.union(DENYOOM), KeySpan::single(1), Run::Shard(set)).doc(
+        S,
+        "1.0.0",
+        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]",
+    ),
+    CommandSpec::new("setnx", 3, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(setnx))
+        .doc(S, "1.0.0", "Set the string value of a key only when the key doesn't exist.", "key value"),
+    CommandSpec::new("setex", 4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Shard(setex))
+        .doc(S, "2.0.0", "Sets the string value and expiration time of a key.", "key seconds value"),
+    CommandSpec::new("psetex", 4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Shard(psetex))
+        .doc(S, "2.6.0", "Sets both string value and expiration time in milliseconds of a key.", "key milliseconds value"),
+    CommandSpec::new("getset", 3, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(getset))
+        .doc(S, "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "key value"),
+    CommandSpec::new("getdel", 2, WRITE.union(FAST), KeySpan::single(1), Run::Shard(getdel))
+        .doc(S, "6.2.0", "Returns the string value of a key after deleting the key.", "key"),
+    CommandSpec::new("getex", -2, WRITE.union(FAST), KeySpan::single(1), Run::Shard(getex)).doc(
+        S,
+        "6.2.0",
+        "Returns the string value of a key after setting its expiration time.",
+        "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]",
+    ),
+    CommandSpec::new("mget", -2, READONLY.union(FAST), KeySpan::range(1, -1, 1), Run::Split(mget, Merge::KeyOrderArray))
+        .doc(S, "1.0.0", "Atomically returns the string values of one or more keys.", "key [key ...]"),
+    CommandSpec::new("mset", -3, WRITE.union(DENYOOM), KeySpan::range(1, -1, 2), Run::Split(mset, Merge::AllOk))
+        .doc(S, "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]"),
+    CommandSpec::new("incr", 2, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(incr))
+        .doc(S, "1.0.0", "Increments the integer value of a key by one.", "key"),
+    CommandSpec::new("decr", 2, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(decr))
+        .doc(S, "1.0.0", "Decrements the integer value of a key by one.", "key"),
+    CommandSpec::new("incrby", 3, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(incrby))
+        .doc(S, "1.0.0", "Increments the integer value of a key by a number.", "key increment"),
+    CommandSpec::new("decrby", 3, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(decrby))
+        .doc(S, "1.0.0", "Decrements a number from the integer value of a key.", "key decrement"),
+    CommandSpec::new("incrbyfloat", 3, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(incrbyfloat))
+        .doc(S, "2.6.0", "Increment the floating point value of a key by a number.", "key increment"),
+    CommandSpec::new("append", 3, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(append))
+        .doc(S, "2.0.0", "Appends a string to the value of a key.", "key value"),
+    CommandSpec::new("strlen", 2, READONLY.union(FAST), KeySpan::single(1), Run::Shard(strlen))
+        .doc(S, "2.2.0", "Returns the length of a string value.", "key"),
+    CommandSpec::new("getrange", 4, READONLY, KeySpan::single(1), Run::Shard(getrange))
+        .doc(S, "2.4.0", "Returns a substring of the string stored at a key.", "key start end"),
+    CommandSpec::new("substr", 4, READONLY, KeySpan::single(1), Run::Shard(getrange))
+        .doc(S, "1.0.0", "Returns a substring from a string value.", "key start end"),
+    CommandSpec::new("setrange", 4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Shard(setrange))
+        .doc(S, "2.2.0", "Overwrites a part of a string value with another by an offset.", "key offset value"),
+];
+
+/// The string under `key`: `None` when missing, WRONGTYPE when it holds another type.
+fn read_string<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<Cow<'a, [u8]>>, CmdError> {
+    match cx.lookup_read(key) {
+        None => Ok(None),
+        Some(e) if e.value.kind() != Kind::String => Err(CmdError::WrongType),
+        Some(e) => Ok(e.value.string_bytes()),
+    }
+}
+
+/// Replies with an optional string value as a bulk or null.
+fn reply_opt(out: &mut Out, v: Option<Cow<'_, [u8]>>) {
+    match v {
+        Some(b) => out.bulk(&b),
+        None => out.null(),
+    }
+}
+
+fn get(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    match cx.lookup_read(key) {
+        None => out.null(),
+        Some(e) => match &e.value {
+            Value::Int(n) => out.bulk_int(*n),
+            Value::Str(s) => out.bulk(s),
+            #[allow(unreachable_patterns)]
+            _ => return Err(CmdError::WrongType),
+        },
+    }
+    Ok(())
+}
+
+/// Emits `argv` unchanged (for writes that replicate as the client sent them).
+fn emit_verbatim(cx: &mut ShardCx, args: &Args) {
+    let argv: Vec<&[u8]> = args.all().iter().map(|b| &b[..]).collect();
+    cx.emit(&argv);
+}
+
+/// Stores `value` with an optional absolute deadline and logs it as Redis 7.0 propagates SET.
+fn store_and_log(cx: &mut ShardCx, key: &[u8], value: &[u8], deadline: Option<i64>, keep_ttl: bool) {
+    cx.put(key, Value::string(value), keep_ttl);
+    match deadline {
+        Some(at) => {
+            cx.set_expire(key, at.max(1) as u64);
+            let at = itoa::Buffer::new().format(at).to_owned();
+            cx.emit(&[b"SET", key, value, b"PXAT", at.as_bytes()]);
+        }
+        None if keep_ttl => cx.emit(&[b"SET", key, value, b"KEEPTTL"]),
+        None => cx.emit(&[b"SET", key, value]),
+    }
+}
+
+fn set(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let value = args.next()?;
+    let o = parse_set_options(args, OptionsFor::Set)?;
+    let deadline = o.expire()?.map(|e| e.deadline(cx.now_ms, "set", true)).transpose()?;
+    let old = if o.get {
+        read_string(cx, key)?.map(Cow::into_owned)
+    } else {
+        None
+    };
+    let exists = if o.get { old.is_some() } else { cx.exists(key) };
+    if (o.nx && exists) || (o.xx && !exists) {
+        match (o.get, old) {
+            (true, Some(v)) => out.bulk(&v),
+            _ => out.null(),
+        }
+        return Ok(());
+    }
+    let verbatim = deadline.is_none() && !o.get;
+    if verbatim {
+        cx.put(key, Value::string(value), o.keep_ttl);
+        emit_verbatim(cx, args);
+    } else if deadline.is_none() {
+        // GET is dropped from the logged command; the other flags stay.
+        cx.put(key, Value::string(value), o.keep_ttl);
+        let argv: Vec<&[u8]> = args
+            .all()
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i < 3 || !a.eq_ignore_ascii_case(b"get"))
+            .map(|(_, a)| &a[..])
+            .collect();
+        cx.emit(&argv);
+    } else {
+        store_and_log(cx, key, value, deadline, false);
+    }
+    match (o.get, old) {
+        (true, Some(v)) => out.bulk(&v),
+        (true, None) => out.null(),
+        _ => out.ok(),
+    }
+    Ok(())
+}
+
+fn setnx(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let value = args.next()?;
+    if cx.exists(key) {
+        out.int(0);
+        return Ok(());
+    }
+    cx.put(key, Value::string(value), false);
+    emit_verbatim(cx, args);
+    out.int(1);
+    Ok(())
+}
+
+/// SETEX and PSETEX: `key ttl value` with Redis's per-command expire error.
+fn set_with_ttl(cx: &mut ShardCx, args: &mut Args, out: &mut Out, millis: bool) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let ttl = args.int()?;
+    let value = args.next()?;
+    let (arg, name) = if millis {
+        (ExpireArg::RelMillis(ttl), "psetex")
+    } else {
+        (ExpireArg::RelSeconds(ttl), "setex")
+    };
+    let at = arg.deadline(cx.now_ms, name, true)?;
+    store_and_log(cx, key, value, Some(at), false);
+    out.ok();
+    Ok(())
+}
+
+fn setex(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    set_with_ttl(cx, args, out, false)
+}
+
+fn psetex(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    set_with_ttl(cx, args, out, true)
+}
+
+fn getset(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let value = args.next()?;
+    let old = read_string(cx, key)?.map(Cow::into_owned);
+    store_and_log(cx, key, value, None, false);
+    reply_opt(out, old.map(Cow::Owned));
+    Ok(())
+}
+
+fn getdel(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let old = read_string(cx, key)?.map(Cow::into_owned);
+    if old.is_some() {
+        cx.remove(key);
+        cx.emit(&[b"DEL", key]);
+    }
+    reply_opt(out, old.map(Cow::Owned));
+    Ok(())
+}
+
+fn getex(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let o = parse_set_options(args, OptionsFor::GetEx)?;
+    let deadline = o.expire()?.map(|e| e.deadline(cx.now_ms, "getex", true)).transpose()?;
+    let Some(value) = read_string(cx, key)?.map(Cow::into_owned) else {
+        out.null();
+        return Ok(());
+    };
+    if let Some(at) = deadline {
+        if at <= cx.now_ms as i64 {
+            cx.remove(key);
+            cx.emit(&[b"DEL", key]);
+        } else {
+            cx.set_expire(key, at as u64);
+            let at = itoa::Buffer::new().format(at).to_owned();
+            cx.emit(&[b"PEXPIREAT", key, at.as_bytes()]);
+        }
+    } else if o.persist && cx.lookup(key).is_some_and(|e| e.expire_at != 0) {
+        cx.set_expire(key, 0);
+        cx.emit(&[b"PERSIST", key]);
+    }
+    out.bulk(&value);
+    Ok(())
+}
+
+fn mget(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let keys = args.rest();
+    out.array(keys.len());
+    for key in keys {
+        match cx.lookup_read(key) {
+            Some(e) if e.value.kind() == Kind::String => match e.value.string_bytes() {
+                Some(b) => out.bulk(&b),
+                None => out.null(),
+            },
+            _ => out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn mset(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let pairs = args.rest();
+    if pairs.len() % 2 != 0 {
+        return Err(CmdError::WrongArity("mset".into()));
+    }
+    for kv in pairs.chunks_exact(2) {
+        cx.put(&kv[0], Value::string(&kv[1]), false);
+    }
+    emit_verbatim(cx, args);
+    out.ok();
+    Ok(())
+}
+
+/// Adds `delta` to the integer under `key` (0 when missing), keeping its TTL.
+fn incr_generic(cx: &mut ShardCx, args: &Args, key: &[u8], delta: i64, out: &mut Out) -> Result<(), CmdError> {
+    let current = match cx.lookup(key) {
+        None => 0,
+        Some(e) => match &e.value {
+            Value::Int(n) => *n,
+            Value::Str(s) => parse_int(s)?,
+            #[allow(unreachable_patterns)]
+            _ => return Err(CmdError::WrongType),
+        },
+    };
+    let new = current.checked_add(delta).ok_or(CmdError::Overflow)?;
+    match cx.lookup(key) {
+        Some(e) => e.value = Value::Int(new),
+        None => {
+            cx.put(key, Value::Int(new), false);
+        }
+    }
+    emit_verbatim(cx, args);
+    out.int(new);
+    Ok(())
+}
+
+fn incr(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    incr_generic(cx, args, key, 1, out)
+}
+
+fn decr(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    incr_generic(cx, args, key, -1, out)
+}
+
+fn incrby(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let delta = args.int()?;
+    incr_generic(cx, args, key, delta, out)
+}
+
+fn decrby(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let delta = args.int()?;
+    if delta == i64::MIN {
+        return Err(CmdError::other("ERR decrement would overflow"));
+    }
+    incr_generic(cx, args, key, -delta, out)
+}
+
+fn incrbyfloat(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let incr = args.next()?;
+    let current = read_string(cx, key)?.map(Cow::into_owned);
+    let new = incr_by_float(current.as_deref().unwrap_or(b"0"), incr).map_err(|e| CmdError::other(e.message()))?;
+    cx.put(key, Value::Str(new.clone()), true);
+    cx.emit(&[b"SET", key, &new, b"KEEPTTL"]);
+    out.bulk(&new);
+    Ok(())
+}
+
+fn append(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let tail = args.next()?;
+    let len = match cx.lookup(key) {
+        None => {
+            cx.put(key, Value::Str(tail.to_vec()), false);
+            tail.len()
+        }
+        Some(e) if e.value.kind() != Kind::String => return Err(CmdError::WrongType),
+        Some(e) => {
+            let mut bytes = match std::mem::replace(&mut e.value, Value::Int(0)) {
+                Value::Str(s) => s,
+                other => other.string_bytes().map(Cow::into_owned).unwrap_or_default(),
+            };
+            if bytes.len() + tail.len() > MAX_STRING {
+                e.value = Value::Str(bytes);
+                return Err(CmdError::StringTooLong);
+            }
+            bytes.extend_from_slice(tail);
+            let len = bytes.len();
+            e.value = Value::Str(bytes);
+            len
+        }
+    };
+    emit_verbatim(cx, args);
+    out.int(len as i64);
+    Ok(())
+}
+
+fn strlen(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let len = read_string(cx, key)?.map_or(0, |s| s.len());
+    out.int(len as i64);
+    Ok(())
+}
+
+fn getrange(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let (mut start, mut end) = (args.int()?, args.int()?);
+    let Some(s) = read_string(cx, key)? else {
+        out.bulk(b"");
+        return Ok(());
+    };
+    let len = s.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        out.bulk(b"");
+        return Ok(());
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0).min(len - 1);
+    if len == 0 || start > end {
+        out.bulk(b"");
+    } else {
+        out.bulk(&s[start as usize..=end as usize]);
+    }
+    Ok(())
+}
+
+fn setrange(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let key = args.next()?;
+    let offset = args.int()?;
+    let patch = args.next()?;
+    if offset < 0 {
+        return Err(CmdError::OffsetOutOfRange);
+    }
+    let offset = offset as usize;
+    let current = read_string(cx, key)?.map(Cow::into_owned);
+    let Some(mut bytes) = current.or_else(|| (!patch.is_empty()).then(Vec::new)) else {
+        out.int(0);
+        return Ok(());
+    };
+    if patch.is_empty() {
+        out.int(bytes.len() as i64);
+        return Ok(());
+    }
+    if offset + patch.len() > MAX_STRING {
+        return Err(CmdError::StringTooLong);
+    }
+    if bytes.len() < offset + patch.len() {
+        bytes.resize(offset + patch.len(), 0);
+    }
+    bytes[offset..offset + patch.len()].copy_from_slice(patch);
+    let len = bytes.len();
+    cx.put(key, Value::Str(bytes), true);
+    emit_verbatim(cx, args);
+    out.int(len as i64);
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! The wire protocol: request parsing (RESP multibulk and inline) and reply encoding
+//! (RESP2/RESP3). Knows nothing about sockets or commands.
+
+pub mod encode;
+pub mod inline;
+pub mod parse;
+pub mod scan;
+
+pub use encode::{Out, Proto};
+pub use parse::{ParseLimits, ProtocolError, Request, RequestParser};

@@ -1,0 +1,260 @@
+//! Request parsing: RESP multibulk arrays and inline commands, as redis-server 7.0 reads them.
+//!
+//! The parser never copies an argument: a complete request is split off the read buffer as one
+//! frozen `Bytes` and every argument is a slice of it. It is resumable, so a request that
+//! arrives over many reads is scanned once, not once per read, and a hostile length only ever
+//! reserves what has actually arrived.
+
+use bytes::{Bytes, BytesMut};
+
+use super::inline::split_inline;
+
+/// Longest inline request or header line Redis accepts (`PROTO_INLINE_MAX_SIZE`).
+pub const INLINE_MAX: usize = 64 * 1024;
+
+/// Limits a connection applies while parsing, from the config (`proto-max-bulk-len`).
+#[derive(Clone, Copy, Debug)]
+pub struct ParseLimits {
+    /// Largest bulk argument (`proto-max-bulk-len`, 512mb by default).
+    pub max_bulk_len: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_bulk_len: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// A protocol violation. Redis answers it with `-ERR Protocol error: ...` and closes the
+/// connection once the reply is written; the text here is the part after `ERR `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl ProtocolError {
+    fn new(msg: &str) -> Self {
+        ProtocolError(format!("Protocol error: {msg}"))
+    }
+}
+
+/// One parsed request: its arguments, each a zero-copy slice of the read buffer.
+pub type Request = Vec<Bytes>;
+
+/// Resumable parser state for one connection.
+#[derive(Default, Debug)]
+pub struct RequestParser {
+    /// Arguments announced by the `*<n>` header of the request being read, if any.
+    expected: Option<usize>,
+    /// (start, len) of each argument already located in the buffer.
+    spans: Vec<(usize, usize)>,
+    /// Where scanning resumes in the buffer.
+    pos: usize,
+}
+
+/// Result of looking for a CRLF-terminated line.
+enum Line {
+    Found { end: usize, next: usize },
+    Missing,
+}
+
+fn find_line(buf: &[u8], from: usize) -> Line {
+    match buf[from..].iter().position(|&b| b == b'\r') {
+        Some(i) if from + i + 1 < buf.len() => Line::Found {
+            end: from + i,
+            next: from + i + 2,
+        },
+        _ => Line::Missing,
+    }
+}
+
+/// Parses the decimal length of a `*` or `$` header the way Redis does (`string2ll`).
+fn parse_len(bytes: &[u8]) -> Option<i64> {
+    let (neg, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = digits
+        .iter()
+        .try_fold(0i64, |acc, &d| acc.checked_mul(10)?.checked_add((d - b'0') as i64))?;
+    Some(if neg { -v } else { v })
+}
+
+impl RequestParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next complete request off `buf`. `Ok(None)` means more bytes are needed.
+    /// Empty requests (`*0`, `*-1`, blank inline lines) are skipped as Redis skips them.
+    pub fn next(&mut self, buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Request>, ProtocolError> {
+        loop {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let parsed = if self.expected.is_some() || buf[0] == b'*' {
+                self.multibulk(buf, limits)?
+            } else {
+                Self::inline(buf)?
+            };
+            match parsed {
+                Some(req) if req.is_empty() => continue,
+                other => return Ok(other),
+            }
+        }
+    }
+
+    fn inline(buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
+        let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+            if buf.len() > INLINE_MAX {
+                return Err(ProtocolError::new("too big inline request"));
+            }
+            return Ok(None);
+        };
+        let line = buf.split_to(nl + 1).freeze();
+        let text = line.slice(..nl);
+        let text = match text.last() {
+            Some(b'\r') => text.slice(..text.len() - 1),
+            _ => text,
+        };
+        match split_inline(&text) {
+            Some(args) => Ok(Some(args.into_iter().map(Bytes::from).collect())),
+            None => Err(ProtocolError::new("unbalanced quotes in request")),
+        }
+    }
+
+    fn multibulk(&mut self, buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Request>, ProtocolError> {
+        if self.expected.is_none() {
+            let Line::Found { end, next } = find_line(buf, 0) else {
+                if buf.len() > INLINE_MAX {
+                    return Err(ProtocolError::new("too big mbulk count string"));
+                }
+                return Ok(None);
+            };
+            let count = match parse_len(&buf[1..end]) {
+                Some(n) if n <= i32::MAX as i64 => n,
+                _ => return Err(ProtocolError::new("invalid multibulk length")),
+            };
+            if count <= 0 {
+                let _ = buf.split_to(next);
+                return Ok(Some(Vec::new()));
+            }
+            self.expected = Some(count as usize);
+            self.spans.clear();
+            // Never trust the header for an allocation: grow as arguments arrive.
+            self.spans.reserve((count as usize).min(1024));
+            self.pos = next;
+        }
+        let expected = self.expected.unwrap_or(0);
+        while self.spans.len() < expected {
+            let pos = self.pos;
+            if pos >= buf.len() {
+                return Ok(None);
+            }
+            if buf[pos] != b'$' {
+                let got = buf[pos] as char;
+                self.reset();
+                return Err(ProtocolError::new(&format!("expected '$', got '{got}'")));
+            }
+            let Line::Found { end, next } = find_line(buf, pos) else {
+                if buf.len() - pos > INLINE_MAX {
+                    self.reset();
+                    return Err(ProtocolError::new("too big bulk count string"));
+                }
+                return Ok(None);
+            };
+            let len = match parse_len(&buf[pos + 1..end]) {
+                Some(n) if n >= 0 && n as u64 <= limits.max_bulk_len as u64 => n as usize,
+                _ => {
+                    self.reset();
+                    return Err(ProtocolError::new("invalid bulk length"));
+                }
+            };
+            if buf.len() < next + len + 2 {
+                // Reserve only what is plausible soon; the read loop grows the buffer further.
+                let want = (next + len + 2 - buf.len()).min(1 << 20);
+                buf.reserve(want);
+                return Ok(None);
+            }
+            self.spans.push((next, len));
+            self.pos = next + len + 2;
+        }
+        let frame = buf.split_to(self.pos).freeze();
+        let args = self
+            .spans
+            .iter()
+            .map(|&(start, len)| frame.slice(start..start + len))
+            .collect();
+        self.reset();
+        Ok(Some(args))
+    }
+
+    fn reset(&mut self) {
+        self.expected = None;
+        self.spans.clear();
+        self.pos = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
+        let mut buf = BytesMut::from(input);
+        let mut p = RequestParser::new();
+        let mut out = Vec::new();
+        while let Some(req) = p.next(&mut buf, &ParseLimits::default())? {
+            out.push(req.iter().map(|b| b.to_vec()).collect());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn multibulk_and_inline_mix() {
+        let got = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\nSET inl ine\n\n*0\r\n").unwrap();
+        assert_eq!(
+            got,
+            vec![
+                vec![b"GET".to_vec(), b"k".to_vec()],
+                vec![b"PING".to_vec()],
+                vec![b"SET".to_vec(), b"inl".to_vec(), b"ine".to_vec()],
+            ]
+        );
+    }
+
+    #[test]
+    fn incomplete_then_complete() {
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$5\r\nhel"[..]);
+        let mut p = RequestParser::new();
+        assert_eq!(p.next(&mut buf, &ParseLimits::default()).unwrap(), None);
+        buf.extend_from_slice(b"lo\r\n");
+        let req = p.next(&mut buf, &ParseLimits::default()).unwrap().unwrap();
+        assert_eq!(req[1].as_ref(), b"hello");
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn protocol_errors_match_redis_texts() {
+        let err = |i: &[u8]| parse_all(i).unwrap_err().0;
+        assert_eq!(err(b"*x\r\n"), "Protocol error: invalid multibulk length");
+        assert_eq!(
+            err(b"*1\r\n+a\r\n"),
+            "Protocol error: expected '+', got '+'".replace("'+', got", "'$', got")
+        );
+        assert_eq!(err(b"*1\r\n$-5\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(err(b"*1\r\n$600000000\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(err(b"SET \"a b\n"), "Protocol error: unbalanced quotes in request");
+    }
+
+    #[test]
+    fn hostile_header_does_not_allocate() {
+        let mut buf = BytesMut::from(&b"*2147483647\r\n$536870912\r\nab"[..]);
+        let mut p = RequestParser::new();
+        assert_eq!(p.next(&mut buf, &ParseLimits::default()).unwrap(), None);
+        assert!(buf.capacity() < 4 << 20);
+    }
+}

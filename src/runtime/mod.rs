@@ -1,0 +1,157 @@
+//! The thread-per-core runtime, behind Shoal's own small interface.
+//!
+//! This is the only module that names glommio (ARCHITECTURE.md, section 4): start one pinned
+//! executor per core, spawn and sleep on the current core, a message mesh between cores, a
+//! local async gate, and TCP. Moving to another thread-per-core runtime is a change here only.
+
+pub mod check;
+pub mod tcp;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::{MeshBuilder, Receivers, Senders};
+use glommio::sync::{Semaphore, StaticPermit};
+use glommio::{GlommioError, LocalExecutorBuilder, Placement, ResourceType};
+
+/// Starts one executor per entry of `cpus`, pinned to that CPU, each running `body(index,
+/// mesh)` where the mesh connects every core to every other. Blocks until all have finished.
+pub fn run_cores<T, F, Fut>(cpus: &[usize], mesh_capacity: usize, body: F) -> Result<(), String>
+where
+    T: Send + 'static,
+    F: Fn(usize, Mesh<T>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let builder = MeshBuilder::<T, _>::full(cpus.len(), mesh_capacity);
+    let mut handles = Vec::new();
+    for (index, &cpu) in cpus.iter().enumerate() {
+        let builder = builder.clone();
+        let body = body.clone();
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("shoal-core-{index}"))
+            .spawn(move || async move {
+                let (senders, receivers) = match builder.join().await {
+                    Ok(pair) => pair,
+                    Err(e) => panic!("core {index} could not join the message mesh: {e}"),
+                };
+                body(index, Mesh::new(senders, receivers)).await;
+            })
+            .map_err(|e| format!("cannot start the executor for core {index} on cpu {cpu}: {e}"))?;
+        handles.push(handle);
+    }
+    for h in handles {
+        h.join().map_err(|e| format!("core executor failed: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Runs a future to completion on a fresh unpinned executor in this thread (tools, tests).
+pub fn block_on<F: Future<Output = R> + 'static, R: 'static>(fut: F) -> R {
+    glommio::LocalExecutor::default().run(fut)
+}
+
+/// Spawns a detached task on the current core.
+pub fn spawn(fut: impl Future<Output = ()> + 'static) {
+    glommio::spawn_local(fut).detach();
+}
+
+pub async fn sleep(d: Duration) {
+    glommio::timer::sleep(d).await;
+}
+
+/// Gives other tasks on this core a turn if this one has run long enough.
+pub async fn yield_if_needed() {
+    glommio::yield_if_needed().await;
+}
+
+/// Channels from this core to every other core and back.
+pub struct Mesh<T: Send + 'static> {
+    senders: Senders<T>,
+    receivers: RefCell<Option<Receivers<T>>>,
+}
+
+/// The receiving end of the channel from one peer core.
+pub struct MeshReceiver<T: Send + 'static> {
+    inner: glommio::channels::shared_channel::ConnectedReceiver<T>,
+}
+
+impl<T: Send + 'static> MeshReceiver<T> {
+    pub async fn recv(&self) -> Option<T> {
+        self.inner.recv().await
+    }
+}
+
+/// Why a non-blocking send did not go through.
+pub enum TrySendError<T> {
+    Full(T),
+    Closed,
+}
+
+impl<T: Send + 'static> Mesh<T> {
+    fn new(senders: Senders<T>, receivers: Receivers<T>) -> Self {
+        Mesh {
+            senders,
+            receivers: RefCell::new(Some(receivers)),
+        }
+    }
+
+    pub fn me(&self) -> usize {
+        self.senders.peer_id()
+    }
+
+    pub fn peers(&self) -> usize {
+        self.senders.nr_consumers()
+    }
+
+    /// Sends to core `to` (never this core), waiting while its queue is full.
+    pub async fn send(&self, to: usize, msg: T) -> Result<(), ()> {
+        self.senders.send_to(to, msg).await.map_err(|_| ())
+    }
+
+    pub fn try_send(&self, to: usize, msg: T) -> Result<(), TrySendError<T>> {
+        match self.senders.try_send_to(to, msg) {
+            Ok(()) => Ok(()),
+            Err(GlommioError::WouldBlock(ResourceType::Channel(m))) => Err(TrySendError::Full(m)),
+            Err(_) => Err(TrySendError::Closed),
+        }
+    }
+
+    /// The receivers from every other core, once.
+    pub fn take_receivers(&self) -> Vec<(usize, MeshReceiver<T>)> {
+        let Some(mut r) = self.receivers.borrow_mut().take() else {
+            return Vec::new();
+        };
+        r.streams()
+            .into_iter()
+            .map(|(peer, inner)| (peer, MeshReceiver { inner }))
+            .collect()
+    }
+}
+
+/// A single-holder async gate local to one core: a shard is "locked" by holding it.
+#[derive(Clone)]
+pub struct Gate(Rc<Semaphore>);
+
+/// Holding the gate; dropping it opens the gate.
+pub struct GatePass(#[allow(dead_code)] StaticPermit);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate(Rc::new(Semaphore::new(1)))
+    }
+}
+
+impl Gate {
+    pub fn try_enter(&self) -> Option<GatePass> {
+        self.0.try_acquire_static_permit(1).ok().map(GatePass)
+    }
+
+    pub async fn enter(&self) -> GatePass {
+        match self.0.acquire_static_permit(1).await {
+            Ok(p) => GatePass(p),
+            Err(e) => panic!("shard gate closed: {e}"),
+        }
+    }
+}

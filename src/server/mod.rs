@@ -1,0 +1,67 @@
+//! Server-wide state shared by all cores: read-mostly configuration and a few atomics.
+//! Nothing here is shard data; cores never lock it on the hot path.
+
+pub mod log;
+pub mod start;
+pub mod stats;
+
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::config::Config;
+
+pub const REDIS_VERSION: &str = "7.0.15";
+
+pub struct ServerState {
+    pub config: RwLock<Config>,
+    pub shards: usize,
+    pub started: Instant,
+    pub started_unix_ms: u64,
+    /// 40 hex chars, new at every start (INFO run_id).
+    pub run_id: String,
+    pub executable: String,
+    pub config_file: Option<String>,
+    next_client_id: AtomicU64,
+    pub shutdown: AtomicBool,
+    /// One slot of counters per core.
+    pub counters: Vec<stats::CoreCounters>,
+}
+
+impl ServerState {
+    pub fn new(config: Config, shards: usize, config_file: Option<String>) -> ServerState {
+        ServerState {
+            config: RwLock::new(config),
+            shards,
+            started: Instant::now(),
+            started_unix_ms: crate::shard::unix_ms(),
+            run_id: random_hex40(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config_file,
+            next_client_id: AtomicU64::new(1),
+            shutdown: AtomicBool::new(false),
+            counters: (0..shards).map(|_| stats::CoreCounters::default()).collect(),
+        }
+    }
+
+    /// A snapshot of the configuration (cheap to read, never held across work).
+    pub fn config(&self) -> Config {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// 40 random lowercase hex characters (run ids, replication ids), from the OS's randomness.
+pub fn random_hex40() -> String {
+    let mut bytes = [0u8; 20];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

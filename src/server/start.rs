@@ -1,0 +1,166 @@
+//! Start-up: read the configuration, check io_uring, start one executor per core, bind every
+//! core's listeners, and run the per-core background work (active expiry).
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::ServerState;
+use super::log::{self, Level};
+use crate::config::{self, Config, Invocation, LogLevel};
+use crate::net;
+use crate::runtime::{self, Mesh};
+use crate::shard::{Shard, unix_ms};
+use crate::txn::{CoreCx, CoreMsg};
+
+/// The CPUs this process may run on (its affinity mask).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity fills a cpu_set_t we own.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } == 0;
+    let cpus: Vec<usize> = if ok {
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if cpus.is_empty() { vec![0] } else { cpus }
+}
+
+fn level_of(l: LogLevel) -> Level {
+    match l {
+        LogLevel::Debug => Level::Debug,
+        LogLevel::Verbose => Level::Verbose,
+        LogLevel::Notice => Level::Notice,
+        LogLevel::Warning => Level::Warning,
+    }
+}
+
+/// Runs the server; returns the process exit code.
+pub fn main_with_args(args: Vec<String>) -> i32 {
+    let loaded = match config::parse_args(args) {
+        Ok(Invocation::Run(loaded)) => loaded,
+        Ok(Invocation::Version) => {
+            println!(
+                "Shoal server v={} (Redis {} compatible)",
+                env!("CARGO_PKG_VERSION"),
+                super::REDIS_VERSION
+            );
+            return 0;
+        }
+        Ok(Invocation::Help) => {
+            println!(
+                "Usage: ./shoal-server [/path/to/redis.conf] [options] [-]\n       ./shoal-server -v or --version\n       ./shoal-server -h or --help\n\nExamples:\n       ./shoal-server (run the server with default config)\n       ./shoal-server /etc/redis/6379.conf\n       ./shoal-server --port 7777 --shards 4\n       ./shoal-server /etc/myredis.conf --loglevel verbose -"
+            );
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("\n{e}");
+            return 1;
+        }
+    };
+    let config = loaded.config;
+    if let Err(e) = log::init(level_of(config.loglevel), &config.logfile) {
+        eprintln!("{e}");
+        return 1;
+    }
+    for w in &loaded.warnings {
+        log::warning(w);
+    }
+    if let Err(e) = runtime::check::check_io_uring() {
+        log::warning(&format!("Shoal cannot start: {e}"));
+        eprintln!("Shoal cannot start: {e}");
+        return 1;
+    }
+    let cpus = allowed_cpus();
+    let shards = if config.shards == 0 {
+        cpus.len()
+    } else {
+        config.shards as usize
+    };
+    let placement: Vec<usize> = (0..shards).map(|i| cpus[i % cpus.len()]).collect();
+    let binds: Vec<(String, bool)> = config.bind.iter().map(|b| (b.addr.clone(), b.optional)).collect();
+    let addrs = match net::bind_addrs(&binds, config.port) {
+        Ok(a) => a,
+        Err(e) => {
+            log::warning(&e);
+            return 1;
+        }
+    };
+    let databases = config.databases as usize;
+    log::notice(&format!(
+        "Shoal {} (Redis {} compatible) starting, pid={}, {} shard(s) on cpus {:?}",
+        env!("CARGO_PKG_VERSION"),
+        super::REDIS_VERSION,
+        std::process::id(),
+        shards,
+        placement
+    ));
+    let config_file = loaded.config_file.map(|p| p.display().to_string());
+    let state = Arc::new(ServerState::new(config, shards, config_file));
+    let ready = Arc::new(AtomicUsize::new(0));
+    let result = runtime::run_cores(&placement, 4096, move |idx, mesh: Mesh<CoreMsg>| {
+        let state = state.clone();
+        let addrs = addrs.clone();
+        let ready = ready.clone();
+        async move { core_main(idx, mesh, state, addrs, databases, ready).await }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            log::warning(&e);
+            1
+        }
+    }
+}
+
+async fn core_main(
+    idx: usize,
+    mesh: Mesh<CoreMsg>,
+    state: Arc<ServerState>,
+    addrs: Vec<(std::net::SocketAddr, bool)>,
+    databases: usize,
+    ready: Arc<AtomicUsize>,
+) {
+    let core = CoreCx::new(Shard::new(idx, databases), mesh, state.clone());
+    core.start_inbox();
+    if let Err(e) = net::listen(&core, &addrs) {
+        log::warning(&e);
+        std::process::exit(1);
+    }
+    runtime::spawn(active_expiry(core.clone()));
+    ready.fetch_add(1, Ordering::SeqCst);
+    if idx == 0 {
+        while ready.load(Ordering::SeqCst) < state.shards {
+            runtime::sleep(Duration::from_millis(1)).await;
+        }
+        let list: Vec<String> = addrs.iter().map(|(a, _)| a.to_string()).collect();
+        log::notice(&format!("Ready to accept connections tcp on {}", list.join(", ")));
+    }
+    while !state.shutdown.load(Ordering::Relaxed) {
+        runtime::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Active expiry: ten times a second, remove expired keys for at most ~1 ms, continuing while
+/// a good share of what was examined had expired (as Redis's cycle does).
+async fn active_expiry(core: Rc<CoreCx>) {
+    loop {
+        runtime::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        loop {
+            let removed = core.with_local_shard(|s| s.active_expire(unix_ms(), 16)).await;
+            if removed < 16 || started.elapsed() > Duration::from_millis(1) {
+                break;
+            }
+            runtime::yield_if_needed().await;
+        }
+    }
+}
+
+/// Loads a configuration from text (tests and tools).
+pub fn config_from_text(text: &str) -> Result<Config, String> {
+    Config::load_str(text).map(|l| l.config).map_err(|e| e.to_string())
+}

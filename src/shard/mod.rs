@@ -1,0 +1,207 @@
+//! A core's shard of the keyspace: its databases, lazy and active expiry, and its write log.
+//!
+//! A shard is owned by exactly one core and touched only from that core's thread; other cores
+//! reach it by message (`txn`, `net`). Nothing here knows about sockets or other shards.
+
+pub mod keyspace;
+pub mod route;
+pub mod writelog;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use keyspace::Db;
+pub use route::{ShardId, key_hash, shard_of};
+pub use writelog::{WriteLog, WriteRecord};
+
+use crate::store::{Entry, Kind, Value};
+
+/// Wall clock in unix milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Counters a shard keeps for INFO stats.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct ShardStats {
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+}
+
+pub struct Shard {
+    pub id: ShardId,
+    pub dbs: Vec<Db>,
+    pub log: WriteLog,
+    pub stats: ShardStats,
+    rng: u64,
+}
+
+impl Shard {
+    pub fn new(id: ShardId, databases: usize) -> Shard {
+        Shard {
+            id,
+            dbs: (0..databases).map(|_| Db::default()).collect(),
+            log: WriteLog::default(),
+            stats: ShardStats::default(),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ unix_ms(),
+        }
+    }
+
+    /// A cheap pseudo-random number below `n` (xorshift; RANDOMKEY and sampling only).
+    pub fn rand_below(&mut self, n: usize) -> usize {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        if n == 0 { 0 } else { (x % n as u64) as usize }
+    }
+
+    /// Runs one step of active expiry over every db; returns how many keys it removed.
+    /// Each removal is logged as `DEL`, as Redis propagates expiry.
+    pub fn active_expire(&mut self, now_ms: u64, segments_per_db: usize) -> usize {
+        let mut removed = 0;
+        for db in 0..self.dbs.len() {
+            let gone = self.dbs[db].expire_step(now_ms, segments_per_db);
+            removed += gone.len();
+            for key in gone {
+                self.log.emit(db, &[b"DEL", &key]);
+            }
+        }
+        self.stats.expired_keys += removed as u64;
+        removed
+    }
+}
+
+/// What a command handler sees: one shard, the client's selected db, and the clock of this
+/// batch (Redis also freezes the clock for the duration of a command).
+pub struct ShardCx<'a> {
+    pub shard: &'a mut Shard,
+    pub db: usize,
+    pub now_ms: u64,
+}
+
+impl<'a> ShardCx<'a> {
+    pub fn new(shard: &'a mut Shard, db: usize, now_ms: u64) -> Self {
+        ShardCx { shard, db, now_ms }
+    }
+
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.shard.dbs[self.db]
+    }
+
+    /// Logs a write as Redis would propagate it (see `writelog`).
+    pub fn emit(&mut self, args: &[&[u8]]) {
+        self.shard.log.emit(self.db, args);
+    }
+
+    /// Deletes `key` if its deadline has passed, logging `DEL`. True when it was removed.
+    fn expire_if_due(&mut self, hash: u64, key: &[u8]) -> bool {
+        let now = self.now_ms;
+        let due = matches!(self.db().entry(hash, key), Some(e) if e.expire_at != 0 && e.expire_at <= now);
+        if due {
+            self.db().remove(hash, key);
+            self.shard.stats.expired_keys += 1;
+            self.emit(&[b"DEL", key]);
+        }
+        due
+    }
+
+    /// The live entry under `key`: expired keys are removed first (lazy expiry).
+    pub fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let hash = key_hash(key);
+        self.expire_if_due(hash, key);
+        self.db().entry_mut(hash, key)
+    }
+
+    /// `lookup` for reads: also counts keyspace hits and misses.
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let hash = key_hash(key);
+        self.expire_if_due(hash, key);
+        let found = self.shard.dbs[self.db].entry_mut(hash, key);
+        match found {
+            Some(_) => self.shard.stats.keyspace_hits += 1,
+            None => self.shard.stats.keyspace_misses += 1,
+        }
+        found
+    }
+
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.lookup(key).is_some()
+    }
+
+    /// The type of the live value under `key`.
+    pub fn kind_of(&mut self, key: &[u8]) -> Option<Kind> {
+        self.lookup(key).map(|e| e.value.kind())
+    }
+
+    /// Stores a value (not logged: the caller emits what it did).
+    pub fn put(&mut self, key: &[u8], value: Value, keep_ttl: bool) -> &mut Entry {
+        let hash = key_hash(key);
+        let now = self.now_ms;
+        if keep_ttl {
+            self.expire_if_due(hash, key);
+        }
+        let e = self.db().put(hash, key, value, keep_ttl);
+        e.touched = (now / 1000) as u32;
+        e
+    }
+
+    /// Removes a live key (not logged: the caller emits what it did).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let hash = key_hash(key);
+        if self.expire_if_due(hash, key) {
+            return None;
+        }
+        self.db().remove(hash, key)
+    }
+
+    /// Sets the absolute expiry of a live key (0 = persist). False when the key is missing.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
+        let hash = key_hash(key);
+        self.expire_if_due(hash, key);
+        self.db().set_expire(hash, key, at_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_expiry_removes_and_logs_del() {
+        let mut shard = Shard::new(0, 16);
+        shard.log.set_enabled(true);
+        let mut cx = ShardCx::new(&mut shard, 2, 1_000);
+        cx.put(b"k", Value::string(b"v"), false);
+        assert!(cx.set_expire(b"k", 1_500));
+        assert!(cx.lookup(b"k").is_some());
+        cx.now_ms = 1_500;
+        assert!(cx.lookup(b"k").is_none());
+        let recs = shard.log.drain();
+        assert_eq!(recs.last().map(|r| r.db), Some(2));
+        assert_eq!(shard.dbs[2].volatile_len(), 0);
+    }
+
+    #[test]
+    fn active_expiry_frees_untouched_keys() {
+        let mut shard = Shard::new(0, 1);
+        let mut cx = ShardCx::new(&mut shard, 0, 1_000);
+        for i in 0..500 {
+            let k = format!("k{i}");
+            cx.put(k.as_bytes(), Value::Int(i), false);
+            if i % 2 == 0 {
+                cx.set_expire(k.as_bytes(), 2_000);
+            }
+        }
+        let mut removed = 0;
+        for _ in 0..100 {
+            removed += shard.active_expire(3_000, 4);
+        }
+        assert_eq!(removed, 250);
+        assert_eq!(shard.dbs[0].len(), 250);
+    }
+}

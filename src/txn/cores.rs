@@ -1,0 +1,307 @@
+//! A core's view of the server: its own shard, and messages to the other cores' shards.
+//!
+//! Work is sent to the data: `run_on` ships a closure to the core that owns a shard, which runs
+//! it between its other work and sends the result back. Each shard has a `Gate`; a plain job
+//! passes through it, a cross-shard transaction holds it (`Lock::Acquire`) across several jobs
+//! until it sends `Release`, so no other job sees half of the transaction.
+//!
+//! Receive loops never wait on a full outgoing queue (results go by `try_send`, or by a spawned
+//! task when the queue is full), so two cores sending to each other cannot deadlock.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use hashbrown::HashMap;
+
+use crate::runtime::{self, Gate, GatePass, Mesh, MeshReceiver, TrySendError};
+use crate::server::ServerState;
+use crate::shard::{Shard, ShardId};
+
+/// A transaction's id, unique across cores (core id in the high bits).
+pub type TxnId = u64;
+
+pub type AnyBox = Box<dyn Any + Send>;
+
+/// A closure shipped to the core that owns a shard.
+pub type Job = Box<dyn FnOnce(&mut Shard) -> AnyBox + Send>;
+
+/// How a job treats the shard's gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Pass through the gate: wait while a transaction holds it.
+    Pass,
+    /// Take the gate for a transaction and keep it after the job.
+    Acquire(TxnId),
+    /// The transaction already holds the gate.
+    Held(TxnId),
+}
+
+/// Messages between cores.
+pub enum CoreMsg {
+    Run { job: Job, ticket: u64, lock: Lock },
+    Release { txn: TxnId },
+    Done { ticket: u64, result: AnyBox },
+}
+
+#[derive(Default)]
+struct Tickets {
+    next: u64,
+    slots: HashMap<u64, (Option<AnyBox>, Option<Waker>)>,
+}
+
+pub struct CoreCx {
+    pub id: ShardId,
+    pub shards: usize,
+    pub shard: RefCell<Shard>,
+    pub server: Arc<ServerState>,
+    gate: Gate,
+    held: RefCell<HashMap<TxnId, GatePass>>,
+    /// Releases that overtook their acquisition (the requester gave up waiting).
+    cancelled: RefCell<hashbrown::HashSet<TxnId>>,
+    mesh: Mesh<CoreMsg>,
+    tickets: RefCell<Tickets>,
+    next_txn: Cell<u64>,
+}
+
+impl CoreCx {
+    pub fn new(shard: Shard, mesh: Mesh<CoreMsg>, server: Arc<ServerState>) -> Rc<CoreCx> {
+        Rc::new(CoreCx {
+            id: mesh.me(),
+            shards: mesh.peers(),
+            shard: RefCell::new(shard),
+            server,
+            gate: Gate::default(),
+            held: RefCell::new(HashMap::new()),
+            cancelled: RefCell::new(hashbrown::HashSet::new()),
+            mesh,
+            tickets: RefCell::new(Tickets::default()),
+            next_txn: Cell::new(0),
+        })
+    }
+
+    /// This core's INFO counters.
+    pub fn counters(&self) -> &crate::server::stats::CoreCounters {
+        &self.server.counters[self.id]
+    }
+
+    /// Starts one receive loop per peer core.
+    pub fn start_inbox(self: &Rc<Self>) {
+        for (peer, rx) in self.mesh.take_receivers() {
+            let me = self.clone();
+            runtime::spawn(async move { me.inbox(peer, rx).await });
+        }
+    }
+
+    async fn inbox(self: Rc<Self>, peer: usize, rx: MeshReceiver<CoreMsg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                CoreMsg::Run { job, ticket, lock } => self.run_remote(peer, job, ticket, lock),
+                CoreMsg::Release { txn } => self.drop_hold(txn),
+                CoreMsg::Done { ticket, result } => self.complete(ticket, result),
+            }
+        }
+    }
+
+    fn run_remote(self: &Rc<Self>, peer: usize, job: Job, ticket: u64, lock: Lock) {
+        // Fast path: nothing holds the gate, run now inside the receive loop.
+        if lock == Lock::Pass
+            && let Some(pass) = self.gate.try_enter()
+        {
+            let result = job(&mut self.shard.borrow_mut());
+            drop(pass);
+            self.reply(peer, ticket, result);
+            return;
+        }
+        let me = self.clone();
+        runtime::spawn(async move {
+            let result = me.run_local_job(job, lock).await;
+            me.reply(peer, ticket, result);
+        });
+    }
+
+    async fn run_local_job(&self, job: Job, lock: Lock) -> AnyBox {
+        match lock {
+            Lock::Pass => {
+                let _pass = self.gate.enter().await;
+                job(&mut self.shard.borrow_mut())
+            }
+            Lock::Acquire(txn) => {
+                let pass = self.gate.enter().await;
+                let r = job(&mut self.shard.borrow_mut());
+                if !self.cancelled.borrow_mut().remove(&txn) {
+                    self.held.borrow_mut().insert(txn, pass);
+                }
+                r
+            }
+            Lock::Held(_) => job(&mut self.shard.borrow_mut()),
+        }
+    }
+
+    fn reply(self: &Rc<Self>, peer: usize, ticket: u64, result: AnyBox) {
+        let msg = CoreMsg::Done { ticket, result };
+        if let Err(TrySendError::Full(msg)) = self.mesh.try_send(peer, msg) {
+            let me = self.clone();
+            runtime::spawn(async move {
+                let _ = me.mesh.send(peer, msg).await;
+            });
+        }
+    }
+
+    fn complete(&self, ticket: u64, result: AnyBox) {
+        let mut t = self.tickets.borrow_mut();
+        if let Some(slot) = t.slots.get_mut(&ticket) {
+            slot.0 = Some(result);
+            if let Some(w) = slot.1.take() {
+                w.wake();
+            }
+        }
+    }
+
+    fn drop_hold(&self, txn: TxnId) {
+        if self.held.borrow_mut().remove(&txn).is_none() {
+            self.cancelled.borrow_mut().insert(txn);
+        }
+    }
+
+    /// A fresh transaction id.
+    pub fn new_txn(&self) -> TxnId {
+        let n = self.next_txn.get() + 1;
+        self.next_txn.set(n);
+        ((self.id as u64) << 48) | n
+    }
+
+    /// Runs `f` on the shard `to` (this core's or another's) and returns its result.
+    pub async fn run_on<T, F>(self: &Rc<Self>, to: ShardId, lock: Lock, f: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Shard) -> T + Send + 'static,
+    {
+        let pending = self.submit(to, lock, f).await;
+        self.wait(pending).await
+    }
+
+    /// Starts `f` on shard `to`: runs it now when `to` is this core, else sends it. Several
+    /// submits followed by their `wait`s keep several cores busy at once.
+    pub async fn submit<T, F>(self: &Rc<Self>, to: ShardId, lock: Lock, f: F) -> Submitted<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Shard) -> T + Send + 'static,
+    {
+        let job: Job = Box::new(move |s| Box::new(f(s)) as AnyBox);
+        if to == self.id {
+            let r = self.run_local_job(job, lock).await;
+            return Submitted {
+                state: SubmitState::Ready(r),
+                _t: PhantomData,
+            };
+        }
+        let ticket = {
+            let mut t = self.tickets.borrow_mut();
+            t.next += 1;
+            let id = t.next;
+            t.slots.insert(id, (None, None));
+            id
+        };
+        if self.mesh.send(to, CoreMsg::Run { job, ticket, lock }).await.is_err() {
+            panic!("core {to} stopped while core {} still sends to it", self.id);
+        }
+        Submitted {
+            state: SubmitState::Ticket(ticket),
+            _t: PhantomData,
+        }
+    }
+
+    /// The result of a submitted job.
+    pub async fn wait<T: 'static>(&self, s: Submitted<T>) -> T {
+        let result = match s.state {
+            SubmitState::Ready(r) => r,
+            SubmitState::Ticket(ticket) => {
+                let mut guard = TicketGuard {
+                    core: self,
+                    ticket,
+                    done: false,
+                };
+                let r = TicketWait { core: self, ticket }.await;
+                guard.done = true;
+                r
+            }
+        };
+        *result.downcast::<T>().expect("job result of the expected type")
+    }
+
+    /// Runs `f` on this core's shard right away when no transaction holds it.
+    pub async fn with_local_shard<T>(&self, f: impl FnOnce(&mut Shard) -> T) -> T {
+        let _pass = match self.gate.try_enter() {
+            Some(p) => p,
+            None => self.gate.enter().await,
+        };
+        f(&mut self.shard.borrow_mut())
+    }
+
+    /// Lets go of a transaction's hold on shard `on`.
+    pub fn release(self: &Rc<Self>, on: ShardId, txn: TxnId) {
+        if on == self.id {
+            self.drop_hold(txn);
+            return;
+        }
+        if let Err(TrySendError::Full(msg)) = self.mesh.try_send(on, CoreMsg::Release { txn }) {
+            let me = self.clone();
+            runtime::spawn(async move {
+                let _ = me.mesh.send(on, msg).await;
+            });
+        }
+    }
+}
+
+/// A job started by `submit`.
+pub struct Submitted<T> {
+    state: SubmitState,
+    _t: PhantomData<T>,
+}
+
+enum SubmitState {
+    Ready(AnyBox),
+    Ticket(u64),
+}
+
+/// Waits for the result of a job sent to another core.
+struct TicketWait<'a> {
+    core: &'a CoreCx,
+    ticket: u64,
+}
+
+impl Future for TicketWait<'_> {
+    type Output = AnyBox;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<AnyBox> {
+        let mut t = self.core.tickets.borrow_mut();
+        let slot = t.slots.get_mut(&self.ticket).expect("ticket registered");
+        if let Some(r) = slot.0.take() {
+            t.slots.remove(&self.ticket);
+            return Poll::Ready(r);
+        }
+        slot.1 = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Forgets a ticket whose waiter went away (client disconnected mid-request).
+struct TicketGuard<'a> {
+    core: &'a CoreCx,
+    ticket: u64,
+    done: bool,
+}
+
+impl Drop for TicketGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.core.tickets.borrow_mut().slots.remove(&self.ticket);
+        }
+    }
+}
