@@ -71,3 +71,9 @@ impl CmdError {
 pub fn printable(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
 }
+
+impl From<crate::shard::WrongType> for CmdError {
+    fn from(_: crate::shard::WrongType) -> Self {
+        CmdError::WrongType
+    }
+}

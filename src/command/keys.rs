@@ -169,8 +169,7 @@ pub const SPECS: &[CommandSpec] = &[
 fn del(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let removed = args.rest().iter().filter(|k| cx.remove(k).is_some()).count();
     if removed > 0 {
-        let argv: Vec<&[u8]> = args.all().iter().map(|b| &b[..]).collect();
-        cx.emit(&argv);
+        cx.emit_argv(args.all());
     }
     out.int(removed as i64);
     Ok(())
@@ -403,8 +402,7 @@ fn move_key(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdE
         return Ok(());
     };
     cx.shard.dbs[target].put_entry(entry);
-    let argv: Vec<&[u8]> = args.all().iter().map(|b| &b[..]).collect();
-    cx.emit(&argv);
+    cx.emit_argv(args.all());
     out.int(1);
     Ok(())
 }

@@ -18,10 +18,14 @@ pub mod dispatch;
 pub mod docs;
 pub mod error;
 pub mod expiry;
+pub mod hash;
 pub mod keys;
 pub mod keyspace;
+pub mod list;
 pub mod server;
+pub mod set;
 pub mod string;
+pub mod zset;
 
 use std::future::Future;
 use std::pin::Pin;

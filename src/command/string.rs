@@ -102,8 +102,7 @@ fn get(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError>
 
 /// Emits `argv` unchanged (for writes that replicate as the client sent them).
 fn emit_verbatim(cx: &mut ShardCx, args: &Args) {
-    let argv: Vec<&[u8]> = args.all().iter().map(|b| &b[..]).collect();
-    cx.emit(&argv);
+    cx.emit_argv(args.all());
 }
 
 /// Stores `value` with an optional absolute deadline and logs it as Redis 7.0 propagates SET.

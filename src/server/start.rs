@@ -12,6 +12,7 @@ use crate::config::{self, Config, Invocation, LogLevel};
 use crate::net;
 use crate::runtime::{self, Mesh};
 use crate::shard::{Shard, unix_ms};
+use crate::store::EncodingLimits;
 use crate::txn::{CoreCx, CoreMsg};
 
 /// The CPUs this process may run on (its affinity mask).
@@ -124,7 +125,9 @@ async fn core_main(
     databases: usize,
     ready: Arc<AtomicUsize>,
 ) {
-    let core = CoreCx::new(Shard::new(idx, databases), mesh, state.clone());
+    let mut shard = Shard::new(idx, databases);
+    shard.limits = encoding_limits(&state.config());
+    let core = CoreCx::new(shard, mesh, state.clone());
     core.start_inbox();
     if let Err(e) = net::listen(&core, &addrs) {
         log::warning(&e);
@@ -141,6 +144,19 @@ async fn core_main(
     }
     while !state.shutdown.load(Ordering::Relaxed) {
         runtime::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The encoding thresholds a shard needs, from the config.
+pub fn encoding_limits(c: &Config) -> EncodingLimits {
+    EncodingLimits {
+        list_max_listpack_size: c.list_max_listpack_size,
+        hash_max_listpack_entries: c.hash_max_listpack_entries as usize,
+        hash_max_listpack_value: c.hash_max_listpack_value as usize,
+        set_max_intset_entries: c.set_max_intset_entries as usize,
+        set_max_listpack_entries: c.set_max_listpack_entries as usize,
+        zset_max_listpack_entries: c.zset_max_listpack_entries as usize,
+        zset_max_listpack_value: c.zset_max_listpack_value as usize,
     }
 }
 

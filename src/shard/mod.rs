@@ -13,7 +13,7 @@ pub use keyspace::Db;
 pub use route::{ShardId, key_hash, shard_of};
 pub use writelog::{WriteLog, WriteRecord};
 
-use crate::store::{Entry, Kind, Value};
+use crate::store::{EncodingLimits, Entry, Kind, Value};
 
 /// Wall clock in unix milliseconds.
 pub fn unix_ms() -> u64 {
@@ -36,6 +36,8 @@ pub struct Shard {
     pub dbs: Vec<Db>,
     pub log: WriteLog,
     pub stats: ShardStats,
+    /// Encoding thresholds from the config (copied here so handlers never read shared state).
+    pub limits: EncodingLimits,
     rng: u64,
 }
 
@@ -46,6 +48,7 @@ impl Shard {
             dbs: (0..databases).map(|_| Db::default()).collect(),
             log: WriteLog::default(),
             stats: ShardStats::default(),
+            limits: EncodingLimits::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ unix_ms(),
         }
     }
@@ -76,6 +79,10 @@ impl Shard {
     }
 }
 
+/// A key holds a value of another type than the command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
 /// What a command handler sees: one shard, the client's selected db, and the clock of this
 /// batch (Redis also freezes the clock for the duration of a command).
 pub struct ShardCx<'a> {
@@ -96,6 +103,24 @@ impl<'a> ShardCx<'a> {
     /// Logs a write as Redis would propagate it (see `writelog`).
     pub fn emit(&mut self, args: &[&[u8]]) {
         self.shard.log.emit(self.db, args);
+    }
+
+    /// Logs the command exactly as the client sent it (writes that replicate verbatim).
+    pub fn emit_argv(&mut self, argv: &[bytes::Bytes]) {
+        if !self.shard.log.is_enabled() {
+            self.shard.log.dirty += 1;
+            return;
+        }
+        let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
+        self.emit(&args);
+    }
+
+    /// The live entry under `key` if it holds a `kind`; `Err(WrongType)` if it holds another.
+    pub fn lookup_typed(&mut self, key: &[u8], kind: Kind) -> Result<Option<&mut Entry>, WrongType> {
+        match self.lookup(key) {
+            Some(e) if e.value.kind() != kind => Err(WrongType),
+            other => Ok(other),
+        }
     }
 
     /// Deletes `key` if its deadline has passed, logging `DEL`. True when it was removed.

@@ -1,15 +1,52 @@
 //! Values and their in-memory encodings. Knows nothing about commands.
 
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod table;
+pub mod zset;
 
 pub use table::{Hashed, SegTable};
 
 /// A stored value. Strings that are canonical decimal integers are kept as `Int`, as Redis
 /// keeps its "int" encoding: INCR then needs no parse and the value costs no allocation.
-#[derive(Clone, Debug, PartialEq)]
+/// Collections are boxed so that a string entry stays small.
+#[derive(Clone, Debug)]
 pub enum Value {
     Int(i64),
     Str(Vec<u8>),
+    List(Box<list::List>),
+    Hash(Box<hash::Hash>),
+    Set(Box<set::Set>),
+    ZSet(Box<zset::ZSet>),
+}
+
+/// Size thresholds that pick compact encodings (the `*-max-listpack-*` directives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodingLimits {
+    /// `list-max-listpack-size`: positive = entries per node, negative = -1..-5 size class.
+    pub list_max_listpack_size: i32,
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub set_max_listpack_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+}
+
+impl Default for EncodingLimits {
+    /// Redis 7.0's defaults.
+    fn default() -> Self {
+        EncodingLimits {
+            list_max_listpack_size: -2,
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+        }
+    }
 }
 
 /// The Redis type name of a value, as TYPE and `SCAN ... TYPE` spell it.
@@ -57,6 +94,10 @@ impl Value {
     pub fn kind(&self) -> Kind {
         match self {
             Value::Int(_) | Value::Str(_) => Kind::String,
+            Value::List(_) => Kind::List,
+            Value::Hash(_) => Kind::Hash,
+            Value::Set(_) => Kind::Set,
+            Value::ZSet(_) => Kind::ZSet,
         }
     }
 
@@ -66,6 +107,10 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) => "raw",
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -76,6 +121,7 @@ impl Value {
                 itoa::Buffer::new().format(*n).as_bytes().to_vec(),
             )),
             Value::Str(s) => Some(std::borrow::Cow::Borrowed(s)),
+            _ => None,
         }
     }
 }
@@ -154,8 +200,8 @@ mod tests {
 
     #[test]
     fn int_encoding_only_for_canonical_forms() {
-        assert_eq!(Value::string(b"123"), Value::Int(123));
-        assert_eq!(Value::string(b"-9223372036854775808"), Value::Int(i64::MIN));
+        assert!(matches!(Value::string(b"123"), Value::Int(123)));
+        assert!(matches!(Value::string(b"-9223372036854775808"), Value::Int(i64::MIN)));
         for s in [&b"01"[..], b"-0", b"+1", b" 1", b"9223372036854775808", b""] {
             assert!(matches!(Value::string(s), Value::Str(_)), "{s:?}");
         }

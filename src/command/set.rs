@@ -1,0 +1,5 @@
+//! The set family (to be written).
+
+use super::CommandSpec;
+
+pub const SPECS: &[CommandSpec] = &[];
