@@ -46,6 +46,19 @@ pub const SPECS: &[CommandSpec] = &[
     )
     .doc(SRV, "2.6.0", "Returns the server time.", ""),
     CommandSpec::new(
+        "shutdown",
+        -1,
+        ADMIN.union(NOSCRIPT).union(LOADING).union(STALE).union(NO_MULTI),
+        KeySpan::NONE,
+        Run::Conn(shutdown),
+    )
+    .doc(
+        SRV,
+        "1.0.0",
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
+    ),
+    CommandSpec::new(
         "debug",
         -2,
         ADMIN.union(NOSCRIPT).union(LOADING).union(STALE),
@@ -300,6 +313,27 @@ fn debug(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 )));
             }
         }
+        Ok(())
+    })
+}
+
+fn shutdown(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let mut abort = false;
+        for a in &argv[1..] {
+            match lower(a).as_str() {
+                "nosave" | "save" | "now" | "force" => {}
+                "abort" => abort = true,
+                _ => return Err(CmdError::Syntax),
+            }
+        }
+        if abort {
+            return Err(CmdError::other("ERR No shutdown in progress."));
+        }
+        crate::server::log::warning("User requested shutdown...");
+        cx.core.server.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.
+        cx.session.close_after_reply = true;
         Ok(())
     })
 }

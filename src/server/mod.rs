@@ -1,6 +1,7 @@
 //! Server-wide state shared by all cores: read-mostly configuration and a few atomics.
 //! Nothing here is shard data; cores never lock it on the hot path.
 
+pub mod daemon;
 pub mod log;
 pub mod start;
 pub mod stats;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::ServerState;
 use super::log::{self, Level};
+use super::{ServerState, daemon};
 use crate::config::{self, Config, Invocation, LogLevel};
 use crate::net;
 use crate::runtime::{self, Mesh};
@@ -63,6 +63,12 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         }
     };
     let config = loaded.config;
+    if config.daemonize
+        && let Err(e) = daemon::daemonize()
+    {
+        eprintln!("{e}");
+        return 1;
+    }
     if let Err(e) = log::init(level_of(config.loglevel), &config.logfile) {
         eprintln!("{e}");
         return 1;
@@ -75,6 +81,18 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         eprintln!("Shoal cannot start: {e}");
         return 1;
     }
+    daemon::install_signal_handlers();
+    // Redis writes a pidfile when asked, or to its default path when daemonized.
+    let pidfile = config
+        .pidfile
+        .clone()
+        .or_else(|| config.daemonize.then(|| "/var/run/redis.pid".to_string()));
+    if let Some(p) = &pidfile
+        && let Err(e) = daemon::write_pidfile(p)
+    {
+        log::warning(&e);
+    }
+    let supervised = daemon::systemd_supervised(config.supervised);
     let cpus = allowed_cpus();
     let shards = if config.shards == 0 {
         cpus.len()
@@ -102,11 +120,17 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
     let config_file = loaded.config_file.map(|p| p.display().to_string());
     let state = Arc::new(ServerState::new(config, shards, config_file));
     let ready = Arc::new(AtomicUsize::new(0));
+    let boot = Boot {
+        addrs,
+        databases,
+        ready,
+        supervised,
+        pidfile,
+    };
     let result = runtime::run_cores(&placement, 4096, move |idx, mesh: Mesh<CoreMsg>| {
         let state = state.clone();
-        let addrs = addrs.clone();
-        let ready = ready.clone();
-        async move { core_main(idx, mesh, state, addrs, databases, ready).await }
+        let boot = boot.clone();
+        async move { core_main(idx, mesh, state, boot).await }
     });
     match result {
         Ok(()) => 0,
@@ -117,14 +141,23 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
     }
 }
 
-async fn core_main(
-    idx: usize,
-    mesh: Mesh<CoreMsg>,
-    state: Arc<ServerState>,
+/// What every core needs to start.
+#[derive(Clone)]
+struct Boot {
     addrs: Vec<(std::net::SocketAddr, bool)>,
     databases: usize,
     ready: Arc<AtomicUsize>,
-) {
+    supervised: bool,
+    pidfile: Option<String>,
+}
+
+async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boot: Boot) {
+    let Boot {
+        addrs,
+        databases,
+        ready,
+        ..
+    } = boot.clone();
     let mut shard = Shard::new(idx, databases);
     shard.limits = encoding_limits(&state.config());
     let core = CoreCx::new(shard, mesh, state.clone());
@@ -141,10 +174,36 @@ async fn core_main(
         }
         let list: Vec<String> = addrs.iter().map(|(a, _)| a.to_string()).collect();
         log::notice(&format!("Ready to accept connections tcp on {}", list.join(", ")));
+        if boot.supervised
+            && let Err(e) = daemon::notify_ready()
+        {
+            log::warning(&e);
+        }
     }
-    while !state.shutdown.load(Ordering::Relaxed) {
-        runtime::sleep(Duration::from_millis(100)).await;
+    loop {
+        runtime::sleep(Duration::from_millis(50)).await;
+        if idx == 0 && daemon::SIGNALLED.load(Ordering::SeqCst) {
+            log::notice("Received SIGTERM/SIGINT scheduling shutdown...");
+            shutdown(&state, &boot);
+        }
+        if state.shutdown.load(Ordering::Relaxed) && idx == 0 {
+            shutdown(&state, &boot);
+        }
     }
+}
+
+/// Clean exit: tell systemd, remove the pidfile, say goodbye as Redis does.
+fn shutdown(_state: &ServerState, boot: &Boot) -> ! {
+    log::notice("User requested shutdown...");
+    if boot.supervised {
+        daemon::notify_stopping();
+    }
+    if let Some(p) = &boot.pidfile {
+        log::notice("Removing the pid file.");
+        daemon::remove_pidfile(p);
+    }
+    log::warning("Shoal is now ready to exit, bye bye...");
+    std::process::exit(0)
 }
 
 /// The encoding thresholds a shard needs, from the config.

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every Shoal test: unit, property and integration tests (which start the real
+# shoal-server binary next to a real redis-server 7.0 as the reference).
+# Installs redis-server and redis-tools first when they are missing (needs root or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server redis-tools
+fi
+# The Debian package may start a system redis-server on 6379; the tests never use fixed ports.
+
+cargo build --all-targets
+cargo test --all-targets -- --test-threads "${SHOAL_TEST_THREADS:-4}"

@@ -1,0 +1,739 @@
+//! Shared harness for the integration tests: real server processes on free loopback ports, a
+//! raw RESP client that hands back exact reply bytes, and differential comparison against a
+//! real redis-server 7.0 (the oracle).
+//!
+//! Every test file includes this module with `mod common;`, so not every helper is used by
+//! every file.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Which program a `TestServer` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    Shoal { shards: usize },
+    Redis,
+}
+
+/// A server process owned by a test: killed by pid and its directory removed on drop.
+pub struct TestServer {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub flavor: Flavor,
+}
+
+static DIR_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh private directory under the system temp dir.
+fn make_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "shoal-test-{tag}-{}-{}-{nanos}",
+        std::process::id(),
+        DIR_SEQ.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A loopback port nobody listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Path of `prog` on PATH, if any.
+pub fn which(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+/// Panics (never skips) when a redis tool is missing: the differential tests need it.
+pub fn require_tool(prog: &str) -> PathBuf {
+    which(prog).unwrap_or_else(|| {
+        panic!(
+            "`{prog}` was not found on PATH. The Shoal integration tests compare against a real \
+             Redis 7.0: install it (e.g. `apt-get install redis-server redis-tools`, version 7.0.x) \
+             and run the tests again."
+        )
+    })
+}
+
+impl TestServer {
+    /// Starts `shoal-server` with `shards` shards.
+    pub fn shoal(shards: usize) -> TestServer {
+        Self::start(Flavor::Shoal { shards })
+    }
+
+    /// Starts the oracle `redis-server`.
+    pub fn redis() -> TestServer {
+        Self::start(Flavor::Redis)
+    }
+
+    pub fn start(flavor: Flavor) -> TestServer {
+        let mut last_err = String::new();
+        // A port found free can be taken by a parallel test before we bind it: retry.
+        for _ in 0..5 {
+            match Self::try_start(flavor) {
+                Ok(s) => return s,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("could not start {flavor:?}: {last_err}");
+    }
+
+    fn try_start(flavor: Flavor) -> Result<TestServer, String> {
+        let port = free_port();
+        let (tag, program) = match flavor {
+            Flavor::Shoal { .. } => ("shoal", PathBuf::from(env!("CARGO_BIN_EXE_shoal-server"))),
+            Flavor::Redis => ("redis", require_tool("redis-server")),
+        };
+        let dir = make_dir(tag);
+        let p = port.to_string();
+        let d = dir.to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec!["--port".into(), p, "--bind".into(), "127.0.0.1".into()];
+        match flavor {
+            Flavor::Shoal { shards } => {
+                args.extend(["--shards".into(), shards.to_string()]);
+                args.extend(["--save".into(), String::new(), "--dir".into(), d]);
+            }
+            Flavor::Redis => {
+                args.extend(["--save".into(), String::new(), "--appendonly".into(), "no".into()]);
+                args.extend(["--dir".into(), d]);
+            }
+        }
+        let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(&program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", program.display()))?;
+        let mut server = TestServer {
+            child,
+            port,
+            dir,
+            flavor,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// Waits until the server answers PING with +PONG, or its process dies.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                return Err(format!("server exited with {status}; log:\n{log}"));
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                if s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() {
+                    let mut buf = [0u8; 7];
+                    if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                        return Ok(());
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err("server did not answer PING within 20s".into())
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A new raw RESP connection.
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+
+    /// A `redis` crate connection (a real client library).
+    pub fn client(&self) -> redis::Connection {
+        let c = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).expect("redis client");
+        c.get_connection().expect("redis connection")
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Child::kill signals exactly this pid.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes a directory on drop (for tests that need one without a server).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        TempDir(make_dir(tag))
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building commands
+// ---------------------------------------------------------------------------------------------
+
+/// One command argument.
+pub trait IntoArg {
+    fn into_arg(self) -> Vec<u8>;
+}
+
+impl IntoArg for &str {
+    fn into_arg(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+impl IntoArg for String {
+    fn into_arg(self) -> Vec<u8> {
+        self.into_bytes()
+    }
+}
+impl IntoArg for &String {
+    fn into_arg(self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+impl IntoArg for &[u8] {
+    fn into_arg(self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+impl<const N: usize> IntoArg for &[u8; N] {
+    fn into_arg(self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+impl IntoArg for Vec<u8> {
+    fn into_arg(self) -> Vec<u8> {
+        self
+    }
+}
+impl IntoArg for &Vec<u8> {
+    fn into_arg(self) -> Vec<u8> {
+        self.clone()
+    }
+}
+macro_rules! int_arg {
+    ($($t:ty),*) => {$(
+        impl IntoArg for $t {
+            fn into_arg(self) -> Vec<u8> {
+                self.to_string().into_bytes()
+            }
+        }
+    )*};
+}
+int_arg!(i32, i64, u32, u64, usize, u16, i128, f64);
+
+/// `cmd!("SET", key, 5)`: a command as a list of byte arguments.
+#[macro_export]
+macro_rules! cmd {
+    ($($a:expr),+ $(,)?) => {
+        vec![$($crate::common::IntoArg::into_arg($a)),+]
+    };
+}
+
+/// Splits `"SET k v"` on spaces: quick commands whose arguments have no spaces.
+pub fn c(line: &str) -> Vec<Vec<u8>> {
+    line.split(' ')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.as_bytes().to_vec())
+        .collect()
+}
+
+/// RESP multibulk encoding of `args`.
+pub fn encode(args: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading replies
+// ---------------------------------------------------------------------------------------------
+
+/// End of the CRLF line starting at `pos`: (index of `\r`, index after `\n`).
+fn line_at(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let i = buf[pos..].windows(2).position(|w| w == b"\r\n")?;
+    Some((pos + i, pos + i + 2))
+}
+
+fn header_num(buf: &[u8], pos: usize) -> Option<(i64, usize)> {
+    let (end, next) = line_at(buf, pos)?;
+    let n = std::str::from_utf8(&buf[pos + 1..end])
+        .ok()?
+        .parse::<i64>()
+        .unwrap_or_else(|_| panic!("bad reply header {:?}", String::from_utf8_lossy(&buf[pos..end])));
+    Some((n, next))
+}
+
+/// Where the complete reply starting at `pos` ends, or `None` if more bytes are needed.
+/// Knows RESP2 and RESP3 (including attributes, which prefix the reply they describe).
+pub fn reply_end(buf: &[u8], pos: usize) -> Option<usize> {
+    if pos >= buf.len() {
+        return None;
+    }
+    match buf[pos] {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => line_at(buf, pos).map(|(_, next)| next),
+        b'$' | b'!' | b'=' => {
+            let (n, next) = header_num(buf, pos)?;
+            if n < 0 {
+                return Some(next);
+            }
+            let end = next + n as usize + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let (n, mut next) = header_num(buf, pos)?;
+            if n < 0 {
+                return Some(next);
+            }
+            let items = if matches!(buf[pos], b'%' | b'|') { 2 * n } else { n };
+            for _ in 0..items {
+                next = reply_end(buf, next)?;
+            }
+            if buf[pos] == b'|' {
+                // An attribute is followed by the reply it annotates.
+                return reply_end(buf, next);
+            }
+            Some(next)
+        }
+        other => panic!(
+            "unexpected reply type byte {:?} in {:?}",
+            other as char,
+            String::from_utf8_lossy(&buf[pos..buf.len().min(pos + 200)])
+        ),
+    }
+}
+
+/// A parsed reply, for tests that inspect values rather than bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Array(Vec<Reply>),
+    Map(Vec<(Reply, Reply)>),
+    Set(Vec<Reply>),
+    Double(String),
+    Bool(bool),
+    Verbatim(Vec<u8>),
+    Push(Vec<Reply>),
+}
+
+impl Reply {
+    pub fn parse(raw: &[u8]) -> Reply {
+        let (r, end) = parse_at(raw, 0);
+        assert_eq!(end, raw.len(), "trailing bytes after reply");
+        r
+    }
+    pub fn int(&self) -> i64 {
+        match self {
+            Reply::Int(n) => *n,
+            other => panic!("expected integer reply, got {other:?}"),
+        }
+    }
+    pub fn bulk(&self) -> Option<Vec<u8>> {
+        match self {
+            Reply::Bulk(b) | Reply::Verbatim(b) => Some(b.clone()),
+            Reply::Nil => None,
+            other => panic!("expected bulk reply, got {other:?}"),
+        }
+    }
+    pub fn text(&self) -> String {
+        match self {
+            Reply::Simple(s) | Reply::Error(s) | Reply::Double(s) => s.clone(),
+            Reply::Bulk(b) | Reply::Verbatim(b) => String::from_utf8_lossy(b).into_owned(),
+            Reply::Int(n) => n.to_string(),
+            other => panic!("expected a text reply, got {other:?}"),
+        }
+    }
+    pub fn items(&self) -> Vec<Reply> {
+        match self {
+            Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => v.clone(),
+            other => panic!("expected an array reply, got {other:?}"),
+        }
+    }
+}
+
+fn parse_at(buf: &[u8], pos: usize) -> (Reply, usize) {
+    let (end, next) = line_at(buf, pos).expect("complete reply");
+    let head = &buf[pos + 1..end];
+    let text = || String::from_utf8_lossy(head).into_owned();
+    let num = || text().parse::<i64>().expect("numeric header");
+    match buf[pos] {
+        b'+' => (Reply::Simple(text()), next),
+        b'-' => (Reply::Error(text()), next),
+        b':' => (Reply::Int(num()), next),
+        b'_' => (Reply::Nil, next),
+        b',' => (Reply::Double(text()), next),
+        b'(' => (Reply::Simple(text()), next),
+        b'#' => (Reply::Bool(head == b"t"), next),
+        b'$' | b'!' | b'=' => {
+            let n = num();
+            if n < 0 {
+                return (Reply::Nil, next);
+            }
+            let data = buf[next..next + n as usize].to_vec();
+            let r = match buf[pos] {
+                b'$' => Reply::Bulk(data),
+                b'!' => Reply::Error(String::from_utf8_lossy(&data).into_owned()),
+                // Verbatim strings carry a 3-letter format and a colon before the text.
+                _ => Reply::Verbatim(data[4.min(data.len())..].to_vec()),
+            };
+            (r, next + n as usize + 2)
+        }
+        b'*' | b'~' | b'>' => {
+            let n = num();
+            if n < 0 {
+                return (Reply::Nil, next);
+            }
+            let mut items = Vec::new();
+            let mut p = next;
+            for _ in 0..n {
+                let (r, q) = parse_at(buf, p);
+                items.push(r);
+                p = q;
+            }
+            let r = match buf[pos] {
+                b'*' => Reply::Array(items),
+                b'~' => Reply::Set(items),
+                _ => Reply::Push(items),
+            };
+            (r, p)
+        }
+        b'%' | b'|' => {
+            let n = num();
+            let mut pairs = Vec::new();
+            let mut p = next;
+            for _ in 0..n {
+                let (k, q) = parse_at(buf, p);
+                let (v, q) = parse_at(buf, q);
+                pairs.push((k, v));
+                p = q;
+            }
+            if buf[pos] == b'|' {
+                return parse_at(buf, p);
+            }
+            (Reply::Map(pairs), p)
+        }
+        other => panic!("unexpected reply type {:?}", other as char),
+    }
+}
+
+/// Raw bytes of each element of an aggregate reply (its header dropped).
+pub fn elements(raw: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let (_, mut p) = line_at(raw, 0).expect("header");
+    let header = raw[..p].to_vec();
+    let kind = raw[0];
+    let mut out = Vec::new();
+    if !matches!(kind, b'*' | b'~' | b'>' | b'%') || raw[1] == b'-' {
+        return (raw.to_vec(), out);
+    }
+    while p < raw.len() {
+        let mut q = reply_end(raw, p).expect("complete element");
+        if kind == b'%' {
+            q = reply_end(raw, q).expect("complete map value");
+        }
+        out.push(raw[p..q].to_vec());
+        p = q;
+    }
+    (header, out)
+}
+
+/// An order-free normal form of an aggregate reply: its elements sorted (KEYS, SMEMBERS...).
+pub fn sorted_form(raw: &[u8]) -> Vec<u8> {
+    let (mut header, mut items) = elements(raw);
+    items.sort();
+    for i in items {
+        header.extend_from_slice(&i);
+    }
+    header
+}
+
+/// A raw RESP connection that reads replies back as exact bytes.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn connect(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends exactly `bytes`.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to server");
+    }
+
+    pub fn send(&mut self, args: &[Vec<u8>]) {
+        self.send_raw(&encode(args));
+    }
+
+    /// Reads one complete reply and returns its bytes. Panics if the connection closes first.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        self.try_read_reply()
+            .unwrap_or_else(|| panic!("connection closed before a complete reply; got {:?}", self.pending()))
+    }
+
+    /// Like `read_reply`, but `None` when the server closed the connection first.
+    pub fn try_read_reply(&mut self) -> Option<Vec<u8>> {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            if let Some(end) = reply_end(&self.buf, 0) {
+                let rest = self.buf.split_off(end);
+                return Some(std::mem::replace(&mut self.buf, rest));
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading reply: {e}; partial {:?}", self.pending()),
+            }
+        }
+    }
+
+    fn pending(&self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+
+    /// True when the server closes the connection (within the read timeout) without sending
+    /// anything more.
+    pub fn closed_by_server(&mut self) -> bool {
+        let mut chunk = [0u8; 1024];
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return self.buf.is_empty(),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return self.buf.is_empty(),
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Sends one command and returns its raw reply.
+    pub fn raw(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
+        self.send(args);
+        self.read_reply()
+    }
+
+    /// Sends one command and returns its parsed reply.
+    pub fn call(&mut self, args: &[Vec<u8>]) -> Reply {
+        Reply::parse(&self.raw(args))
+    }
+
+    /// `call` for a space-separated command line.
+    pub fn q(&mut self, line: &str) -> Reply {
+        self.call(&c(line))
+    }
+
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Differential comparison
+// ---------------------------------------------------------------------------------------------
+
+pub fn show(args: &[Vec<u8>]) -> String {
+    args.iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The form in which two replies to `args` must be byte-identical: unordered replies sorted,
+/// the per-server client id of HELLO masked.
+pub fn normal_form(args: &[Vec<u8>], raw: &[u8]) -> Vec<u8> {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    match name.as_str() {
+        "keys" if raw[0] != b'-' => sorted_form(raw),
+        "hello" if raw[0] == b'*' || raw[0] == b'%' => {
+            let (header, items) = elements(raw);
+            let mut out = header;
+            let mut mask_next = false;
+            for it in items {
+                // RESP3 maps come back as key+value pairs; RESP2 as a flat array.
+                let text = String::from_utf8_lossy(&it).into_owned();
+                if mask_next {
+                    out.extend_from_slice(b":<id>\r\n");
+                    mask_next = false;
+                } else if text.starts_with("$2\r\nid\r\n:") {
+                    out.extend_from_slice(b"$2\r\nid\r\n:<id>\r\n");
+                } else {
+                    mask_next = text == "$2\r\nid\r\n";
+                    out.extend_from_slice(&it);
+                }
+            }
+            out
+        }
+        _ => raw.to_vec(),
+    }
+}
+
+/// A redis-server connection and a Shoal connection driven in lock-step.
+pub struct Pair {
+    pub redis: Conn,
+    pub shoal: Conn,
+    pub label: String,
+}
+
+impl Pair {
+    pub fn new(redis: &TestServer, shoal: &TestServer) -> Pair {
+        Pair {
+            redis: redis.conn(),
+            shoal: shoal.conn(),
+            label: format!("{:?}", shoal.flavor),
+        }
+    }
+
+    /// Sends `args` to both and asserts identical replies (in normal form); returns Shoal's.
+    pub fn same(&mut self, args: &[Vec<u8>]) -> Vec<u8> {
+        let r = self.redis.raw(args);
+        let s = self.shoal.raw(args);
+        assert_eq!(
+            lossy(&normal_form(args, &s)),
+            lossy(&normal_form(args, &r)),
+            "[{}] reply to `{}` differs (left: shoal, right: redis)",
+            self.label,
+            show(args)
+        );
+        s
+    }
+
+    /// `same` for a space-separated command line.
+    pub fn s(&mut self, line: &str) -> Vec<u8> {
+        self.same(&c(line))
+    }
+
+    /// Runs a list of space-separated lines, each compared.
+    pub fn lines(&mut self, lines: &[&str]) {
+        for l in lines {
+            self.s(l);
+        }
+    }
+
+    /// Sends to both without comparing; returns (redis, shoal) replies.
+    pub fn both(&mut self, args: &[Vec<u8>]) -> (Reply, Reply) {
+        (self.redis.call(args), self.shoal.call(args))
+    }
+
+    /// Both replies are integers within `tol` of each other (TTLs).
+    pub fn close(&mut self, args: &[Vec<u8>], tol: i64) -> i64 {
+        let (r, s) = self.both(args);
+        let (r, s) = (r.int(), s.int());
+        assert!(
+            (r - s).abs() <= tol,
+            "[{}] `{}`: shoal {s} vs redis {r} (tolerance {tol})",
+            self.label,
+            show(args)
+        );
+        s
+    }
+}
+
+/// Runs `f` against a fresh redis-server and a fresh Shoal for each shard count given.
+pub fn differential(shard_counts: &[usize], f: impl Fn(&mut Pair)) {
+    for &n in shard_counts {
+        let redis = TestServer::redis();
+        let shoal = TestServer::shoal(n);
+        let mut pair = Pair::new(&redis, &shoal);
+        f(&mut pair);
+    }
+}
+
+/// `differential` with 1 and 4 shards, the default for the per-command tests.
+pub fn diff(f: impl Fn(&mut Pair)) {
+    differential(&[1, 4], f)
+}
+
+/// Compares the replies of `cmds` command by command between two servers.
+pub fn assert_same(redis: &TestServer, shoal: &TestServer, cmds: &[Vec<Vec<u8>>]) {
+    let mut pair = Pair::new(redis, shoal);
+    for c in cmds {
+        pair.same(c);
+    }
+}
+
+/// Collects every key a full SCAN iteration returns (with extra options), sorted.
+pub fn scan_all(conn: &mut Conn, extra: &[&str]) -> Vec<Vec<u8>> {
+    let mut cursor = b"0".to_vec();
+    let mut keys = Vec::new();
+    let mut rounds = 0;
+    loop {
+        let mut args = vec![b"SCAN".to_vec(), cursor.clone()];
+        args.extend(extra.iter().map(|s| s.as_bytes().to_vec()));
+        let r = conn.call(&args).items();
+        assert_eq!(r.len(), 2, "SCAN reply has two elements");
+        cursor = r[0].bulk().expect("cursor");
+        for k in r[1].items() {
+            keys.push(k.bulk().expect("key"));
+        }
+        rounds += 1;
+        assert!(rounds < 1_000_000, "SCAN does not terminate");
+        if cursor == b"0" {
+            break;
+        }
+    }
+    keys.sort();
+    keys
+}
