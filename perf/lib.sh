@@ -27,7 +27,7 @@ perf_cleanup() {
 
 perf_init() {
     ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-    cd "$ROOT"
+    cd "$ROOT" || exit 1
     OUT="$ROOT/perf/out"
     mkdir -p "$OUT"
     TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -37,7 +37,10 @@ perf_init() {
     esac
     SHOAL_BIN="${SHOAL_BIN:-$TARGET_DIR/release/shoal-server}"
     REDIS_BIN="${REDIS_BIN:-redis-server}"
+    # Read by the scripts that source this file.
+    # shellcheck disable=SC2034
     NCPU="$(nproc)"
+    # shellcheck disable=SC2034
     ALL_CPUS="0-$((NCPU - 1))"
     trap perf_cleanup EXIT
     trap 'exit 130' INT TERM

@@ -200,8 +200,7 @@ fn mget_mset() {
             "MGET a a a",
         ]);
         // Keys of other types come back as nil from MGET.
-        p.s("SADD myset m");
-        p.s("MGET a myset b");
+        p.with_set("myset", &["MGET a myset b"]);
         // Many keys, spread over every shard.
         let mut mset = cmd!("MSET");
         let mut mget = cmd!("MGET");
@@ -270,9 +269,7 @@ fn incr_decr_family() {
         p.s("SET t 5 EX 100");
         p.s("INCR t");
         p.close(&c("TTL t"), 1);
-        p.s("SADD myset m");
-        p.s("INCR myset");
-        p.s("INCRBYFLOAT myset 1");
+        p.with_set("myset", &["INCR myset", "INCRBYFLOAT myset 1", "DECRBY myset 1"]);
     });
 }
 
@@ -342,11 +339,20 @@ fn append_strlen() {
             "GET e",
             "SET i 12345",
             "STRLEN i",
-            "SADD myset m",
-            "APPEND myset x",
-            "STRLEN myset",
-            "GET myset",
         ]);
+        p.with_set(
+            "myset",
+            &[
+                "APPEND myset x",
+                "STRLEN myset",
+                "GET myset",
+                "GETSET myset x",
+                "GETDEL myset",
+                "GETEX myset",
+                "SET myset v NX GET",
+                "SET myset v GET",
+            ],
+        );
         p.s("SET t x EX 100");
         p.s("APPEND t y");
         p.close(&c("TTL t"), 1);
@@ -401,11 +407,11 @@ fn getrange_setrange() {
             "SETRANGE n 0 9",
             "GET n",
             "SETRANGE",
-            "SADD myset m",
-            "SETRANGE myset 0 x",
-            "GETRANGE myset 0 1",
-            "SETRANGE myset 0 ''",
         ]);
+        p.with_set(
+            "myset",
+            &["SETRANGE myset 0 x", "GETRANGE myset 0 1", "SETRANGE myset 0 ''"],
+        );
         p.s("SET t x EX 100");
         p.s("SETRANGE t 1 y");
         p.close(&c("TTL t"), 1);
@@ -480,7 +486,10 @@ fn redis_crate_client_roundtrip() {
     assert_eq!(v, "shoal");
     let n: i64 = redis::cmd("INCRBY").arg("ctr").arg(41).query(&mut con).unwrap();
     assert_eq!(n, 41);
-    let vals: Vec<Option<String>> = redis::cmd("MGET").arg(&["name", "nope", "ctr"]).query(&mut con).unwrap();
+    let vals: Vec<Option<String>> = redis::cmd("MGET")
+        .arg(&["name", "nope", "ctr"])
+        .query(&mut con)
+        .unwrap();
     assert_eq!(vals, vec![Some("shoal".into()), None, Some("41".into())]);
     let err = redis::cmd("INCR").arg("name").query::<i64>(&mut con).unwrap_err();
     assert!(err.to_string().contains("not an integer"), "{err}");

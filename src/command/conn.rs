@@ -9,9 +9,11 @@ use super::args::{is, parse_int};
 use super::dispatch::lower;
 use super::error::printable;
 use super::*;
+use crate::net::clients::{self, ClientFilter};
 use crate::resp::{Out, Proto};
 use crate::server::REDIS_VERSION;
-use crate::txn::CoreCx;
+use crate::shard::unix_ms;
+use crate::txn::{CoreCx, Lock};
 
 /// What Redis keeps per client that commands can change.
 pub struct Session {
@@ -272,20 +274,57 @@ fn check_client_name(name: &[u8]) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// One line of CLIENT LIST / CLIENT INFO for this connection.
-fn client_line(cx: &ConnCx) -> String {
-    let s = &cx.session;
-    let age = (crate::shard::unix_ms().saturating_sub(s.created_ms)) / 1000;
-    format!(
-        "id={} addr={} laddr={} fd=0 name={} age={} idle=0 flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default redir=-1 resp={}\n",
-        s.id,
-        s.peer,
-        s.local,
-        String::from_utf8_lossy(s.name.as_deref().unwrap_or_default()),
-        age,
-        s.db,
-        if cx.out.proto() == Proto::Resp3 { 3 } else { 2 },
-    )
+/// Gathers CLIENT LIST lines from every core (one hop each), in client id order per core.
+async fn client_lines(cx: &ConnCx, filter: ClientFilter) -> String {
+    let mut text = String::new();
+    for core in 0..cx.core.shards {
+        let f = filter.clone();
+        text += &cx
+            .core
+            .run_on(core, Lock::Pass, move |_| {
+                clients::with_local(|c| c.list(&f, unix_ms()))
+            })
+            .await;
+    }
+    text
+}
+
+/// Kills matching clients on every core; returns how many.
+async fn kill_clients(cx: &ConnCx, filter: ClientFilter) -> usize {
+    let mut n = 0;
+    for core in 0..cx.core.shards {
+        let f = filter.clone();
+        n += cx
+            .core
+            .run_on(core, Lock::Pass, move |_| clients::with_local(|c| c.kill(&f)))
+            .await;
+    }
+    n
+}
+
+/// Parses CLIENT KILL's filters (new style: `ID id`, `ADDR a`, `LADDR a`, `SKIPME yes|no`).
+fn kill_filter(cx: &ConnCx, args: &[Bytes]) -> Result<ClientFilter, CmdError> {
+    let mut f = ClientFilter {
+        skip: Some(cx.session.id),
+        ..Default::default()
+    };
+    for pair in args.chunks(2) {
+        let [opt, val] = pair else { return Err(CmdError::Syntax) };
+        let val_s = String::from_utf8_lossy(val).into_owned();
+        match lower(opt).as_str() {
+            "id" => f.ids.push(
+                val_s
+                    .parse()
+                    .map_err(|_| CmdError::other("ERR client-id should be greater than 0"))?,
+            ),
+            "addr" => f.addr = Some(val_s),
+            "laddr" => f.laddr = Some(val_s),
+            "skipme" if is(val, "yes") => f.skip = Some(cx.session.id),
+            "skipme" if is(val, "no") => f.skip = None,
+            _ => return Err(CmdError::Syntax),
+        }
+    }
+    Ok(f)
 }
 
 fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -303,15 +342,63 @@ fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 cx.out.ok();
             }
             ("info", 2) => {
-                let line = client_line(cx);
+                let f = ClientFilter {
+                    ids: vec![cx.session.id],
+                    ..Default::default()
+                };
+                let line = client_lines(cx, f).await;
                 cx.out.verbatim(line.as_bytes());
             }
-            ("list", _) => {
-                let line = client_line(cx);
-                cx.out.verbatim(line.as_bytes());
+            ("list", n) => {
+                let mut f = ClientFilter::default();
+                let mut i = 2;
+                while i < n {
+                    match (lower(&argv[i]).as_str(), n - i) {
+                        ("id", more) if more >= 2 => {
+                            for id in &argv[i + 1..] {
+                                let id = parse_int(id)
+                                    .ok()
+                                    .filter(|v| *v > 0)
+                                    .ok_or_else(|| CmdError::other("ERR Invalid client ID"))?;
+                                f.ids.push(id as u64);
+                            }
+                            i = n;
+                        }
+                        ("type", more) if more >= 2 => {
+                            let t = lower(&argv[i + 1]);
+                            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                                return Err(CmdError::other(format!("ERR Unknown client type '{t}'")));
+                            }
+                            // Only normal clients exist so far: other types list nobody
+                            // (id 0 is never assigned).
+                            if t != "normal" {
+                                f.ids.push(0);
+                            }
+                            i += 2;
+                        }
+                        _ => return Err(CmdError::Syntax),
+                    }
+                }
+                let text = client_lines(cx, f).await;
+                cx.out.verbatim(text.as_bytes());
             }
-            ("setinfo", 4) | ("no-evict", 3) | ("no-touch", 3) => cx.out.ok(),
-            ("reply", 3) => cx.out.ok(),
+            ("kill", 3) => {
+                let addr = String::from_utf8_lossy(&argv[2]).into_owned();
+                let f = ClientFilter {
+                    addr: Some(addr),
+                    ..Default::default()
+                };
+                if kill_clients(cx, f).await == 0 {
+                    return Err(CmdError::other("ERR No such client"));
+                }
+                cx.out.ok();
+            }
+            ("kill", n) if n >= 4 && n % 2 == 0 => {
+                let f = kill_filter(cx, &argv[2..])?;
+                let killed = kill_clients(cx, f).await;
+                cx.out.int(killed as i64);
+            }
+            ("no-evict", 3) => cx.out.ok(),
             _ => {
                 return Err(CmdError::other(format!(
                     "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",

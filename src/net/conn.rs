@@ -5,6 +5,7 @@
 //! requests before it, then the connection closes, as Redis does. A query buffer that grows
 //! past `client-query-buffer-limit` closes the connection without a reply.
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use bytes::BytesMut;
@@ -13,7 +14,10 @@ use crate::command::conn::new_session;
 use crate::command::{ConnCx, dispatch};
 use crate::resp::{Out, ParseLimits, Proto, RequestParser};
 use crate::runtime::tcp::Stream;
-use crate::server::stats::CoreCounters;
+use crate::server::stats::{CoreCounters, total};
+use crate::shard::unix_ms;
+
+use super::clients::{self, ClientHandle};
 use crate::txn::CoreCx;
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -27,10 +31,39 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         max_bulk_len: cfg.proto_max_bulk_len as usize,
     };
     let query_limit = cfg.client_query_buffer_limit as usize;
+    let cfg_maxclients = cfg.maxclients;
+    let protected = cfg.protected_mode && cfg.requirepass.is_none();
     drop(cfg);
     let counters = &core.server.counters[core.id];
+    let connected = total(&core.server.counters, |c| &c.connected_clients);
+    if connected >= cfg_maxclients as u64 {
+        CoreCounters::add(&counters.rejected_connections, 1);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        stream.close().await;
+        return;
+    }
+    if protected && !is_loopback(&peer) {
+        CoreCounters::add(&counters.rejected_connections, 1);
+        let _ = stream.write_all(DENIED).await;
+        stream.close().await;
+        return;
+    }
     CoreCounters::add(&counters.connected_clients, 1);
-    let session = new_session(&core, peer, local);
+    let session = new_session(&core, peer.clone(), local.clone());
+    let handle = Rc::new(ClientHandle {
+        id: session.id,
+        peer,
+        local,
+        created_ms: session.created_ms,
+        fd: stream.raw_fd(),
+        name: RefCell::new(None),
+        db: Cell::new(0),
+        resp: Cell::new(2),
+        last_cmd: RefCell::new("NULL".into()),
+        last_active_ms: Cell::new(session.created_ms),
+        killed: Cell::new(false),
+    });
+    clients::with_local(|c| c.add(handle.clone()));
     let mut cx = ConnCx {
         core: core.clone(),
         session,
@@ -63,7 +96,19 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             break;
         }
         if !batch.is_empty() {
+            if let Some(name) = batch
+                .last()
+                .map(|r| String::from_utf8_lossy(&r[0]).to_ascii_lowercase())
+            {
+                *handle.last_cmd.borrow_mut() = name;
+            }
             dispatch::execute(&mut cx, batch).await;
+            handle.last_active_ms.set(unix_ms());
+            handle.db.set(cx.session.db);
+            handle.resp.set(if cx.out.proto() == Proto::Resp3 { 3 } else { 2 });
+            if *handle.name.borrow() != cx.session.name {
+                *handle.name.borrow_mut() = cx.session.name.clone();
+            }
         }
         if let Some(e) = &protocol_error {
             cx.out.error(&format!("ERR {}", e.0));
@@ -80,6 +125,17 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             break;
         }
     }
+    clients::with_local(|c| c.remove(handle.id));
     CoreCounters::sub(&counters.connected_clients, 1);
     stream.close().await;
+}
+
+/// Redis's protected-mode refusal (no password set, client not on loopback).
+const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+fn is_loopback(peer: &str) -> bool {
+    peer.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or(false)
+        || peer.starts_with("[::ffff:127.")
 }

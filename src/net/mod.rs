@@ -1,6 +1,7 @@
 //! The network layer: per-core listeners and the connection task. Knows nothing about data
 //! types; it parses requests, hands them to `command::dispatch` and writes the replies.
 
+pub mod clients;
 pub mod conn;
 
 use std::net::{SocketAddr, ToSocketAddrs};

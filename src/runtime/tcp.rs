@@ -36,6 +36,12 @@ impl Stream {
         self.0.set_nodelay(on).map_err(to_io)
     }
 
+    /// The socket's descriptor (for `shutdown` from CLIENT KILL and `timeout`).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.0.as_raw_fd()
+    }
+
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.0.peer_addr().map_err(to_io)
     }

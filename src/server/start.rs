@@ -167,6 +167,7 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
         std::process::exit(1);
     }
     runtime::spawn(active_expiry(core.clone()));
+    runtime::spawn(idle_clients(state.clone()));
     ready.fetch_add(1, Ordering::SeqCst);
     if idx == 0 {
         while ready.load(Ordering::SeqCst) < state.shards {
@@ -204,6 +205,17 @@ fn shutdown(_state: &ServerState, boot: &Boot) -> ! {
     }
     log::warning("Shoal is now ready to exit, bye bye...");
     std::process::exit(0)
+}
+
+/// Closes clients idle for longer than `timeout` seconds (checked once a second).
+async fn idle_clients(state: Arc<ServerState>) {
+    loop {
+        runtime::sleep(Duration::from_secs(1)).await;
+        let timeout = state.config().timeout as u64;
+        if timeout > 0 {
+            crate::net::clients::with_local(|c| c.close_idle(timeout, unix_ms()));
+        }
+    }
 }
 
 /// The encoding thresholds a shard needs, from the config.
