@@ -102,7 +102,7 @@ awk -F, '
         p99[k, $3] = p99[k, $3] " " $11
     }
     END {
-        fmt = "%-16s %3s %-7s %12s %12s %6s %14s %14s\n"
+        fmt = "%-16s %3s %-7s %11s %11s %6s %16s %16s\n"
         printf fmt, "test", "P", "place", "shoal rps", "redis rps", "ratio", "shoal p50/p99", "redis p50/p99"
         for (i = 1; i <= nk; i++) {
             k = order[i]; split(k, f, SUBSEP)

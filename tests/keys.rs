@@ -78,7 +78,7 @@ fn expire_family_and_conditions() {
             "EXPIRE k 600 LT",
             "EXPIRE k 400 LT",
             "EXPIRE k 450 XX",
-            "EXPIRE k 450 XX GT",
+            "EXPIRE k 460 XX GT",
             "EXPIRE k 100 XX LT",
             "EXPIRE k 100 nx",
             "PERSIST k",
@@ -428,7 +428,9 @@ fn scan_full_iteration() {
         p.lines(&[
             "SCAN",
             "SCAN abc",
-            "SCAN -1",
+            "SCAN ' 0'",
+            "SCAN 0x",
+            "SCAN 99999999999999999999",
             "SCAN 0 COUNT 0",
             "SCAN 0 COUNT -1",
             "SCAN 0 COUNT abc",
@@ -441,6 +443,8 @@ fn scan_full_iteration() {
         p.s("SELECT 5");
         p.s("SCAN 0");
         p.s("SCAN 0 MATCH * COUNT 10 TYPE string");
+        // Cursors are read like strtoul: sign allowed (negative wraps), empty is 0.
+        p.lines(&["SCAN -1", "SCAN ''", "SCAN +0", "SCAN 18446744073709551615"]);
     });
 }
 

@@ -26,9 +26,28 @@ pub struct Session {
     pub peer: String,
     pub local: String,
     pub created_ms: u64,
+    /// Commands queued since MULTI (None outside a transaction).
+    pub multi: Option<Multi>,
+    /// Keys this client WATCHes, as (db, key).
+    pub watched: Vec<(usize, Vec<u8>)>,
+}
+
+/// A transaction being queued.
+#[derive(Default)]
+pub struct Multi {
+    pub queued: Vec<crate::resp::Request>,
+    /// A command failed to queue: EXEC must answer EXECABORT.
+    pub aborted: bool,
 }
 
 impl Session {
+    /// Marks a transaction being queued as failed (a command could not be queued).
+    pub fn abort_multi(&mut self) {
+        if let Some(m) = self.multi.as_mut() {
+            m.aborted = true;
+        }
+    }
+
     /// Checks that this client may run `spec` now (authentication).
     pub fn may_run(&self, spec: &CommandSpec) -> Result<(), CmdError> {
         if !self.authed && !spec.flags.has(NO_AUTH) {
@@ -43,6 +62,36 @@ pub struct ConnCx {
     pub core: Rc<CoreCx>,
     pub session: Session,
     pub out: Out,
+    /// Set while EXEC runs: the transaction that holds every shard the queue may touch.
+    pub scope: Option<crate::txn::TxnId>,
+}
+
+impl ConnCx {
+    pub fn new(core: Rc<CoreCx>, session: Session) -> ConnCx {
+        ConnCx { core, session, out: Out::new(Proto::Resp2), scope: None }
+    }
+
+    /// A transaction over `shards` for this client's command: inside EXEC it runs under the
+    /// EXEC's held shards, otherwise it takes its own locks as needed.
+    pub fn txn(&self, shards: Vec<crate::shard::ShardId>, hops: usize) -> crate::txn::Txn {
+        match self.scope {
+            Some(id) => crate::txn::Txn::within(&self.core, id, shards),
+            None => crate::txn::Txn::new(&self.core, shards, hops),
+        }
+    }
+
+    /// `txn` over every shard.
+    pub fn txn_all(&self, hops: usize) -> crate::txn::Txn {
+        self.txn((0..self.core.shards).collect(), hops)
+    }
+
+    /// How plain shard jobs treat the shards' gates for this client right now.
+    pub fn lock_mode(&self) -> Lock {
+        match self.scope {
+            Some(id) => Lock::Held(id),
+            None => Lock::Pass,
+        }
+    }
 }
 
 pub const SPECS: &[CommandSpec] = &[
@@ -421,6 +470,8 @@ pub fn new_session(core: &Rc<CoreCx>, peer: String, local: String) -> Session {
         peer,
         local,
         created_ms: crate::shard::unix_ms(),
+        multi: None,
+        watched: Vec::new(),
     }
 }
 

@@ -45,9 +45,10 @@ impl Pending {
         let core = cx.core.clone();
         let db = cx.session.db;
         let proto = cx.out.proto();
+        let lock = cx.lock_mode();
         let first = items[0].0;
         if items.iter().all(|(s, _, _)| *s == first) {
-            if first == core.id {
+            if first == core.id && lock == Lock::Pass {
                 // The common case: everything is ours. Write replies straight to the client.
                 let out = &mut cx.out;
                 core.with_local_shard(|shard| {
@@ -60,7 +61,7 @@ impl Pending {
             } else {
                 let cmds: Vec<_> = items.into_iter().map(|(_, h, a)| (h, a)).collect();
                 let (bytes, _) = core
-                    .run_on(first, Lock::Pass, move |shard| run_group(shard, db, proto, cmds))
+                    .run_on(first, lock, move |shard| run_group(shard, db, proto, cmds))
                     .await;
                 cx.out.raw(&bytes);
             }
@@ -77,7 +78,7 @@ impl Pending {
         for (s, cmds) in groups {
             started.push((
                 s,
-                core.submit(s, Lock::Pass, move |shard| run_group(shard, db, proto, cmds))
+                core.submit(s, lock, move |shard| run_group(shard, db, proto, cmds))
                     .await,
             ));
         }
@@ -109,17 +110,31 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
         CoreCounters::add(&cx.core.counters().commands_processed, 1);
         let Some(spec) = lookup(&argv[0]) else {
             pending.flush(cx).await;
+            cx.session.abort_multi();
             cx.out.error(&CmdError::unknown(&argv[0], &argv[1..]).message());
             continue;
         };
         if !spec.arity_ok(argv.len()) {
             pending.flush(cx).await;
+            cx.session.abort_multi();
             cx.out.error(&CmdError::WrongArity(spec.name.to_string()).message());
             continue;
         }
         if let Err(e) = cx.session.may_run(spec) {
             pending.flush(cx).await;
             cx.out.error(&e.message());
+            continue;
+        }
+        if cx.session.multi.is_some() && !super::txn::runs_inside_multi(spec) {
+            pending.flush(cx).await;
+            let Some(multi) = cx.session.multi.as_mut() else { continue };
+            if spec.flags.has(super::NO_MULTI) {
+                multi.aborted = true;
+                cx.out.error("ERR Command not allowed inside a transaction");
+            } else {
+                multi.queued.push(argv);
+                cx.out.simple(b"QUEUED");
+            }
             continue;
         }
         let shards = cx.core.shards;
@@ -131,6 +146,7 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             Run::Split(h, merge) => {
                 if let Err(e) = check_layout(spec, argv.len()) {
                     pending.flush(cx).await;
+                    cx.session.abort_multi();
                     cx.out.error(&e.message());
                     continue;
                 }
@@ -140,8 +156,7 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
                     pending.items.push((first, h, argv));
                 } else {
                     pending.flush(cx).await;
-                    let core = cx.core.clone();
-                    run_split(&core, cx.session.db, spec, h, merge, argv, &mut cx.out).await;
+                    run_split(cx, spec, h, merge, argv).await;
                 }
             }
             Run::Conn(h) => {

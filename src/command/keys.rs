@@ -10,7 +10,10 @@ use super::args::{is, parse_int};
 use super::dispatch::lower;
 use super::expiry::{ExpireArg, ExpireCondition};
 use super::*;
-use crate::shard::{ShardCx, key_hash};
+use bytes::Bytes;
+
+use crate::shard::{Shard, ShardCx, key_hash, shard_of, unix_ms};
+use crate::txn::Lock;
 
 const G: &str = "generic";
 
@@ -152,7 +155,8 @@ pub const SPECS: &[CommandSpec] = &[
         "Removes the expiration time of a key.",
         "key",
     ),
-    CommandSpec::new("object", -2, READONLY, KeySpan::single(2), Run::Shard(object)).doc(
+    // Run::Conn: the key is optional (`OBJECT HELP`), so the dispatcher cannot route by it.
+    CommandSpec::new("object", -2, READONLY, KeySpan::single(2), Run::Conn(object)).doc(
         G,
         "2.2.3",
         "A container for object introspection commands.",
@@ -329,48 +333,75 @@ const OBJECT_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn object(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
-    let sub = lower(&args.all()[1]);
-    args.next()?;
-    if sub == "help" && args.remaining() == 0 {
-        out.array(OBJECT_HELP.len());
-        for line in OBJECT_HELP {
-            out.simple(line.as_bytes());
+/// What OBJECT reads from the entry on the key's shard.
+struct ObjectInfo {
+    encoding: &'static str,
+    refcount: i64,
+    idle_s: i64,
+}
+
+fn object(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let sub = lower(&argv[1]);
+        if sub == "help" && argv.len() == 2 {
+            cx.out.array(OBJECT_HELP.len());
+            for line in OBJECT_HELP {
+                cx.out.simple(line.as_bytes());
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    if args.remaining() != 1 || !["encoding", "refcount", "idletime", "freq"].contains(&sub.as_str()) {
-        return Err(CmdError::other(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-            super::error::printable(&args.all()[1], 128)
-        )));
-    }
-    let key = args.next()?;
-    let now = cx.now_ms;
-    let now_s = (now / 1000) as u32;
-    let Some(e) = cx
-        .db()
-        .entry(key_hash(key), key)
-        .filter(|e| e.expire_at == 0 || e.expire_at > now)
-    else {
-        out.null();
-        return Ok(());
-    };
-    match sub.as_str() {
-        "encoding" => out.bulk(e.value.encoding().as_bytes()),
-        // Redis shares small integers among keys and reports them as never freed.
-        "refcount" => out.int(match e.value {
-            crate::store::Value::Int(n) if (0..10_000).contains(&n) => i32::MAX as i64,
-            _ => 1,
-        }),
-        "idletime" => out.int(now_s.saturating_sub(e.touched) as i64),
-        _ => {
-            return Err(CmdError::other(
-                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-            ));
+        // Redis 7.0 checks container subcommands by name, then by their own arity.
+        let arity = match sub.as_str() {
+            "encoding" | "refcount" | "idletime" | "freq" => 3,
+            "help" => 2,
+            _ => {
+                return Err(CmdError::other(format!(
+                    "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+                    super::error::printable(&argv[1], 128)
+                )));
+            }
+        };
+        if argv.len() != arity {
+            return Err(CmdError::WrongArity(format!("object|{sub}")));
         }
-    }
-    Ok(())
+        let key = argv[2].clone();
+        let db = cx.session.db;
+        let shard = shard_of(&key, cx.core.shards);
+        let info = cx
+            .core
+            .run_on(shard, Lock::Pass, move |s: &mut Shard| {
+                let now = unix_ms();
+                let now_s = (now / 1000) as u32;
+                s.dbs[db]
+                    .entry(key_hash(&key), &key)
+                    .filter(|e| e.expire_at == 0 || e.expire_at > now)
+                    .map(|e| ObjectInfo {
+                        encoding: e.value.encoding(),
+                        // Redis shares small integers among keys and reports them as never freed.
+                        refcount: match e.value {
+                            crate::store::Value::Int(n) if (0..10_000).contains(&n) => i32::MAX as i64,
+                            _ => 1,
+                        },
+                        idle_s: now_s.saturating_sub(e.touched) as i64,
+                    })
+            })
+            .await;
+        let Some(info) = info else {
+            cx.out.null();
+            return Ok(());
+        };
+        match sub.as_str() {
+            "encoding" => cx.out.bulk(info.encoding.as_bytes()),
+            "refcount" => cx.out.int(info.refcount),
+            "idletime" => cx.out.int(info.idle_s),
+            _ => {
+                return Err(CmdError::other(
+                    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                ));
+            }
+        }
+        Ok(())
+    })
 }
 
 fn move_key(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {

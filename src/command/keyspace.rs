@@ -11,7 +11,6 @@ use super::args::{is, parse_int};
 use super::*;
 use crate::shard::{Shard, ShardCx, key_hash, shard_of, unix_ms};
 use crate::store::{Entry, Kind};
-use crate::txn::Txn;
 use crate::util::glob::glob_match;
 
 const G: &str = "generic";
@@ -102,7 +101,7 @@ fn keys(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         let pattern = argv[1].clone();
         let db = cx.session.db;
-        let mut txn = Txn::all(&cx.core, 1);
+        let mut txn = cx.txn_all(1);
         let found = txn
             .hop(move |shard| {
                 let now = unix_ms();
@@ -129,10 +128,7 @@ const SHARD_BITS: u32 = 10;
 
 fn scan(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
-        let cursor: u64 = std::str::from_utf8(&argv[1])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
+        let cursor = parse_cursor(&argv[1]).ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
         let mut args = Args::new(&argv);
         args.next()?;
         let (mut pattern, mut count, mut kind) = (None, 10usize, None::<Option<Kind>>);
@@ -151,41 +147,51 @@ fn scan(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 return Err(CmdError::Syntax);
             }
         }
-        let shard = (cursor & ((1 << SHARD_BITS) - 1)) as usize;
+        let mut shard = (cursor & ((1 << SHARD_BITS) - 1)) as usize;
         let mut seg = (cursor >> SHARD_BITS) as usize;
         let shards = cx.core.shards;
-        if shard >= shards {
-            cx.out.array(2);
-            cx.out.bulk(b"0");
-            cx.out.array(0);
-            return Ok(());
-        }
         let db = cx.session.db;
-        let (keys, next_seg) = cx
-            .core
-            .run_on(shard, crate::txn::Lock::Pass, move |s: &mut Shard| {
-                let now = unix_ms();
-                let table = &s.dbs[db];
-                let mut keys = Vec::new();
-                while seg < table.segment_count() && keys.len() < count {
-                    for e in table.segment(seg) {
-                        let type_ok = kind.is_none_or(|k| Some(e.value.kind()) == k);
-                        let match_ok = pattern
-                            .as_ref()
-                            .is_none_or(|p| &p[..] == b"*" || glob_match(p, e.key(), false));
-                        if alive(e, now) && type_ok && match_ok {
-                            keys.push(e.key().to_vec());
+        let mut keys = Vec::new();
+        // Walk on to the next shard while this call still has room, as one Redis table would:
+        // an empty or small keyspace then finishes in one call with cursor 0.
+        let next = loop {
+            if shard >= shards {
+                break 0;
+            }
+            let (pattern, want) = (pattern.clone(), count.saturating_sub(keys.len()));
+            let (found, next_seg) = cx
+                .core
+                .run_on(shard, crate::txn::Lock::Pass, move |s: &mut Shard| {
+                    let now = unix_ms();
+                    let table = &s.dbs[db];
+                    let mut keys = Vec::new();
+                    let mut scanned = 0;
+                    while seg < table.segment_count() && scanned < want {
+                        for e in table.segment(seg) {
+                            scanned += 1;
+                            let type_ok = kind.is_none_or(|k| Some(e.value.kind()) == k);
+                            let match_ok = pattern
+                                .as_ref()
+                                .is_none_or(|p| &p[..] == b"*" || glob_match(p, e.key(), false));
+                            if alive(e, now) && type_ok && match_ok {
+                                keys.push(e.key().to_vec());
+                            }
                         }
+                        seg += 1;
                     }
-                    seg += 1;
+                    (keys, (seg < table.segment_count()).then_some(seg))
+                })
+                .await;
+            keys.extend(found);
+            match next_seg {
+                Some(seg) => break ((seg as u64) << SHARD_BITS) | shard as u64,
+                None if shard + 1 < shards && keys.len() < count => {
+                    shard += 1;
+                    seg = 0;
                 }
-                (keys, (seg < table.segment_count()).then_some(seg))
-            })
-            .await;
-        let next = match next_seg {
-            Some(seg) => ((seg as u64) << SHARD_BITS) | shard as u64,
-            None if shard + 1 < shards => (shard + 1) as u64,
-            None => 0,
+                None if shard + 1 < shards => break (shard + 1) as u64,
+                None => break 0,
+            }
         };
         cx.out.array(2);
         cx.out.bulk(next.to_string().as_bytes());
@@ -197,10 +203,31 @@ fn scan(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
+/// A SCAN cursor read as C's `strtoul` reads it (Redis 7.0 does): optional sign, a negative
+/// value wraps, an empty string is 0; leading spaces, trailing junk or overflow are invalid.
+fn parse_cursor(raw: &[u8]) -> Option<u64> {
+    let (neg, digits) = match raw.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, raw),
+    };
+    if digits.is_empty() {
+        return raw.is_empty().then_some(0);
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 fn randomkey(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         let db = cx.session.db;
-        let mut txn = Txn::all(&cx.core, 1);
+        let mut txn = cx.txn_all(1);
         // Each shard offers one live key and how many keys it has; pick weighted by size.
         let offers = txn
             .hop(move |s: &mut Shard| {
@@ -250,7 +277,7 @@ fn randomkey(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
 fn dbsize(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         let db = cx.session.db;
-        let mut txn = Txn::all(&cx.core, 1);
+        let mut txn = cx.txn_all(1);
         let sizes = txn.hop(move |s: &mut Shard| s.dbs[db].len()).await;
         txn.finish();
         cx.out.int(sizes.iter().map(|(_, n)| *n as i64).sum());
@@ -270,12 +297,12 @@ fn flush_mode(argv: &[Bytes]) -> Result<(), CmdError> {
 /// Runs `f` on every shard under one lock; shard 0 logs `record` once.
 async fn all_shards_write(cx: &mut ConnCx, record: Vec<Bytes>, f: fn(&mut Shard, usize)) {
     let db = cx.session.db;
-    let mut txn = Txn::all(&cx.core, 1);
+    let mut txn = cx.txn_all(1);
     txn.hop(move |s: &mut Shard| {
         f(s, db);
         if s.id == 0 {
             let argv: Vec<&[u8]> = record.iter().map(|b| &b[..]).collect();
-            s.log.emit(db, &argv);
+            s.record(db, &argv);
         }
     })
     .await;
@@ -312,13 +339,13 @@ fn swapdb(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             return Err(CmdError::DbIndexOutOfRange);
         }
         let (a, b) = (a as usize, b as usize);
-        let mut txn = Txn::all(&cx.core, 1);
+        let mut txn = cx.txn_all(1);
         let record = argv.clone();
         txn.hop(move |s: &mut Shard| {
             s.dbs.swap(a, b);
             if s.id == 0 {
                 let argv: Vec<&[u8]> = record.iter().map(|b| &b[..]).collect();
-                s.log.emit(a, &argv);
+                s.record(a, &argv);
             }
         })
         .await;
@@ -359,7 +386,7 @@ async fn transfer(cx: &mut ConnCx, argv: Vec<Bytes>, dst_db: usize, nx: bool, ho
     let src_db = cx.session.db;
     let shards = cx.core.shards;
     let (s_src, s_dst) = (shard_of(&src, shards), shard_of(&dst, shards));
-    let mut txn = Txn::new(&cx.core, vec![s_src, s_dst], 2);
+    let mut txn = cx.txn(vec![s_src, s_dst], 2);
     // Hop 1: on every involved shard, check the source exists and whether dst is taken.
     let (src2, dst2) = (src.clone(), dst.clone());
     let checks = txn
@@ -409,7 +436,7 @@ async fn transfer(cx: &mut ConnCx, argv: Vec<Bytes>, dst_db: usize, nx: bool, ho
             let hash = key_hash(&dst);
             s.dbs[dst_db].put_entry(e.rekeyed(hash, &dst));
             let argv: Vec<&[u8]> = record.iter().map(|b| &b[..]).collect();
-            s.log.emit(src_db, &argv);
+            s.record(src_db, &argv);
         }
     })
     .await;

@@ -13,6 +13,7 @@
 //! - `Conn`: needs the connection or several hops (SELECT, HELLO, RENAME, SCAN, INFO...).
 
 pub mod args;
+pub mod collection;
 pub mod conn;
 pub mod dispatch;
 pub mod docs;
@@ -25,6 +26,7 @@ pub mod list;
 pub mod server;
 pub mod set;
 pub mod string;
+pub mod txn;
 pub mod zset;
 
 use std::future::Future;
@@ -230,11 +232,16 @@ impl CommandSpec {
 fn families() -> impl Iterator<Item = &'static CommandSpec> {
     [
         string::SPECS,
+        list::SPECS,
         keys::SPECS,
         keyspace::SPECS,
         server::SPECS,
         docs::SPECS,
         conn::SPECS,
+        hash::SPECS,
+        set::SPECS,
+        zset::SPECS,
+        txn::SPECS,
     ]
     .into_iter()
     .flatten()
@@ -273,6 +280,20 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 /// All commands, in table order.
 pub fn all_commands() -> &'static [&'static CommandSpec] {
     &table().all
+}
+
+/// The keys a propagated write changes (for WATCH): all its keys, except that `*STORE`
+/// commands change only their destination.
+pub fn written_keys(args: &[&[u8]], f: &mut dyn FnMut(&[u8])) {
+    let Some(spec) = args.first().and_then(|n| lookup(n)) else {
+        return;
+    };
+    for (i, p) in spec.keys.positions(args.len()).enumerate() {
+        if i > 0 && spec.name.ends_with("store") {
+            break;
+        }
+        f(args[p]);
+    }
 }
 
 /// Runs a shard command and writes its reply (or error) to `out`.

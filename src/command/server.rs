@@ -13,7 +13,7 @@ use super::*;
 use crate::server::stats::total;
 use crate::server::{REDIS_VERSION, ServerState};
 use crate::shard::{Shard, ShardStats};
-use crate::txn::{Lock, Txn};
+use crate::txn::Lock;
 
 const SRV: &str = "server";
 
@@ -258,7 +258,7 @@ fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 cx.out.ok();
             }
             "resetstat" if argv.len() == 2 => {
-                let mut txn = Txn::all(&cx.core, 1);
+                let mut txn = cx.txn_all(1);
                 txn.hop(|s: &mut Shard| s.stats = ShardStats::default()).await;
                 txn.finish();
                 cx.out.ok();

@@ -262,7 +262,7 @@ fn mget(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
 
 fn mset(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let pairs = args.rest();
-    if pairs.len() % 2 != 0 {
+    if !pairs.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity("mset".into()));
     }
     for kv in pairs.chunks_exact(2) {

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 
 use crate::command::conn::new_session;
 use crate::command::{ConnCx, dispatch};
-use crate::resp::{Out, ParseLimits, Proto, RequestParser};
+use crate::resp::{ParseLimits, Proto, RequestParser};
 use crate::runtime::tcp::Stream;
 use crate::server::stats::{CoreCounters, total};
 use crate::shard::unix_ms;
@@ -64,11 +64,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         killed: Cell::new(false),
     });
     clients::with_local(|c| c.add(handle.clone()));
-    let mut cx = ConnCx {
-        core: core.clone(),
-        session,
-        out: Out::new(Proto::Resp2),
-    };
+    let mut cx = ConnCx::new(core.clone(), session);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new();
     let mut chunk = vec![0u8; READ_CHUNK];
@@ -124,6 +120,9 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         if cx.session.close_after_reply {
             break;
         }
+    }
+    if !cx.session.watched.is_empty() {
+        crate::command::txn::unwatch_all(&mut cx).await;
     }
     clients::with_local(|c| c.remove(handle.id));
     CoreCounters::sub(&counters.connected_clients, 1);

@@ -82,6 +82,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         return 1;
     }
     daemon::install_signal_handlers();
+    crate::shard::set_written_keys(crate::command::written_keys);
     // Redis writes a pidfile when asked, or to its default path when daemonized.
     let pidfile = config
         .pidfile

@@ -3,8 +3,10 @@
 //! A shard is owned by exactly one core and touched only from that core's thread; other cores
 //! reach it by message (`txn`, `net`). Nothing here knows about sockets or other shards.
 
+pub mod blocking;
 pub mod keyspace;
 pub mod route;
+pub mod watch;
 pub mod writelog;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,7 +40,22 @@ pub struct Shard {
     pub stats: ShardStats,
     /// Encoding thresholds from the config (copied here so handlers never read shared state).
     pub limits: EncodingLimits,
+    /// Clients blocked on this shard's keys (BLPOP & co.).
+    pub blocking: blocking::Blocking,
+    /// Clients watching keys of this shard (WATCH).
+    pub watches: watch::Watches,
     rng: u64,
+}
+
+/// Finds the keys a propagated write changes (installed from the command table at start-up,
+/// since the shard layer does not know commands).
+pub type WrittenKeys = fn(&[&[u8]], &mut dyn FnMut(&[u8]));
+
+static WRITTEN_KEYS: std::sync::OnceLock<WrittenKeys> = std::sync::OnceLock::new();
+
+/// Installs the function that names the keys of a propagated write.
+pub fn set_written_keys(f: WrittenKeys) {
+    let _ = WRITTEN_KEYS.set(f);
 }
 
 impl Shard {
@@ -49,6 +66,8 @@ impl Shard {
             log: WriteLog::default(),
             stats: ShardStats::default(),
             limits: EncodingLimits::default(),
+            blocking: blocking::Blocking::default(),
+            watches: watch::Watches::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ unix_ms(),
         }
     }
@@ -63,6 +82,30 @@ impl Shard {
         if n == 0 { 0 } else { (x % n as u64) as usize }
     }
 
+    /// The one write door: logs `args` (the command as Redis propagates it) for `db` and
+    /// invalidates WATCHes on the keys it changes.
+    pub fn record(&mut self, db: usize, args: &[&[u8]]) {
+        self.log.emit(db, args);
+        if self.watches.is_empty() || args.is_empty() {
+            return;
+        }
+        let name = args[0];
+        if name.eq_ignore_ascii_case(b"flushall") {
+            self.watches.touch_db(None);
+        } else if name.eq_ignore_ascii_case(b"flushdb") {
+            self.watches.touch_db(Some(db));
+        } else if name.eq_ignore_ascii_case(b"swapdb") {
+            for a in &args[1..] {
+                if let Some(d) = std::str::from_utf8(a).ok().and_then(|s| s.parse().ok()) {
+                    self.watches.touch_db(Some(d));
+                }
+            }
+        } else if let Some(f) = WRITTEN_KEYS.get() {
+            let watches = &mut self.watches;
+            f(args, &mut |k| watches.touch(db, k));
+        }
+    }
+
     /// Runs one step of active expiry over every db; returns how many keys it removed.
     /// Each removal is logged as `DEL`, as Redis propagates expiry.
     pub fn active_expire(&mut self, now_ms: u64, segments_per_db: usize) -> usize {
@@ -71,7 +114,7 @@ impl Shard {
             let gone = self.dbs[db].expire_step(now_ms, segments_per_db);
             removed += gone.len();
             for key in gone {
-                self.log.emit(db, &[b"DEL", &key]);
+                self.record(db, &[b"DEL", &key]);
             }
         }
         self.stats.expired_keys += removed as u64;
@@ -102,12 +145,12 @@ impl<'a> ShardCx<'a> {
 
     /// Logs a write as Redis would propagate it (see `writelog`).
     pub fn emit(&mut self, args: &[&[u8]]) {
-        self.shard.log.emit(self.db, args);
+        self.shard.record(self.db, args);
     }
 
     /// Logs the command exactly as the client sent it (writes that replicate verbatim).
     pub fn emit_argv(&mut self, argv: &[bytes::Bytes]) {
-        if !self.shard.log.is_enabled() {
+        if !self.shard.log.is_enabled() && self.shard.watches.is_empty() {
             self.shard.log.dirty += 1;
             return;
         }

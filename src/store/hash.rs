@@ -1,12 +1,300 @@
-//! The hash value type and its encodings (placeholder until the hash family lands).
+//! The hash value type and its two encodings, chosen as redis-server 7.0 chooses them.
+//!
+//! - `listpack`: while the hash has at most `hash-max-listpack-entries` fields and every field
+//!   and value is at most `hash-max-listpack-value` bytes. Kept as a vector of pairs in
+//!   insertion order, which is also the order Redis's listpack replies in (HGETALL, HKEYS).
+//!   A linear search over at most 128 short fields is as fast as hashing, and costs no table.
+//! - `hashtable`: above either limit, for good (Redis never converts back). Kept in a
+//!   `SegTable`, whose segment cursor stays valid while the hash grows (HSCAN).
+
+use std::sync::OnceLock;
+
+use super::EncodingLimits;
+use super::table::{Hashed, SegTable};
+
+/// One field of a big hash. The hash is recomputed when the table moves it, not stored:
+/// eight bytes per field matter more than a few nanoseconds on a rare split.
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: Box<[u8]>,
+    pub value: Box<[u8]>,
+}
+
+impl Hashed for Field {
+    fn hash(&self) -> u64 {
+        member_hash(&self.name)
+    }
+}
+
+/// The hash of a field or set member (one seed per process, like Redis's dict seed).
+pub fn member_hash(b: &[u8]) -> u64 {
+    static STATE: OnceLock<ahash::RandomState> = OnceLock::new();
+    STATE.get_or_init(ahash::RandomState::new).hash_one(b)
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    /// Insertion-ordered pairs (Redis's listpack).
+    Pairs(Vec<(Box<[u8]>, Box<[u8]>)>),
+    Table(CloneTable<Field>),
+}
+
+/// A `SegTable` that can be cloned (COPY, snapshots) and printed by size. A wrapper so that
+/// the table type itself stays free to gain its own impls; the set type shares it.
+pub(super) struct CloneTable<E>(pub(super) SegTable<E>);
+
+impl<E: Hashed + Clone> Clone for CloneTable<E> {
+    fn clone(&self) -> Self {
+        let mut t = SegTable::new();
+        for e in self.0.iter() {
+            t.insert_new(e.hash(), e.clone());
+        }
+        CloneTable(t)
+    }
+}
+
+impl<E: Hashed> std::fmt::Debug for CloneTable<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SegTable({} entries)", self.0.len())
+    }
+}
 
 /// A hash value.
-#[derive(Clone, Debug, Default)]
-pub struct Hash {}
+#[derive(Clone, Debug)]
+pub struct Hash {
+    repr: Repr,
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash::new()
+    }
+}
+
+/// Whether `hset` added a field or replaced a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOutcome {
+    Inserted,
+    Updated,
+}
 
 impl Hash {
+    pub fn new() -> Hash {
+        Hash {
+            repr: Repr::Pairs(Vec::new()),
+        }
+    }
+
     /// What `OBJECT ENCODING` reports.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        match self.repr {
+            Repr::Pairs(_) => "listpack",
+            Repr::Table(_) => "hashtable",
+        }
+    }
+
+    /// True while the compact (listpack) form is used: HSCAN then returns everything at once.
+    pub fn is_compact(&self) -> bool {
+        matches!(self.repr, Repr::Pairs(_))
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Pairs(v) => v.len(),
+            Repr::Table(CloneTable(t)) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Pairs(v) => v.iter().find(|(f, _)| &f[..] == field).map(|(_, v)| &v[..]),
+            Repr::Table(CloneTable(t)) => t
+                .find(member_hash(field), |e| &e.name[..] == field)
+                .map(|e| &e.value[..]),
+        }
+    }
+
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Sets `field` to `value`, converting to a table when a limit is crossed (as 7.0 checks
+    /// both the lengths of what it stores and the field count after every write).
+    pub fn set(&mut self, field: &[u8], value: &[u8], limits: &EncodingLimits) -> SetOutcome {
+        if let Repr::Pairs(_) = self.repr
+            && (field.len() > limits.hash_max_listpack_value || value.len() > limits.hash_max_listpack_value)
+        {
+            self.convert();
+        }
+        let outcome = match &mut self.repr {
+            Repr::Pairs(v) => match v.iter_mut().find(|(f, _)| &f[..] == field) {
+                Some((_, old)) => {
+                    *old = value.into();
+                    SetOutcome::Updated
+                }
+                None => {
+                    v.push((field.into(), value.into()));
+                    SetOutcome::Inserted
+                }
+            },
+            Repr::Table(CloneTable(t)) => {
+                let h = member_hash(field);
+                match t.find_mut(h, |e| &e.name[..] == field) {
+                    Some(e) => {
+                        e.value = value.into();
+                        SetOutcome::Updated
+                    }
+                    None => {
+                        t.insert_new(
+                            h,
+                            Field {
+                                name: field.into(),
+                                value: value.into(),
+                            },
+                        );
+                        SetOutcome::Inserted
+                    }
+                }
+            }
+        };
+        if let Repr::Pairs(v) = &self.repr
+            && v.len() > limits.hash_max_listpack_entries
+        {
+            self.convert();
+        }
+        outcome
+    }
+
+    /// Removes `field`; true when it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Pairs(v) => match v.iter().position(|(f, _)| &f[..] == field) {
+                Some(i) => {
+                    v.remove(i);
+                    true
+                }
+                None => false,
+            },
+            Repr::Table(CloneTable(t)) => t.remove(member_hash(field), |e| &e.name[..] == field).is_some(),
+        }
+    }
+
+    /// Moves every pair into the table form (one-way, as in Redis).
+    fn convert(&mut self) {
+        if let Repr::Pairs(v) = &mut self.repr {
+            let mut t = SegTable::new();
+            for (name, value) in v.drain(..) {
+                let f = Field { name, value };
+                t.insert_new(f.hash(), f);
+            }
+            self.repr = Repr::Table(CloneTable(t));
+        }
+    }
+
+    /// Every (field, value), in listpack insertion order or table order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
+        match &self.repr {
+            Repr::Pairs(v) => Box::new(v.iter().map(|(f, v)| (&f[..], &v[..]))),
+            Repr::Table(CloneTable(t)) => Box::new(t.iter().map(|e| (&e.name[..], &e.value[..]))),
+        }
+    }
+
+    /// The pair at a random position: `pick(n)` must return an index below `n`.
+    pub fn random(&self, mut pick: impl FnMut(usize) -> usize) -> Option<(&[u8], &[u8])> {
+        match &self.repr {
+            Repr::Pairs(v) if v.is_empty() => None,
+            Repr::Pairs(v) => v.get(pick(v.len())).map(|(f, v)| (&f[..], &v[..])),
+            Repr::Table(CloneTable(t)) => t.random(pick).map(|e| (&e.name[..], &e.value[..])),
+        }
+    }
+
+    /// One step of HSCAN over a table: the pairs of segments from `cursor` on until at least
+    /// `count` were visited; returns the next cursor (0 when done). Listpacks return all.
+    pub fn scan_step(&self, cursor: u64, count: usize, mut each: impl FnMut(&[u8], &[u8])) -> u64 {
+        match &self.repr {
+            Repr::Pairs(v) => {
+                v.iter().for_each(|(f, v)| each(f, v));
+                0
+            }
+            Repr::Table(CloneTable(t)) => {
+                let mut seg = cursor as usize;
+                let mut seen = 0;
+                while seg < t.segment_count() && seen < count {
+                    for e in t.segment(seg) {
+                        each(&e.name, &e.value);
+                        seen += 1;
+                    }
+                    seg += 1;
+                }
+                if seg < t.segment_count() { seg as u64 } else { 0 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_on_count_and_length() {
+        let limits = EncodingLimits::default();
+        let mut h = Hash::new();
+        for i in 0..128 {
+            assert_eq!(h.set(format!("f{i}").as_bytes(), b"v", &limits), SetOutcome::Inserted);
+        }
+        assert_eq!(h.encoding(), "listpack");
+        assert_eq!(h.set(b"f0", b"w", &limits), SetOutcome::Updated);
+        h.set(b"extra", b"v", &limits);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.len(), 129);
+        assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
+        assert!(h.remove(b"f0"));
+        assert!(!h.contains(b"f0"));
+
+        let mut h = Hash::new();
+        h.set(b"f", &[b'x'; 65], &limits);
+        assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn listpack_keeps_insertion_order() {
+        let limits = EncodingLimits::default();
+        let mut h = Hash::new();
+        for f in [b"c", b"a", b"b"] {
+            h.set(f, b"1", &limits);
+        }
+        h.set(b"a", b"2", &limits);
+        let order: Vec<_> = h.iter().map(|(f, _)| f.to_vec()).collect();
+        assert_eq!(order, [b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn scan_visits_all_while_growing() {
+        let limits = EncodingLimits::default();
+        let mut h = Hash::new();
+        for i in 0..1000 {
+            h.set(format!("f{i}").as_bytes(), b"v", &limits);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut next = 1000;
+        loop {
+            cursor = h.scan_step(cursor, 10, |f, _| {
+                seen.insert(f.to_vec());
+            });
+            for _ in 0..20 {
+                h.set(format!("f{next}").as_bytes(), b"v", &limits);
+                next += 1;
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!((0..1000).all(|i| seen.contains(format!("f{i}").as_bytes())));
     }
 }

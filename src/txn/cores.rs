@@ -116,6 +116,7 @@ impl CoreCx {
             let result = job(&mut self.shard.borrow_mut());
             drop(pass);
             self.reply(peer, ticket, result);
+            self.serve_blocked();
             return;
         }
         let me = self.clone();
@@ -125,11 +126,14 @@ impl CoreCx {
         });
     }
 
-    async fn run_local_job(&self, job: Job, lock: Lock) -> AnyBox {
+    async fn run_local_job(self: &Rc<Self>, job: Job, lock: Lock) -> AnyBox {
         match lock {
             Lock::Pass => {
-                let _pass = self.gate.enter().await;
-                job(&mut self.shard.borrow_mut())
+                let pass = self.gate.enter().await;
+                let r = job(&mut self.shard.borrow_mut());
+                drop(pass);
+                self.serve_blocked();
+                r
             }
             Lock::Acquire(txn) => {
                 let pass = self.gate.enter().await;
@@ -163,9 +167,74 @@ impl CoreCx {
         }
     }
 
-    fn drop_hold(&self, txn: TxnId) {
+    fn drop_hold(self: &Rc<Self>, txn: TxnId) {
         if self.held.borrow_mut().remove(&txn).is_none() {
             self.cancelled.borrow_mut().insert(txn);
+        }
+        self.serve_blocked();
+    }
+
+    /// Serves clients blocked on keys that the last job made ready, then delivers what the
+    /// shard's outbox holds (`shard::blocking`). Skipped while a transaction holds the shard:
+    /// its release calls this again, so a served pop never splits an atomic group.
+    fn serve_blocked(self: &Rc<Self>) {
+        if !self.shard.borrow().blocking.has_work() {
+            return;
+        }
+        let Some(pass) = self.gate.try_enter() else {
+            return;
+        };
+        let served = {
+            let mut shard = self.shard.borrow_mut();
+            crate::shard::blocking::serve_ready(&mut shard, crate::shard::unix_ms());
+            std::mem::take(&mut shard.blocking.outbox)
+        };
+        drop(pass);
+        for s in served {
+            let result: AnyBox = Box::new(s.reply);
+            if s.core == self.id {
+                self.complete(s.ticket, result);
+            } else {
+                self.reply(s.core, s.ticket, result);
+            }
+        }
+    }
+
+    /// A ticket another core (or this one) can complete later (blocked clients).
+    pub fn new_ticket(&self) -> u64 {
+        let mut t = self.tickets.borrow_mut();
+        t.next += 1;
+        let id = t.next;
+        t.slots.insert(id, (None, None));
+        id
+    }
+
+    /// Waits for the next result delivered to `ticket`; the ticket stays registered.
+    pub async fn wait_ticket(&self, ticket: u64) -> AnyBox {
+        TicketWait { core: self, ticket, keep: true }.await
+    }
+
+    /// Drops a ticket from `new_ticket`.
+    pub fn forget_ticket(&self, ticket: u64) {
+        self.tickets.borrow_mut().slots.remove(&ticket);
+    }
+
+    /// Runs `f` on shard `to` without waiting for it (fire and forget).
+    pub fn post(self: &Rc<Self>, to: ShardId, f: impl FnOnce(&mut Shard) + Send + 'static) {
+        let job: Job = Box::new(move |s| {
+            f(s);
+            Box::new(()) as AnyBox
+        });
+        let me = self.clone();
+        if to == self.id {
+            runtime::spawn(async move {
+                me.run_local_job(job, Lock::Pass).await;
+            });
+        } else {
+            // Ticket 0 is never issued: the acknowledgement is ignored.
+            runtime::spawn(async move {
+                let _ = me.mesh.send(to, CoreMsg::Run { job, ticket: 0, lock: Lock::Pass }).await;
+            });
         }
     }
 
@@ -227,7 +296,7 @@ impl CoreCx {
                     ticket,
                     done: false,
                 };
-                let r = TicketWait { core: self, ticket }.await;
+                let r = TicketWait { core: self, ticket, keep: false }.await;
                 guard.done = true;
                 r
             }
@@ -274,6 +343,8 @@ enum SubmitState {
 struct TicketWait<'a> {
     core: &'a CoreCx,
     ticket: u64,
+    /// Leave the ticket registered after a result (tickets that get several results).
+    keep: bool,
 }
 
 impl Future for TicketWait<'_> {
@@ -281,9 +352,14 @@ impl Future for TicketWait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<AnyBox> {
         let mut t = self.core.tickets.borrow_mut();
-        let slot = t.slots.get_mut(&self.ticket).expect("ticket registered");
+        let Some(slot) = t.slots.get_mut(&self.ticket) else {
+            // Forgotten while waiting: treat as a wake-up with nothing in it.
+            return Poll::Ready(Box::new(()));
+        };
         if let Some(r) = slot.0.take() {
-            t.slots.remove(&self.ticket);
+            if !self.keep {
+                t.slots.remove(&self.ticket);
+            }
             return Poll::Ready(r);
         }
         slot.1 = Some(cx.waker().clone());

@@ -25,6 +25,8 @@ pub struct Txn {
     id: TxnId,
     locking: bool,
     locked: bool,
+    /// Runs inside an enclosing transaction (EXEC) that already holds the shards.
+    nested: bool,
 }
 
 impl Txn {
@@ -40,7 +42,27 @@ impl Txn {
             shards,
             locking,
             locked: false,
+            nested: false,
         }
+    }
+
+    /// A transaction running inside `scope` (an EXEC that holds every shard it may touch):
+    /// its hops use the held gates and `finish` leaves them held.
+    pub fn within(core: &Rc<CoreCx>, scope: TxnId, mut shards: Vec<ShardId>) -> Txn {
+        shards.sort_unstable();
+        shards.dedup();
+        Txn {
+            id: scope,
+            core: core.clone(),
+            shards,
+            locking: true,
+            locked: true,
+            nested: true,
+        }
+    }
+
+    pub fn id(&self) -> TxnId {
+        self.id
     }
 
     /// A transaction over every shard (FLUSHALL, KEYS, SWAPDB...).
@@ -91,7 +113,7 @@ impl Txn {
     }
 
     fn release_all(&mut self) {
-        if self.locked {
+        if self.locked && !self.nested {
             self.locked = false;
             for &s in &self.shards {
                 self.core.release(s, self.id);

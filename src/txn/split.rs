@@ -4,28 +4,20 @@
 //! arguments that follow each key, like MSET's values), inside one locked hop, so the command
 //! stays atomic; the per-shard replies are merged as the command table says.
 
-use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use hashbrown::HashMap;
 
-use super::{CoreCx, Txn};
-use crate::command::{CmdError, CommandSpec, Merge, ShardHandler, run_on_shard};
+use crate::command::{CmdError, CommandSpec, ConnCx, Merge, ShardHandler, run_on_shard};
 use crate::resp::scan::array_items;
-use crate::resp::{Out, Proto};
+use crate::resp::Out;
 use crate::shard::{ShardCx, ShardId, shard_of, unix_ms};
 
 /// Runs a split command and writes the merged reply to `out`.
-pub async fn run_split(
-    core: &Rc<CoreCx>,
-    db: usize,
-    spec: &'static CommandSpec,
-    handler: ShardHandler,
-    merge: Merge,
-    argv: Vec<Bytes>,
-    out: &mut Out,
-) {
+pub async fn run_split(cx: &mut ConnCx, spec: &'static CommandSpec, handler: ShardHandler, merge: Merge, argv: Vec<Bytes>) {
+    let core = cx.core.clone();
+    let db = cx.session.db;
     let step = spec.keys.step.max(1) as usize;
     let positions: Vec<usize> = spec.keys.positions(argv.len()).collect();
     let first = positions.first().copied().unwrap_or(argv.len());
@@ -46,8 +38,8 @@ pub async fn run_split(
     let orders: HashMap<ShardId, Vec<usize>> = subs.iter().map(|(s, (_, o))| (*s, o.clone())).collect();
     let subs: Arc<HashMap<ShardId, Vec<Bytes>>> = Arc::new(subs.into_iter().map(|(s, (a, _))| (s, a)).collect());
 
-    let proto = out.proto();
-    let mut txn = Txn::new(core, shard_list, 1);
+    let proto = cx.out.proto();
+    let mut txn = cx.txn(shard_list, 1);
     let replies = txn
         .hop(move |shard| {
             let now = unix_ms();
@@ -60,7 +52,7 @@ pub async fn run_split(
         })
         .await;
     txn.finish();
-    merge_replies(merge, positions.len(), &replies, &orders, proto, out);
+    merge_replies(merge, positions.len(), &replies, &orders, &mut cx.out);
 }
 
 fn merge_replies(
@@ -68,7 +60,6 @@ fn merge_replies(
     nkeys: usize,
     replies: &[(ShardId, Vec<u8>)],
     orders: &HashMap<ShardId, Vec<usize>>,
-    proto: Proto,
     out: &mut Out,
 ) {
     if let Some((_, err)) = replies.iter().find(|(_, r)| r.first() == Some(&b'-')) {
@@ -101,7 +92,6 @@ fn merge_replies(
             for item in slots {
                 out.raw(item);
             }
-            let _ = proto;
         }
     }
 }

@@ -261,9 +261,11 @@ int_arg!(i32, i64, u32, u64, usize, u16, i128, f64);
 /// `cmd!("SET", key, 5)`: a command as a list of byte arguments.
 #[macro_export]
 macro_rules! cmd {
-    ($($a:expr),+ $(,)?) => {
-        vec![$($crate::common::IntoArg::into_arg($a)),+]
-    };
+    ($($a:expr),+ $(,)?) => {{
+        #[allow(clippy::useless_vec)]
+        let v: Vec<Vec<u8>> = vec![$($crate::common::IntoArg::into_arg($a)),+];
+        v
+    }};
 }
 
 /// Splits `"SET k v 'a b'"` on spaces; single quotes group words (no escapes), `''` is empty.
@@ -512,6 +514,9 @@ pub fn sorted_form(raw: &[u8]) -> Vec<u8> {
 pub struct Conn {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    port: u16,
+    /// Start of the last thing sent, for failure messages.
+    last_sent: Vec<u8>,
 }
 
 impl Conn {
@@ -522,11 +527,14 @@ impl Conn {
         Conn {
             stream,
             buf: Vec::new(),
+            port,
+            last_sent: Vec::new(),
         }
     }
 
     /// Sends exactly `bytes`.
     pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.last_sent = bytes[..bytes.len().min(200)].to_vec();
         self.stream.write_all(bytes).expect("write to server");
     }
 
@@ -553,7 +561,12 @@ impl Conn {
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("reading reply: {e}; partial {:?}", self.pending()),
+                Err(e) => panic!(
+                    "reading reply from port {} after sending {:?}: {e}; partial {:?}",
+                    self.port,
+                    lossy(&self.last_sent),
+                    self.pending()
+                ),
             }
         }
     }

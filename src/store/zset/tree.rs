@@ -71,7 +71,11 @@ impl Tree {
     }
 
     fn size(&self, t: u32) -> usize {
-        if t == NIL { 0 } else { self.nodes[t as usize].size as usize }
+        if t == NIL {
+            0
+        } else {
+            self.nodes[t as usize].size as usize
+        }
     }
 
     fn fix(&mut self, t: u32) {
@@ -209,8 +213,7 @@ impl Tree {
     pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         if let Some(id) = self.node_id(member) {
             let old = self.nodes[id as usize].score;
-            // Equal scores (0 and -0 included) keep the position, but the stored value
-            // follows the last write, as Redis does.
+            // An equal score (0 against -0 included) changes nothing, as in Redis.
             if old != score {
                 self.unlink(id, member);
                 let n = &mut self.nodes[id as usize];
@@ -219,8 +222,6 @@ impl Tree {
                 n.right = NIL;
                 n.size = 1;
                 self.link(id, member);
-            } else {
-                self.nodes[id as usize].score = score;
             }
             return Some(old);
         }
@@ -276,6 +277,24 @@ impl Tree {
             }
         }
         count
+    }
+
+    /// The element at ascending rank `k`.
+    pub fn get(&self, mut k: usize) -> Option<(&[u8], f64)> {
+        let mut t = self.root;
+        while t != NIL {
+            let n = &self.nodes[t as usize];
+            let ls = self.size(n.left);
+            if k < ls {
+                t = n.left;
+            } else if k == ls {
+                return Some((&n.member, n.score));
+            } else {
+                k -= ls + 1;
+                t = n.right;
+            }
+        }
+        None
     }
 
     /// 0-based ascending rank of `member` and its score.

@@ -1,5 +1,0 @@
-//! The set family (to be written).
-
-use super::CommandSpec;
-
-pub const SPECS: &[CommandSpec] = &[];

@@ -1,5 +1,0 @@
-//! The zset family (to be written).
-
-use super::CommandSpec;
-
-pub const SPECS: &[CommandSpec] = &[];

@@ -1,0 +1,219 @@
+//! Many clients at once on a multi-shard Shoal: shared counters add up, every connection sees
+//! one keyspace, and cross-shard MSET and RENAME are atomic for concurrent readers.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CLIENTS: usize = 200;
+const ROUNDS: usize = 50;
+const COUNTERS: usize = 8;
+
+#[test]
+fn two_hundred_clients_incr_and_set() {
+    let shoal = Arc::new(TestServer::shoal(2));
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|id| {
+            let (shoal, barrier) = (shoal.clone(), barrier.clone());
+            thread::spawn(move || {
+                let mut conn = shoal.conn();
+                barrier.wait();
+                let mut last = [0i64; COUNTERS];
+                for r in 0..ROUNDS {
+                    let ctr = (id + r) % COUNTERS;
+                    let n = conn.call(&cmd!("INCR", format!("counter:{ctr}"))).int();
+                    assert!(n > last[ctr], "a counter went backwards for one client");
+                    last[ctr] = n;
+                    let reply = conn.raw(&cmd!("SET", format!("own:{id}:{r}"), format!("{id}-{r}")));
+                    assert_eq!(reply, b"+OK\r\n");
+                }
+                // Pipelined reads of its own keys see its own writes.
+                let keys: Vec<Vec<u8>> = (0..ROUNDS).map(|r| format!("own:{id}:{r}").into_bytes()).collect();
+                let mut mget = cmd!("MGET");
+                mget.extend(keys);
+                let vals = conn.call(&mget).items();
+                for (r, v) in vals.iter().enumerate() {
+                    assert_eq!(v.bulk(), Some(format!("{id}-{r}").into_bytes()));
+                }
+                conn
+            })
+        })
+        .collect();
+    let mut conns: Vec<Conn> = handles.into_iter().map(|h| h.join().expect("client thread")).collect();
+
+    let total: i64 = (0..COUNTERS)
+        .map(|c| {
+            conns[0]
+                .call(&cmd!("GET", format!("counter:{c}")))
+                .text()
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, (CLIENTS * ROUNDS) as i64, "INCRs lost or duplicated");
+    for c in 0..COUNTERS {
+        // Each counter gets exactly CLIENTS*ROUNDS/COUNTERS increments by construction.
+        let v = conns[0].call(&cmd!("GET", format!("counter:{c}"))).text();
+        assert_eq!(v, ((CLIENTS * ROUNDS / COUNTERS) as i64).to_string(), "counter:{c}");
+    }
+    let expected_keys = (CLIENTS * ROUNDS + COUNTERS) as i64;
+    let mut probe = cmd!("MGET");
+    for id in (0..CLIENTS).step_by(17) {
+        probe.push(format!("own:{id}:{}", id % ROUNDS).into_bytes());
+    }
+    probe.push(b"counter:3".to_vec());
+    let first = conns[0].raw(&probe);
+    for conn in conns.iter_mut() {
+        assert_eq!(
+            conn.q("DBSIZE").int(),
+            expected_keys,
+            "every connection sees the same DBSIZE"
+        );
+        assert_eq!(conn.raw(&probe), first, "every connection sees the same values");
+    }
+}
+
+/// Keys whose names spread over the shards (the hash decides; 8 names over 4 shards is enough
+/// to hit all of them in practice, and the test does not depend on it).
+fn marker_keys() -> Vec<String> {
+    (0..8).map(|i| format!("marker:{i}:{}", i * 7919)).collect()
+}
+
+#[test]
+fn cross_shard_mset_is_atomic_for_readers() {
+    let shoal = Arc::new(TestServer::shoal(4));
+    let keys = marker_keys();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    {
+        let mut c0 = shoal.conn();
+        let mut init = cmd!("MSET");
+        for k in &keys {
+            init.push(k.clone().into_bytes());
+            init.push(b"w0-0".to_vec());
+        }
+        assert_eq!(c0.raw(&init), b"+OK\r\n");
+    }
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (shoal, keys) = (shoal.clone(), keys.clone());
+            thread::spawn(move || {
+                let mut conn = shoal.conn();
+                for i in 1..=400 {
+                    let marker = format!("w{w}-{i}");
+                    let mut mset = cmd!("MSET");
+                    for k in &keys {
+                        mset.push(k.clone().into_bytes());
+                        mset.push(marker.clone().into_bytes());
+                    }
+                    assert_eq!(conn.raw(&mset), b"+OK\r\n");
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let (shoal, keys, stop, reads) = (shoal.clone(), keys.clone(), stop.clone(), reads.clone());
+            thread::spawn(move || {
+                let mut conn = shoal.conn();
+                let mut mget = cmd!("MGET");
+                mget.extend(keys.iter().map(|k| k.clone().into_bytes()));
+                while !stop.load(Ordering::Relaxed) {
+                    let vals: Vec<Vec<u8>> = conn.call(&mget).items().iter().map(|v| v.bulk().unwrap()).collect();
+                    assert!(
+                        vals.iter().all(|v| v == &vals[0]),
+                        "MGET saw a mix of two MSETs: {:?}",
+                        vals.iter().map(|v| lossy(v)).collect::<Vec<_>>()
+                    );
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader (a panic here means a torn MGET)");
+    }
+    assert!(reads.load(Ordering::Relaxed) > 50, "readers barely ran");
+}
+
+#[test]
+fn rename_between_shards_under_readers() {
+    let shoal = Arc::new(TestServer::shoal(4));
+    // Two names; RENAME moves the value back and forth. At any instant exactly one exists.
+    let (a, b) = ("ping-pong:a", "ping-pong:b{other}");
+    shoal.conn().call(&cmd!("SET", a, "payload"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (shoal, stop) = (shoal.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut conn = shoal.conn();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = conn.call(&cmd!("MGET", a, b)).items();
+                    let present: Vec<_> = r.iter().filter_map(|v| v.bulk()).collect();
+                    assert_eq!(present, vec![b"payload".to_vec()], "RENAME seen half done: {r:?}");
+                    assert_eq!(conn.call(&cmd!("EXISTS", a, b)).int(), 1, "EXISTS saw 0 or 2 keys");
+                    assert_eq!(conn.q("DBSIZE").int(), 1);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut w = shoal.conn();
+    let start = Instant::now();
+    let mut renames = 0;
+    while start.elapsed() < Duration::from_secs(3) {
+        assert_eq!(w.raw(&cmd!("RENAME", a, b)), b"+OK\r\n");
+        assert_eq!(w.raw(&cmd!("RENAME", b, a)), b"+OK\r\n");
+        renames += 2;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let total_reads: u64 = readers
+        .into_iter()
+        .map(|r| r.join().expect("reader saw a torn RENAME"))
+        .sum();
+    assert!(
+        renames > 100 && total_reads > 100,
+        "renames {renames}, reads {total_reads}"
+    );
+    assert_eq!(w.call(&cmd!("GET", a)).bulk(), Some(b"payload".to_vec()));
+}
+
+#[test]
+fn concurrent_renames_never_lose_keys() {
+    // Several clients rename disjoint keys across shards concurrently; nothing is lost.
+    let shoal = Arc::new(TestServer::shoal(4));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let shoal = shoal.clone();
+            thread::spawn(move || {
+                let mut conn = shoal.conn();
+                conn.call(&cmd!("SET", format!("rn:{t}:0"), t));
+                for i in 0..200 {
+                    let r = conn.raw(&cmd!("RENAME", format!("rn:{t}:{i}"), format!("rn:{t}:{}", i + 1)));
+                    assert_eq!(r, b"+OK\r\n");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("renamer");
+    }
+    let mut c = shoal.conn();
+    assert_eq!(c.q("DBSIZE").int(), 8);
+    for t in 0..8 {
+        assert_eq!(c.call(&cmd!("GET", format!("rn:{t}:200"))).text(), t.to_string());
+    }
+}
