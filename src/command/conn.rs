@@ -30,6 +30,8 @@ pub struct Session {
     pub multi: Option<Multi>,
     /// Keys this client WATCHes, as (db, key).
     pub watched: Vec<(usize, Vec<u8>)>,
+    /// Pub/sub subscriptions.
+    pub subs: super::pubsub::Subscriptions,
 }
 
 /// A transaction being queued.
@@ -52,6 +54,17 @@ impl Session {
     pub fn may_run(&self, spec: &CommandSpec) -> Result<(), CmdError> {
         if !self.authed && !spec.flags.has(NO_AUTH) {
             return Err(CmdError::other("NOAUTH Authentication required."));
+        }
+        Ok(())
+    }
+
+    /// RESP2 clients in subscribed mode may only run the pub/sub commands, PING, QUIT, RESET.
+    pub fn may_run_subscribed(&self, spec: &CommandSpec, proto: Proto) -> Result<(), CmdError> {
+        if proto == Proto::Resp2 && self.subs.any() && !super::pubsub::allowed_when_subscribed(spec) {
+            return Err(CmdError::other(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                spec.name
+            )));
         }
         Ok(())
     }
@@ -174,10 +187,18 @@ pub const SPECS: &[CommandSpec] = &[
 
 fn ping(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
-        match argv.len() {
-            1 => cx.out.simple(b"PONG"),
-            2 => cx.out.bulk(&argv[1]),
-            _ => return Err(CmdError::WrongArity("ping".into())),
+        if argv.len() > 2 {
+            return Err(CmdError::WrongArity("ping".into()));
+        }
+        if cx.session.subs.any() && cx.out.proto() == Proto::Resp2 {
+            // Subscribed RESP2 clients get PING as a two-element array, as in Redis.
+            cx.out.array(2);
+            cx.out.bulk(b"pong");
+            cx.out.bulk(argv.get(1).map_or(&b""[..], |a| &a[..]));
+        } else if argv.len() == 2 {
+            cx.out.bulk(&argv[1]);
+        } else {
+            cx.out.simple(b"PONG");
         }
         Ok(())
     })
@@ -306,6 +327,9 @@ fn reset(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         cx.session.db = 0;
         cx.session.name = None;
+        cx.session.multi = None;
+        super::txn::unwatch_all(cx).await;
+        super::pubsub::drop_all(cx);
         cx.session.authed = cx.core.server.config().requirepass.is_none();
         cx.out.set_proto(Proto::Resp2);
         cx.out.simple(b"RESET");
@@ -472,6 +496,7 @@ pub fn new_session(core: &Rc<CoreCx>, peer: String, local: String) -> Session {
         created_ms: crate::shard::unix_ms(),
         multi: None,
         watched: Vec::new(),
+        subs: Default::default(),
     }
 }
 

@@ -120,7 +120,7 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             cx.out.error(&CmdError::WrongArity(spec.name.to_string()).message());
             continue;
         }
-        if let Err(e) = cx.session.may_run(spec) {
+        if let Err(e) = cx.session.may_run(spec).and_then(|_| cx.session.may_run_subscribed(spec, cx.out.proto())) {
             pending.flush(cx).await;
             cx.out.error(&e.message());
             continue;

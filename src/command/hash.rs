@@ -201,7 +201,7 @@ fn with_hash<R>(
 fn set_pairs(cx: &mut ShardCx, args: &mut Args, name: &str) -> Result<i64, CmdError> {
     let key = args.next()?;
     let pairs = args.rest();
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity(name.into()));
     }
     let added = with_hash(cx, key, true, |h, limits| {

@@ -22,6 +22,7 @@ pub mod expiry;
 pub mod hash;
 pub mod keys;
 pub mod keyspace;
+pub mod pubsub;
 pub mod list;
 pub mod server;
 pub mod set;
@@ -242,6 +243,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         set::SPECS,
         zset::SPECS,
         txn::SPECS,
+        pubsub::SPECS,
     ]
     .into_iter()
     .flatten()

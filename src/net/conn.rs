@@ -69,9 +69,35 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     let mut parser = RequestParser::new();
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {
-        let n = match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let read = match cx.session.subs.sub.clone() {
+            None => Some(stream.read(&mut chunk).await),
+            // Subscribed: wait for a request or for messages to forward, whichever comes first.
+            // A read dropped before completion consumes nothing (readiness, then recv).
+            Some(sub) => {
+                futures_lite::future::or(async { Some(stream.read(&mut chunk).await) }, async {
+                    sub.ready().await;
+                    None
+                })
+                .await
+            }
+        };
+        if let Some(sub) = cx.session.subs.sub.clone() {
+            if sub.overflowed.get() {
+                crate::server::log::warning("Client closed for overcoming of output buffer limits (pubsub)");
+                break;
+            }
+            let pending = sub.take();
+            if !pending.is_empty() {
+                CoreCounters::add(&counters.net_output_bytes, pending.len() as u64);
+                if stream.write_all(&pending).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let n = match read {
+            None => continue,
+            Some(Ok(0)) | Some(Err(_)) => break,
+            Some(Ok(n)) => n,
         };
         CoreCounters::add(&counters.net_input_bytes, n as u64);
         rbuf.extend_from_slice(&chunk[..n]);
@@ -121,6 +147,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             break;
         }
     }
+    crate::command::pubsub::drop_all(&mut cx);
     if !cx.session.watched.is_empty() {
         crate::command::txn::unwatch_all(&mut cx).await;
     }

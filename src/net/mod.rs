@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod conn;
+pub mod pubsub;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;

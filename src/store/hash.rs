@@ -32,10 +32,13 @@ pub fn member_hash(b: &[u8]) -> u64 {
     STATE.get_or_init(ahash::RandomState::new).hash_one(b)
 }
 
+/// A field and its value in the compact form.
+type Pair = (Box<[u8]>, Box<[u8]>);
+
 #[derive(Clone, Debug)]
 enum Repr {
     /// Insertion-ordered pairs (Redis's listpack).
-    Pairs(Vec<(Box<[u8]>, Box<[u8]>)>),
+    Pairs(Vec<Pair>),
     Table(CloneTable<Field>),
 }
 
