@@ -25,8 +25,22 @@ struct Redis {
 impl Redis {
     /// Starts redis-server in `dir` with extra arguments; panics (never skips) without it.
     fn start(dir: &Path, extra: &[&str]) -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-        let mut args: Vec<&str> = vec!["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let mut args: Vec<&str> = vec![
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ];
         let d = dir.to_string_lossy().into_owned();
         args.extend(["--dir", &d]);
         args.extend(extra);
@@ -49,7 +63,11 @@ impl Redis {
             if let Ok(mut con) = client.get_connection()
                 && redis::cmd("PING").query::<String>(&mut con).is_ok()
             {
-                return Redis { child, dir: dir.to_path_buf(), con };
+                return Redis {
+                    child,
+                    dir: dir.to_path_buf(),
+                    con,
+                };
             }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
@@ -61,7 +79,8 @@ impl Redis {
         for a in &args[1..] {
             c.arg(*a);
         }
-        c.query(&mut self.con).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(args[0])))
+        c.query(&mut self.con)
+            .unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(args[0])))
     }
 
     fn query<T: redis::FromRedisValue>(&mut self, args: &[&[u8]]) -> T {
@@ -90,7 +109,12 @@ impl Redis {
                 };
                 let pexpiretime: i64 = self.query(&[b"PEXPIRETIME", k]);
                 let expire_ms = (pexpiretime >= 0).then_some(pexpiretime);
-                let entry = normalize(RdbEntry { db, key: key.clone(), value, expire_ms });
+                let entry = normalize(RdbEntry {
+                    db,
+                    key: key.clone(),
+                    value,
+                    expire_ms,
+                });
                 all.insert((db, key), entry);
             }
         }
@@ -115,7 +139,10 @@ impl Drop for Redis {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let dir = std::env::temp_dir().join(format!("shoal-rdb-{tag}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -137,7 +164,10 @@ fn read_file(bytes: &[u8]) -> Result<Vec<RdbEntry>, rdb::RdbError> {
 }
 
 fn index(entries: Vec<RdbEntry>) -> BTreeMap<(usize, Vec<u8>), RdbEntry> {
-    entries.into_iter().map(|e| ((e.db, e.key.clone()), normalize(e))).collect()
+    entries
+        .into_iter()
+        .map(|e| ((e.db, e.key.clone()), normalize(e)))
+        .collect()
 }
 
 fn assert_same(got: &BTreeMap<(usize, Vec<u8>), RdbEntry>, want: &BTreeMap<(usize, Vec<u8>), RdbEntry>) {
@@ -145,7 +175,12 @@ fn assert_same(got: &BTreeMap<(usize, Vec<u8>), RdbEntry>, want: &BTreeMap<(usiz
     let wk: Vec<_> = want.keys().collect();
     assert_eq!(gk, wk, "key sets differ");
     for (k, w) in want {
-        assert!(got[k] == *w, "key {:?} in db {} differs", String::from_utf8_lossy(&k.1), k.0);
+        assert!(
+            got[k] == *w,
+            "key {:?} in db {} differs",
+            String::from_utf8_lossy(&k.1),
+            k.0
+        );
     }
 }
 
@@ -157,7 +192,9 @@ fn s(v: &str) -> Vec<u8> {
 fn populate(r: &mut Redis) -> Vec<String> {
     let mut lzf_value = vec![b'a'; 76];
     lzf_value.extend_from_slice(b"bcbcbcbcbc");
-    let long_text: Vec<u8> = (0..400).flat_map(|i| format!("line {i} of a compressible text; ").into_bytes()).collect();
+    let long_text: Vec<u8> = (0..400)
+        .flat_map(|i| format!("line {i} of a compressible text; ").into_bytes())
+        .collect();
     let mut cmds: Vec<Vec<Vec<u8>>> = vec![
         vec![s("SET"), s("str"), s("hello")],
         vec![s("SET"), s("int8"), s("64")],
@@ -170,13 +207,41 @@ fn populate(r: &mut Redis) -> Vec<String> {
         vec![s("SET"), s("longtext"), long_text],
         vec![s("SET"), s("ttl"), s("val")],
         vec![s("PEXPIREAT"), s("ttl"), s("1893456000000")],
-        vec![s("RPUSH"), s("list"), s("a"), s("b"), s("7"), s("-3"), s("300"), s("70000")],
+        vec![
+            s("RPUSH"),
+            s("list"),
+            s("a"),
+            s("b"),
+            s("7"),
+            s("-3"),
+            s("300"),
+            s("70000"),
+        ],
         vec![s("SADD"), s("intset"), s("1"), s("2"), s("-5"), s("100000")],
-        vec![s("SADD"), s("intset64"), s("9223372036854775807"), s("-9223372036854775808"), s("0")],
+        vec![
+            s("SADD"),
+            s("intset64"),
+            s("9223372036854775807"),
+            s("-9223372036854775808"),
+            s("0"),
+        ],
         vec![s("SADD"), s("set"), s("x"), s("y"), s("z")],
         vec![s("HSET"), s("hash"), s("name"), s("bob"), s("age"), s("42")],
         vec![s("HSET"), s("widehash"), s("f"), vec![b'v'; 100]],
-        vec![s("ZADD"), s("zset"), s("1.5"), s("a"), s("2"), s("b"), s("-inf"), s("lo"), s("inf"), s("hi"), s("0.1"), s("c")],
+        vec![
+            s("ZADD"),
+            s("zset"),
+            s("1.5"),
+            s("a"),
+            s("2"),
+            s("b"),
+            s("-inf"),
+            s("lo"),
+            s("inf"),
+            s("hi"),
+            s("0.1"),
+            s("c"),
+        ],
         vec![s("SELECT"), s("3")],
         vec![s("SET"), s("db3"), s("three")],
         vec![s("RPUSH"), s("db3list"), s("x")],
@@ -194,14 +259,21 @@ fn populate(r: &mut Redis) -> Vec<String> {
     let mut big_hash = vec![s("HSET"), s("bighash")];
     big_hash.extend((0..200).flat_map(|i| [format!("field{i}").into_bytes(), format!("value{i}").into_bytes()]));
     let mut big_zset = vec![s("ZADD"), s("bigzset"), s("-inf"), s("neg"), s("inf"), s("pos")];
-    big_zset.extend((0..200).flat_map(|i| [format!("{}", f64::from(i) / 3.0).into_bytes(), format!("m{i}").into_bytes()]));
+    big_zset.extend((0..200).flat_map(|i| {
+        [
+            format!("{}", f64::from(i) / 3.0).into_bytes(),
+            format!("m{i}").into_bytes(),
+        ]
+    }));
     cmds.extend([big_list, big_intset, big_hash, big_zset]);
     for c in &cmds {
         let args: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
         r.cmd(&args);
     }
     let mut encodings = Vec::new();
-    for key in ["str", "int8", "longtext", "list", "biglist", "intset", "set", "bigints", "hash", "bighash", "zset", "bigzset"] {
+    for key in [
+        "str", "int8", "longtext", "list", "biglist", "intset", "set", "bigints", "hash", "bighash", "zset", "bigzset",
+    ] {
         encodings.push(r.query::<String>(&[b"OBJECT", b"ENCODING", key.as_bytes()]));
     }
     encodings
@@ -212,8 +284,20 @@ fn reads_every_encoding_redis_writes() {
     let dir = temp_dir("from-redis");
     let mut r = Redis::start(&dir, &[]);
     let encodings = populate(&mut r);
-    for want in ["embstr", "int", "raw", "listpack", "quicklist", "intset", "hashtable", "skiplist"] {
-        assert!(encodings.iter().any(|e| e == want), "no {want} value in the test data: {encodings:?}");
+    for want in [
+        "embstr",
+        "int",
+        "raw",
+        "listpack",
+        "quicklist",
+        "intset",
+        "hashtable",
+        "skiplist",
+    ] {
+        assert!(
+            encodings.iter().any(|e| e == want),
+            "no {want} value in the test data: {encodings:?}"
+        );
     }
     let want = r.snapshot();
     let sizes = r.dbsizes();
@@ -221,7 +305,10 @@ fn reads_every_encoding_redis_writes() {
     let bytes = std::fs::read(r.dir.join("dump.rdb")).unwrap();
 
     // The LZF string is stored exactly as the spec's example shows.
-    assert!(bytes.windows(4).any(|w| w == [0xC3, 0x0E, 0x40, 0x56]), "expected an LZF string");
+    assert!(
+        bytes.windows(4).any(|w| w == [0xC3, 0x0E, 0x40, 0x56]),
+        "expected an LZF string"
+    );
 
     let mut reader = RdbReader::new(&bytes[..]).unwrap();
     let mut entries = Vec::new();
@@ -269,24 +356,72 @@ fn refuses_damage(bytes: &[u8]) {
 
 /// Entries in every encoding our writer picks, over dbs 0 and 3, with future TTLs.
 fn our_entries() -> Vec<RdbEntry> {
-    let e = |db, k: &str, value, expire_ms| RdbEntry { db, key: s(k), value, expire_ms };
+    let e = |db, k: &str, value, expire_ms| RdbEntry {
+        db,
+        key: s(k),
+        value,
+        expire_ms,
+    };
     let ttl = Some(4102444800123);
-    let big_list: Vec<Vec<u8>> = (0..4000).map(|i| format!("item{i}:{}", "q".repeat(i % 70)).into_bytes()).collect();
+    let big_list: Vec<Vec<u8>> = (0..4000)
+        .map(|i| format!("item{i}:{}", "q".repeat(i % 70)).into_bytes())
+        .collect();
     vec![
         e(0, "str", RdbValue::String(s("hello")), None),
         e(0, "int", RdbValue::String(s("-123456")), ttl),
         e(0, "bigint", RdbValue::String(s("1234567890123")), None),
-        e(0, "long", RdbValue::String("compress me ".repeat(100).into_bytes()), None),
+        e(
+            0,
+            "long",
+            RdbValue::String("compress me ".repeat(100).into_bytes()),
+            None,
+        ),
         e(0, "binary", RdbValue::String(vec![0, 1, 255, 254]), None),
-        e(0, "list", RdbValue::List(vec![s("a"), s("7"), s("-3"), s("300"), s("70000"), s("-9223372036854775808")]), ttl),
+        e(
+            0,
+            "list",
+            RdbValue::List(vec![
+                s("a"),
+                s("7"),
+                s("-3"),
+                s("300"),
+                s("70000"),
+                s("-9223372036854775808"),
+            ]),
+            ttl,
+        ),
         e(0, "biglist", RdbValue::List(big_list), None),
         e(0, "hugeitem", RdbValue::List(vec![vec![b'h'; 50000], s("tail")]), None),
-        e(0, "intset", RdbValue::Set(vec![s("5"), s("-5"), s("100000"), s("9223372036854775807")]), None),
+        e(
+            0,
+            "intset",
+            RdbValue::Set(vec![s("5"), s("-5"), s("100000"), s("9223372036854775807")]),
+            None,
+        ),
         e(0, "set", RdbValue::Set(vec![s("x"), s("y"), s("12")]), ttl),
-        e(0, "bigintset", RdbValue::Set((0..700).map(|i| i.to_string().into_bytes()).collect()), None),
-        e(3, "hash", RdbValue::Hash(vec![(s("name"), s("bob")), (s("age"), s("42")), (s("neg"), s("-4097"))]), None),
+        e(
+            0,
+            "bigintset",
+            RdbValue::Set((0..700).map(|i| i.to_string().into_bytes()).collect()),
+            None,
+        ),
+        e(
+            3,
+            "hash",
+            RdbValue::Hash(vec![(s("name"), s("bob")), (s("age"), s("42")), (s("neg"), s("-4097"))]),
+            None,
+        ),
         e(3, "widehash", RdbValue::Hash(vec![(s("f"), vec![b'v'; 100])]), ttl),
-        e(3, "bighash", RdbValue::Hash((0..300).map(|i| (format!("f{i}").into_bytes(), format!("{i}").into_bytes())).collect()), None),
+        e(
+            3,
+            "bighash",
+            RdbValue::Hash(
+                (0..300)
+                    .map(|i| (format!("f{i}").into_bytes(), format!("{i}").into_bytes()))
+                    .collect(),
+            ),
+            None,
+        ),
         e(
             3,
             "zset",

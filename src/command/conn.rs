@@ -473,10 +473,7 @@ fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             }
             ("no-evict", 3) => cx.out.ok(),
             _ => {
-                return Err(CmdError::other(format!(
-                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-                    printable(&argv[1], 128)
-                )));
+                return Err(CmdError::subcommand("client", &argv[1], &["id", "getname", "setname", "info", "list", "kill", "no-evict", "help"]));
             }
         }
         Ok(())

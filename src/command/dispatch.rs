@@ -140,8 +140,10 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
         let shards = cx.core.shards;
         match spec.run {
             Run::Shard(h) => {
-                let key = &argv[spec.keys.first as usize];
-                pending.items.push((shard_of(key, shards), h, argv));
+                // A command whose key position lies past its arguments (e.g. a HELP form) has
+                // no key: it runs on this core's shard.
+                let owner = argv.get(spec.keys.first as usize).map_or(cx.core.id, |k| shard_of(k, shards));
+                pending.items.push((owner, h, argv));
             }
             Run::Split(h, merge) => {
                 if let Err(e) = check_layout(spec, argv.len()) {

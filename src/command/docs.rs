@@ -7,7 +7,6 @@
 use bytes::Bytes;
 
 use super::dispatch::lower;
-use super::error::printable;
 use super::*;
 
 pub const SPECS: &[CommandSpec] =
@@ -199,10 +198,7 @@ fn command(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 }
             }
             _ => {
-                return Err(CmdError::other(format!(
-                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
-                    printable(&argv[1], 128)
-                )));
+                return Err(CmdError::subcommand("command", &argv[1], &["count", "list", "info", "docs", "getkeys", "help"]));
             }
         }
         Ok(())

@@ -51,19 +51,36 @@ impl CmdError {
         }
     }
 
-    /// The unknown-command error as Redis words it, quoting up to the first args.
+    /// The unknown-command error as Redis words it: arguments quoted until the text reaches
+    /// 128 bytes, the last one cut to fit.
     pub fn unknown(name: &[u8], args: &[bytes::Bytes]) -> Self {
-        let mut text = format!(
-            "ERR unknown command '{}', with args beginning with: ",
-            printable(name, 128)
-        );
-        for a in args.iter().take(16) {
-            if text.len() >= 512 {
+        let mut quoted = String::new();
+        for a in args {
+            if quoted.len() >= 128 {
                 break;
             }
-            text.push_str(&format!("'{}' ", printable(a, 128)));
+            let room = 128 - quoted.len();
+            quoted.push_str(&format!("'{}' ", printable(a, room)));
         }
-        CmdError::UnknownCommand(text)
+        CmdError::UnknownCommand(format!(
+            "ERR unknown command '{}', with args beginning with: {quoted}",
+            printable(name, 128)
+        ))
+    }
+
+    /// The error for a container command (CONFIG, CLIENT...) whose subcommand is unknown, or
+    /// known but given the wrong number of arguments (`known` lists the subcommands).
+    pub fn subcommand(container: &str, sub: &[u8], known: &[&str]) -> Self {
+        let lower = String::from_utf8_lossy(sub).to_ascii_lowercase();
+        if known.contains(&lower.as_str()) {
+            CmdError::WrongArity(format!("{container}|{lower}"))
+        } else {
+            CmdError::other(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                printable(sub, 128),
+                container.to_ascii_uppercase()
+            ))
+        }
     }
 }
 

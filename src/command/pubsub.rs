@@ -11,7 +11,6 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use super::dispatch::lower;
-use super::error::printable;
 use super::*;
 use crate::config::ClientClass;
 use crate::net::pubsub::{self, Space, Subscriber};
@@ -278,10 +277,7 @@ fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 cx.out.int(pats.len() as i64);
             }
             _ => {
-                return Err(CmdError::other(format!(
-                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-                    printable(&argv[1], 128)
-                )));
+                return Err(CmdError::subcommand("pubsub", &argv[1], &["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"]));
             }
         }
         Ok(())

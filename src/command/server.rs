@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use super::dispatch::lower;
-use super::error::printable;
 use super::*;
 use crate::server::stats::total;
 use crate::server::{REDIS_VERSION, ServerState};
@@ -274,10 +273,7 @@ fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 cx.out.ok();
             }
             _ => {
-                return Err(CmdError::other(format!(
-                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
-                    printable(&argv[1], 128)
-                )));
+                return Err(CmdError::subcommand("config", &argv[1], &["get", "set", "resetstat", "rewrite", "help"]));
             }
         }
         Ok(())
@@ -307,10 +303,7 @@ fn debug(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 cx.out.ok();
             }
             _ => {
-                return Err(CmdError::other(format!(
-                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-                    printable(&argv[1], 128)
-                )));
+                return Err(CmdError::subcommand("debug", &argv[1], &["sleep", "help"]));
             }
         }
         Ok(())

@@ -26,7 +26,10 @@ impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &'static str) -> BlobResult<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
         let Some(end) = end else {
-            return Err(BlobError { at: self.pos, msg: what });
+            return Err(BlobError {
+                at: self.pos,
+                msg: what,
+            });
         };
         let out = &self.buf[self.pos..end];
         self.pos = end;
@@ -81,7 +84,10 @@ pub(crate) fn listpack_decode(buf: &[u8]) -> BlobResult<Vec<Vec<u8>>> {
     let total = c.le(4, "listpack header truncated")?;
     let count = c.le(2, "listpack header truncated")?;
     if total != buf.len() as u64 {
-        return Err(BlobError { at: 0, msg: "listpack total bytes differ from its size" });
+        return Err(BlobError {
+            at: 0,
+            msg: "listpack total bytes differ from its size",
+        });
     }
     let mut out = Vec::with_capacity((count as usize).min(4096));
     loop {
@@ -109,16 +115,27 @@ pub(crate) fn listpack_decode(buf: &[u8]) -> BlobResult<Vec<Vec<u8>>> {
             0xF2 => int_text(sign_extend(c.le(3, "listpack int truncated")?, 24)),
             0xF3 => int_text(sign_extend(c.le(4, "listpack int truncated")?, 32)),
             0xF4 => int_text(c.le(8, "listpack int truncated")? as i64),
-            _ => return Err(BlobError { at: start, msg: "bad listpack entry encoding" }),
+            _ => {
+                return Err(BlobError {
+                    at: start,
+                    msg: "bad listpack entry encoding",
+                });
+            }
         };
         c.take(backlen_size(c.pos - start), "listpack backlen truncated")?;
         out.push(item);
     }
     if c.pos != buf.len() {
-        return Err(BlobError { at: c.pos, msg: "bytes after listpack terminator" });
+        return Err(BlobError {
+            at: c.pos,
+            msg: "bytes after listpack terminator",
+        });
     }
     if count != 0xFFFF && count as usize != out.len() {
-        return Err(BlobError { at: 4, msg: "listpack entry count mismatch" });
+        return Err(BlobError {
+            at: 4,
+            msg: "listpack entry count mismatch",
+        });
     }
     Ok(out)
 }
@@ -131,7 +148,10 @@ pub(crate) struct ListpackBuilder {
 
 impl ListpackBuilder {
     pub fn new() -> Self {
-        ListpackBuilder { buf: vec![0; 6], count: 0 }
+        ListpackBuilder {
+            buf: vec![0; 6],
+            count: 0,
+        }
     }
 
     /// Bytes the finished listpack would take now.
@@ -227,7 +247,10 @@ pub(crate) fn ziplist_decode(buf: &[u8]) -> BlobResult<Vec<Vec<u8>>> {
     let _tail = c.le(4, "ziplist header truncated")?;
     let count = c.le(2, "ziplist header truncated")?;
     if total != buf.len() as u64 {
-        return Err(BlobError { at: 0, msg: "ziplist total bytes differ from its size" });
+        return Err(BlobError {
+            at: 0,
+            msg: "ziplist total bytes differ from its size",
+        });
     }
     let mut out = Vec::with_capacity((count as usize).min(4096));
     loop {
@@ -251,7 +274,12 @@ pub(crate) fn ziplist_decode(buf: &[u8]) -> BlobResult<Vec<Vec<u8>>> {
                 let len = c.be(4, "ziplist length truncated")? as usize;
                 c.take(len, "ziplist string truncated")?.to_vec()
             }
-            2 => return Err(BlobError { at: start, msg: "bad ziplist string encoding" }),
+            2 => {
+                return Err(BlobError {
+                    at: start,
+                    msg: "bad ziplist string encoding",
+                });
+            }
             _ => match enc {
                 0xC0 => int_text(sign_extend(c.le(2, "ziplist int truncated")?, 16)),
                 0xD0 => int_text(sign_extend(c.le(4, "ziplist int truncated")?, 32)),
@@ -259,16 +287,27 @@ pub(crate) fn ziplist_decode(buf: &[u8]) -> BlobResult<Vec<Vec<u8>>> {
                 0xF0 => int_text(sign_extend(c.le(3, "ziplist int truncated")?, 24)),
                 0xFE => int_text(sign_extend(c.le(1, "ziplist int truncated")?, 8)),
                 0xF1..=0xFD => int_text(i64::from(enc & 0x0F) - 1),
-                _ => return Err(BlobError { at: start, msg: "bad ziplist int encoding" }),
+                _ => {
+                    return Err(BlobError {
+                        at: start,
+                        msg: "bad ziplist int encoding",
+                    });
+                }
             },
         };
         out.push(item);
     }
     if c.pos != buf.len() {
-        return Err(BlobError { at: c.pos, msg: "bytes after ziplist terminator" });
+        return Err(BlobError {
+            at: c.pos,
+            msg: "bytes after ziplist terminator",
+        });
     }
     if count != 0xFFFF && count as usize != out.len() {
-        return Err(BlobError { at: 8, msg: "ziplist entry count mismatch" });
+        return Err(BlobError {
+            at: 8,
+            msg: "ziplist entry count mismatch",
+        });
     }
     Ok(out)
 }
@@ -283,10 +322,16 @@ pub(crate) fn intset_decode(buf: &[u8]) -> BlobResult<Vec<Vec<u8>>> {
     let width = c.le(4, "intset header truncated")? as usize;
     let count = c.le(4, "intset header truncated")? as usize;
     if !matches!(width, 2 | 4 | 8) {
-        return Err(BlobError { at: 0, msg: "bad intset width" });
+        return Err(BlobError {
+            at: 0,
+            msg: "bad intset width",
+        });
     }
     if count.checked_mul(width).and_then(|n| n.checked_add(8)) != Some(buf.len()) {
-        return Err(BlobError { at: 4, msg: "intset size does not match its count" });
+        return Err(BlobError {
+            at: 4,
+            msg: "intset size does not match its count",
+        });
     }
     let mut out = Vec::with_capacity(count);
     let mut prev: Option<i64> = None;
@@ -294,7 +339,10 @@ pub(crate) fn intset_decode(buf: &[u8]) -> BlobResult<Vec<Vec<u8>>> {
         let at = c.pos;
         let v = sign_extend(c.le(width, "intset truncated")?, (width * 8) as u32);
         if prev.is_some_and(|p| p >= v) {
-            return Err(BlobError { at, msg: "intset not strictly ascending" });
+            return Err(BlobError {
+                at,
+                msg: "intset not strictly ascending",
+            });
         }
         prev = Some(v);
         out.push(int_text(v));

@@ -34,7 +34,12 @@ pub struct RdbError {
 
 impl RdbError {
     pub(crate) fn new(kind: RdbErrorKind, offset: u64, message: impl Into<String>) -> Self {
-        RdbError { kind, offset, message: message.into(), key: None }
+        RdbError {
+            kind,
+            offset,
+            message: message.into(),
+            key: None,
+        }
     }
 
     pub(crate) fn corrupt(offset: u64, message: impl Into<String>) -> Self {

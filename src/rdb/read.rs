@@ -22,11 +22,18 @@ use crate::util::num::parse_f64;
 #[derive(Debug, Clone, PartialEq)]
 pub enum RdbItem {
     /// An AUX field (`redis-ver`, `repl-id`...). Unknown names are normal.
-    Aux { key: Vec<u8>, value: Vec<u8> },
+    Aux {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
     /// SELECTDB: the following entries belong to `db`.
     SelectDb(usize),
     /// RESIZEDB hint for the current db: key count and keys-with-TTL count.
-    ResizeDb { db: usize, keys: u64, expires: u64 },
+    ResizeDb {
+        db: usize,
+        keys: u64,
+        expires: u64,
+    },
     /// A FUNCTION2 library's source code (Shoal has no functions; callers log and skip it).
     Function(Vec<u8>),
     Entry(RdbEntry),
@@ -72,11 +79,17 @@ impl<R: Read> RdbReader<R> {
         };
         let mut magic = [0u8; 9];
         r.read_exact(&mut magic)?;
-        let version = std::str::from_utf8(&magic[5..]).ok().and_then(|v| v.parse::<u32>().ok());
+        let version = std::str::from_utf8(&magic[5..])
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok());
         match version {
             Some(v) if &magic[..5] == b"REDIS" && (1..=RDB_VERSION).contains(&v) => r.version = v,
             Some(v) if &magic[..5] == b"REDIS" => {
-                return Err(RdbError::new(RdbErrorKind::Unsupported, 5, format!("can't handle RDB format version {v}")));
+                return Err(RdbError::new(
+                    RdbErrorKind::Unsupported,
+                    5,
+                    format!("can't handle RDB format version {v}"),
+                ));
             }
             _ => return Err(RdbError::corrupt(0, "wrong signature, not an RDB file")),
         }
@@ -100,7 +113,11 @@ impl<R: Read> RdbReader<R> {
 
     /// One AUX field's value, if seen (e.g. `repl-id`, `repl-offset`).
     pub fn aux_value(&self, key: &str) -> Option<&[u8]> {
-        self.aux.iter().rev().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v.as_slice())
+        self.aux
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key.as_bytes())
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Things skipped on purpose (function libraries, checksum disabled), for the log.
@@ -176,7 +193,11 @@ impl<R: Read> RdbReader<R> {
                 opcode::RESIZEDB => {
                     let keys = self.read_len()?;
                     let expires = self.read_len()?;
-                    return Ok(Some(RdbItem::ResizeDb { db: self.db, keys, expires }));
+                    return Ok(Some(RdbItem::ResizeDb {
+                        db: self.db,
+                        keys,
+                        expires,
+                    }));
                 }
                 opcode::AUX => {
                     let key = self.read_string()?;
@@ -186,14 +207,23 @@ impl<R: Read> RdbReader<R> {
                 }
                 opcode::FUNCTION2 => {
                     let code = self.read_string()?;
-                    self.warnings.push("skipped a FUNCTION2 library: functions are not supported".into());
+                    self.warnings
+                        .push("skipped a FUNCTION2 library: functions are not supported".into());
                     return Ok(Some(RdbItem::Function(code)));
                 }
                 opcode::FUNCTION_PRE_GA => {
-                    return Err(RdbError::new(RdbErrorKind::Unsupported, at, "unsupported RDB opcode FUNCTION (7.0 release candidate)"));
+                    return Err(RdbError::new(
+                        RdbErrorKind::Unsupported,
+                        at,
+                        "unsupported RDB opcode FUNCTION (7.0 release candidate)",
+                    ));
                 }
                 opcode::MODULE_AUX => {
-                    return Err(RdbError::new(RdbErrorKind::Unsupported, at, "unsupported RDB opcode MODULE_AUX: modules are not supported"));
+                    return Err(RdbError::new(
+                        RdbErrorKind::Unsupported,
+                        at,
+                        "unsupported RDB opcode MODULE_AUX: modules are not supported",
+                    ));
                 }
                 opcode::EOF => {
                     self.check_trailer(at)?;
@@ -204,7 +234,14 @@ impl<R: Read> RdbReader<R> {
                     let key = self.read_string()?;
                     let value = self.read_value(t, at).map_err(|e| e.with_key(&key))?;
                     match value {
-                        Some(value) => return Ok(Some(RdbItem::Entry(RdbEntry { db: self.db, key, value, expire_ms }))),
+                        Some(value) => {
+                            return Ok(Some(RdbItem::Entry(RdbEntry {
+                                db: self.db,
+                                key,
+                                value,
+                                expire_ms,
+                            })));
+                        }
                         // Empty collections are skipped, as 7.0 does; modifiers die with them.
                         None => expire_ms = None,
                     }
@@ -222,7 +259,8 @@ impl<R: Read> RdbReader<R> {
         self.read_raw(&mut b)?;
         let stored = u64::from_le_bytes(b);
         if stored == 0 {
-            self.warnings.push("RDB file was saved with checksum disabled: no check performed".into());
+            self.warnings
+                .push("RDB file was saved with checksum disabled: no check performed".into());
         } else if stored != computed {
             return Err(RdbError::new(
                 RdbErrorKind::Checksum,
@@ -253,7 +291,11 @@ impl<R: Read> RdbReader<R> {
                 for _ in 0..n {
                     let member = self.read_string()?;
                     let score_at = self.pos;
-                    let score = if t == kind::ZSET_2 { self.read_binary_double()? } else { self.read_text_double()? };
+                    let score = if t == kind::ZSET_2 {
+                        self.read_binary_double()?
+                    } else {
+                        self.read_text_double()?
+                    };
                     if score.is_nan() {
                         return Err(RdbError::corrupt(score_at, "zset with NaN score"));
                     }
@@ -371,7 +413,10 @@ impl<R: Read> RdbReader<R> {
                 // An LZF back-reference of 3 bytes expands to at most 264: anything claiming
                 // more is corrupt, and refusing it early bounds the allocation.
                 if clen == 0 || ulen > clen.saturating_mul(90) {
-                    return Err(RdbError::corrupt(at, format!("bad LZF lengths: {clen} compressed, {ulen} plain")));
+                    return Err(RdbError::corrupt(
+                        at,
+                        format!("bad LZF lengths: {clen} compressed, {ulen} plain"),
+                    ));
                 }
                 let packed = self.read_bytes(clen)?;
                 lzf_rust::decompress_into_vec(&packed, ulen as usize)
@@ -452,7 +497,13 @@ impl<R: Read> RdbReader<R> {
                 }
                 Ok(n) => done += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(RdbError::new(RdbErrorKind::Io, at + done as u64, format!("read failed: {e}"))),
+                Err(e) => {
+                    return Err(RdbError::new(
+                        RdbErrorKind::Io,
+                        at + done as u64,
+                        format!("read failed: {e}"),
+                    ));
+                }
             }
         }
         self.pos += buf.len() as u64;
@@ -479,7 +530,10 @@ fn cap(n: u64) -> usize {
 /// Pairs up a flat field/value (or member/score) list; an odd count is corrupt.
 fn pairs_of(flat: Vec<Vec<u8>>, at: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RdbError> {
     if flat.len() % 2 != 0 {
-        return Err(RdbError::corrupt(at, "odd number of elements in a hash or zset container"));
+        return Err(RdbError::corrupt(
+            at,
+            "odd number of elements in a hash or zset container",
+        ));
     }
     let mut out = Vec::with_capacity(flat.len() / 2);
     let mut it = flat.into_iter();

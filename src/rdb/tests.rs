@@ -8,7 +8,10 @@ use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn read_all(bytes: &[u8]) -> Result<Vec<RdbEntry>, RdbError> {
@@ -26,7 +29,12 @@ fn crc64_test_vector() {
 
 #[test]
 fn length_encoding_is_shortest() {
-    for (n, want) in [(5u64, "05"), (300, "41 2c"), (70000, "80 00 01 11 70"), (1 << 40, "81 00 00 01 00 00 00 00 00")] {
+    for (n, want) in [
+        (5u64, "05"),
+        (300, "41 2c"),
+        (70000, "80 00 01 11 70"),
+        (1 << 40, "81 00 00 01 00 00 00 00 00"),
+    ] {
         let mut out = Vec::new();
         put_len(&mut out, n);
         assert_eq!(out, hex(want), "{n}");
@@ -57,7 +65,9 @@ fn lzf_example_from_spec_decodes() {
     let mut want = vec![b'a'; 76];
     want.extend_from_slice(b"bcbcbcbcbc");
     let mut file = b"REDIS0010".to_vec();
-    file.extend_from_slice(&hex("00 01 6b c3 0e 40 56 01 61 61 e0 41 00 01 62 63 80 01 01 62 63 ff"));
+    file.extend_from_slice(&hex(
+        "00 01 6b c3 0e 40 56 01 61 61 e0 41 00 01 62 63 80 01 01 62 63 ff",
+    ));
     file.extend_from_slice(&[0; 8]);
     let entries = read_all(&file).unwrap();
     assert_eq!(entries[0].value, RdbValue::String(want));
@@ -87,7 +97,10 @@ fn listpack_example_from_spec() {
         lp.push(item.as_bytes());
     }
     assert_eq!(lp.finish(), want);
-    assert_eq!(listpack_decode(&want).unwrap(), vec![b("name"), b("bob"), b("age"), b("42")]);
+    assert_eq!(
+        listpack_decode(&want).unwrap(),
+        vec![b("name"), b("bob"), b("age"), b("42")]
+    );
 }
 
 #[test]
@@ -109,13 +122,38 @@ fn quicklist_example_from_spec() {
 #[test]
 fn listpack_integer_and_string_widths() {
     let items: Vec<Vec<u8>> = [
-        "0", "127", "128", "-1", "4095", "-4096", "4096", "32767", "-32768", "40000", "8388607", "-8388608",
-        "8388608", "2147483647", "-2147483648", "2147483648", "9223372036854775807", "-9223372036854775808",
-        "9223372036854775808", "01", "-0", "",
+        "0",
+        "127",
+        "128",
+        "-1",
+        "4095",
+        "-4096",
+        "4096",
+        "32767",
+        "-32768",
+        "40000",
+        "8388607",
+        "-8388608",
+        "8388608",
+        "2147483647",
+        "-2147483648",
+        "2147483648",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "01",
+        "-0",
+        "",
     ]
     .iter()
     .map(|s| b(s))
-    .chain([vec![b'y'; 63], vec![b'y'; 64], vec![b'y'; 4095], vec![b'y'; 4096], vec![b'z'; 20000]])
+    .chain([
+        vec![b'y'; 63],
+        vec![b'y'; 64],
+        vec![b'y'; 4095],
+        vec![b'y'; 4096],
+        vec![b'z'; 20000],
+    ])
     .collect();
     let mut lp = ListpackBuilder::new();
     items.iter().for_each(|i| lp.push(i));
@@ -126,8 +164,14 @@ fn listpack_integer_and_string_widths() {
 fn intset_example_from_spec() {
     let want = hex("04 00 00 00 04 00 00 00 fb ff ff ff 01 00 00 00 02 00 00 00 a0 86 01 00");
     assert_eq!(intset_encode(&[-5, 1, 2, 100000]), want);
-    assert_eq!(intset_decode(&want).unwrap(), vec![b("-5"), b("1"), b("2"), b("100000")]);
-    assert!(intset_decode(&hex("02 00 00 00 02 00 02 00 01 00")).is_err(), "not ascending");
+    assert_eq!(
+        intset_decode(&want).unwrap(),
+        vec![b("-5"), b("1"), b("2"), b("100000")]
+    );
+    assert!(
+        intset_decode(&hex("02 00 00 00 02 00 02 00 01 00")).is_err(),
+        "not ascending"
+    );
 }
 
 #[test]
@@ -165,8 +209,10 @@ fn ziplist_all_encodings() {
     zl.extend_from_slice(&body);
     zl.push(0xFF);
     let got = ziplist_decode(&zl).unwrap();
-    let mut want: Vec<Vec<u8>> =
-        ["ab", "7", "-2", "1000", "100000", "1099511627776", "-100000000"].iter().map(|s| b(s)).collect();
+    let mut want: Vec<Vec<u8>> = ["ab", "7", "-2", "1000", "100000", "1099511627776", "-100000000"]
+        .iter()
+        .map(|s| b(s))
+        .collect();
     want.push(vec![b'q'; 300]);
     want.push(b("x"));
     assert_eq!(got, want);
@@ -174,7 +220,12 @@ fn ziplist_all_encodings() {
 
 #[test]
 fn zero_checksum_skips_check_and_wrong_one_fails() {
-    let entries = vec![RdbEntry { db: 0, key: b("k"), value: RdbValue::String(b("v")), expire_ms: None }];
+    let entries = vec![RdbEntry {
+        db: 0,
+        key: b("k"),
+        value: RdbValue::String(b("v")),
+        expire_ms: None,
+    }];
     let unchecked = dump(&entries, &[], true, false);
     assert!(unchecked.ends_with(&[0; 8]));
     assert_eq!(read_all(&unchecked).unwrap(), entries);
@@ -194,7 +245,15 @@ fn empty_file_and_aux() {
     assert!(read_all(&file).unwrap().is_empty());
 
     let replid = "a".repeat(40);
-    let aux = standard_aux(1700000000, 988904, Some(ReplAux { stream_db: 0, replid: &replid, offset: 14 }));
+    let aux = standard_aux(
+        1700000000,
+        988904,
+        Some(ReplAux {
+            stream_db: 0,
+            replid: &replid,
+            offset: 14,
+        }),
+    );
     let bytes = dump(&[], &aux, true, true);
     let mut r = RdbReader::new(&bytes[..]).unwrap();
     assert!(r.next_entry().unwrap().is_none());
@@ -252,20 +311,51 @@ fn writer_in_pieces_equals_dump() {
 /// Entries covering every writer encoding choice.
 fn sample_entries() -> Vec<RdbEntry> {
     let s = |v: &str| RdbValue::String(b(v));
-    let big_list: Vec<Vec<u8>> = (0..3000).map(|i| format!("item-{i}-{}", "p".repeat(i % 50)).into_bytes()).collect();
-    let e = |db, k: &str, value, expire_ms| RdbEntry { db, key: b(k), value, expire_ms };
+    let big_list: Vec<Vec<u8>> = (0..3000)
+        .map(|i| format!("item-{i}-{}", "p".repeat(i % 50)).into_bytes())
+        .collect();
+    let e = |db, k: &str, value, expire_ms| RdbEntry {
+        db,
+        key: b(k),
+        value,
+        expire_ms,
+    };
     vec![
         e(0, "str", s("hello"), None),
         e(0, "int", s("-12345"), Some(1893456000000)),
         e(0, "long", s(&"abc".repeat(50)), None),
         e(0, "list", RdbValue::List(vec![b("a"), b("7"), b("-3"), b("300")]), None),
         e(0, "biglist", RdbValue::List(big_list), None),
-        e(0, "intset", RdbValue::Set(vec![b("1"), b("-5"), b("100000"), b("9223372036854775807")]), None),
+        e(
+            0,
+            "intset",
+            RdbValue::Set(vec![b("1"), b("-5"), b("100000"), b("9223372036854775807")]),
+            None,
+        ),
         e(0, "set", RdbValue::Set(vec![b("x"), b("y")]), Some(1)),
-        e(3, "hash", RdbValue::Hash(vec![(b("name"), b("bob")), (b("age"), b("42"))]), None),
+        e(
+            3,
+            "hash",
+            RdbValue::Hash(vec![(b("name"), b("bob")), (b("age"), b("42"))]),
+            None,
+        ),
         e(3, "bighash", RdbValue::Hash(vec![(b("f"), vec![b'v'; 100])]), None),
-        e(3, "zset", RdbValue::ZSet(vec![(b("a"), 1.5), (b("b"), f64::NEG_INFINITY), (b("c"), 2.0)]), None),
-        e(3, "bigzset", RdbValue::ZSet((0..200).map(|i| (format!("m{i}").into_bytes(), i as f64 / 3.0)).collect()), None),
+        e(
+            3,
+            "zset",
+            RdbValue::ZSet(vec![(b("a"), 1.5), (b("b"), f64::NEG_INFINITY), (b("c"), 2.0)]),
+            None,
+        ),
+        e(
+            3,
+            "bigzset",
+            RdbValue::ZSet(
+                (0..200)
+                    .map(|i| (format!("m{i}").into_bytes(), i as f64 / 3.0))
+                    .collect(),
+            ),
+            None,
+        ),
     ]
 }
 
@@ -306,7 +396,8 @@ fn arb_value() -> impl Strategy<Value = RdbValue> {
         arb_bytes().prop_map(RdbValue::String),
         vec(arb_bytes(), 1..200).prop_map(RdbValue::List),
         btree_set(arb_bytes(), 1..150).prop_map(|s| RdbValue::Set(s.into_iter().collect())),
-        btree_set(any::<i64>(), 1..600).prop_map(|s| RdbValue::Set(s.into_iter().map(|v| v.to_string().into_bytes()).collect())),
+        btree_set(any::<i64>(), 1..600)
+            .prop_map(|s| RdbValue::Set(s.into_iter().map(|v| v.to_string().into_bytes()).collect())),
         btree_map(arb_bytes(), arb_bytes(), 1..150).prop_map(|m| RdbValue::Hash(m.into_iter().collect())),
         btree_map(arb_bytes(), arb_score(), 1..150).prop_map(|m| RdbValue::ZSet(m.into_iter().collect())),
     ]
@@ -317,7 +408,16 @@ fn arb_entries() -> impl Strategy<Value = Vec<RdbEntry>> {
         (0usize..16, arb_bytes(), arb_value(), proptest::option::of(any::<i64>())),
         0..12,
     )
-    .prop_map(|v| v.into_iter().map(|(db, key, value, expire_ms)| RdbEntry { db, key, value, expire_ms }).collect())
+    .prop_map(|v| {
+        v.into_iter()
+            .map(|(db, key, value, expire_ms)| RdbEntry {
+                db,
+                key,
+                value,
+                expire_ms,
+            })
+            .collect()
+    })
 }
 
 proptest! {

@@ -48,11 +48,7 @@ pub struct ReplAux<'a> {
 /// The AUX fields 7.0.15 writes, in its order: `redis-ver`, `redis-bits`, `ctime` (unix
 /// seconds), `used-mem`, then `repl-stream-db` / `repl-id` / `repl-offset` when in a
 /// replication chain, then `aof-base` 0.
-pub fn standard_aux<'a>(
-    ctime_s: i64,
-    used_mem: u64,
-    repl: Option<ReplAux<'a>>,
-) -> Vec<(&'static str, AuxValue<'a>)> {
+pub fn standard_aux<'a>(ctime_s: i64, used_mem: u64, repl: Option<ReplAux<'a>>) -> Vec<(&'static str, AuxValue<'a>)> {
     let mut aux = vec![
         ("redis-ver", AuxValue::Str(b"7.0.15")),
         ("redis-bits", AuxValue::Int(64)),
@@ -85,7 +81,13 @@ impl RdbWriter {
     /// Starts a file with the `REDIS0010` magic. `checksum` false (`rdbchecksum no`) writes
     /// an all-zero trailer, which loaders take as "not checked".
     pub fn new(checksum: bool) -> Self {
-        let mut w = RdbWriter { buf: Vec::with_capacity(256), digest: CRC64.digest(), checksum, taken: 0, finished: false };
+        let mut w = RdbWriter {
+            buf: Vec::with_capacity(256),
+            digest: CRC64.digest(),
+            checksum,
+            taken: 0,
+            finished: false,
+        };
         w.buf.extend_from_slice(b"REDIS0010");
         w
     }

@@ -15,6 +15,9 @@ use bytes::Bytes;
 use super::*;
 use crate::command::args::parse_int;
 
+/// Popped elements, in pop order.
+pub type Popped = Vec<(Box<[u8]>, f64)>;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PopSide {
     Min,
@@ -62,7 +65,7 @@ pub fn pop_elements(
     side: PopSide,
     count: usize,
     log: PopLog,
-) -> Result<Option<Vec<(Box<[u8]>, f64)>>, CmdError> {
+) -> Result<Option<Popped>, CmdError> {
     let Some(z) = write_zset(cx, key)? else {
         return Ok(None);
     };

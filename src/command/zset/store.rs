@@ -21,6 +21,9 @@ use crate::util::num::parse_f64;
 
 type Items = Vec<(Box<[u8]>, f64)>;
 
+/// Member -> score, for membership tests and aggregation.
+type ScoreMap = hashbrown::HashMap<Box<[u8]>, f64>;
+
 /// A source key as read in hop 1.
 enum Source {
     Missing,
@@ -190,7 +193,7 @@ fn compute(srcs: Vec<Source>, o: &SetOpts, op: Op, limit: usize) -> Items {
         Op::Union => {
             // Smallest first, as Redis iterates them: it fixes the order of aggregation.
             srcs.sort_by_key(|s| s.0.len());
-            let mut acc: hashbrown::HashMap<Box<[u8]>, f64> = hashbrown::HashMap::new();
+            let mut acc = ScoreMap::new();
             for (items, w, _) in srcs {
                 for (m, s) in items {
                     let v = weighted(s, w);
@@ -211,7 +214,7 @@ fn compute(srcs: Vec<Source>, o: &SetOpts, op: Op, limit: usize) -> Items {
             srcs.sort_by_key(|s| s.0.len());
             let mut rest = srcs.split_off(1);
             let (first, w0, _) = srcs.pop().unwrap_or_default();
-            let maps: Vec<(hashbrown::HashMap<Box<[u8]>, f64>, f64)> = rest
+            let maps: Vec<(ScoreMap, f64)> = rest
                 .drain(..)
                 .map(|(items, w, _)| (items.into_iter().collect(), w))
                 .collect();

@@ -49,7 +49,7 @@ fn add_generic(cx: &mut ShardCx, args: &mut Args, out: &mut Out, incr: bool) -> 
         j += 1;
     }
     let elems = &argv[j..];
-    if elems.is_empty() || elems.len() % 2 != 0 {
+    if elems.is_empty() || !elems.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     if f.nx && f.xx {
@@ -57,7 +57,7 @@ fn add_generic(cx: &mut ShardCx, args: &mut Args, out: &mut Out, incr: bool) -> 
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if ((f.gt || f.lt) && f.nx) || (f.gt && f.lt) {
         return Err(CmdError::other(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
