@@ -22,8 +22,9 @@ struct Pending {
     items: Vec<(ShardId, ShardHandler, Request)>,
 }
 
-/// Replies of one shard's job: the bytes and where each reply ends.
-type GroupReplies = (Vec<u8>, Vec<usize>);
+/// Replies of one shard's job: the bytes, where each reply ends, and (inside EXEC) the write
+/// records it produced.
+type GroupReplies = (Vec<u8>, Vec<usize>, Vec<crate::shard::WriteRecord>);
 
 fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler, Request)>) -> GroupReplies {
     let mut cx = ShardCx::new(shard, db, unix_ms());
@@ -33,7 +34,13 @@ fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler
         run_on_shard(&mut cx, h, &argv, &mut out);
         ends.push(out.len());
     }
-    (out.take(), ends)
+    (out.take(), ends, Vec::new())
+}
+
+/// `run_group` inside EXEC: the records travel back to join the transaction's group.
+fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler, Request)>) -> GroupReplies {
+    let (bytes, ends, _) = run_group(shard, db, proto, cmds);
+    (bytes, ends, shard.log.drain())
 }
 
 impl Pending {
@@ -46,6 +53,8 @@ impl Pending {
         let db = cx.session.db;
         let proto = cx.out.proto();
         let lock = cx.lock_mode();
+        let run: fn(&mut Shard, usize, Proto, Vec<(ShardHandler, Request)>) -> GroupReplies =
+            if lock == Lock::Pass { run_group } else { run_group_held };
         let first = items[0].0;
         if items.iter().all(|(s, _, _)| *s == first) {
             if first == core.id && lock == Lock::Pass {
@@ -60,9 +69,10 @@ impl Pending {
                 .await;
             } else {
                 let cmds: Vec<_> = items.into_iter().map(|(_, h, a)| (h, a)).collect();
-                let (bytes, _) = core
-                    .run_on(first, lock, move |shard| run_group(shard, db, proto, cmds))
-                    .await;
+                let (bytes, _, records) = core.run_on(first, lock, move |shard| run(shard, db, proto, cmds)).await;
+                if let Some(scope) = cx.scope {
+                    core.stash(scope, records);
+                }
                 cx.out.raw(&bytes);
             }
             return;
@@ -78,20 +88,25 @@ impl Pending {
         for (s, cmds) in groups {
             started.push((
                 s,
-                core.submit(s, lock, move |shard| run_group(shard, db, proto, cmds))
+                core.submit(s, lock, move |shard| run(shard, db, proto, cmds))
                     .await,
             ));
         }
         let mut results: HashMap<ShardId, (GroupReplies, usize, usize)> = HashMap::new();
         if let Some(cmds) = local.take() {
-            let r = core.with_local_shard(|shard| run_group(shard, db, proto, cmds)).await;
+            let r = core.run_on(core.id, lock, move |shard| run(shard, db, proto, cmds)).await;
             results.insert(core.id, (r, 0, 0));
         }
         for (s, job) in started {
             results.insert(s, (core.wait(job).await, 0, 0));
         }
+        if let Some(scope) = cx.scope {
+            for ((_, _, records), _, _) in results.values_mut() {
+                core.stash(scope, std::mem::take(records));
+            }
+        }
         for s in order {
-            let ((bytes, ends), next, start) = results.get_mut(&s).expect("every shard answered");
+            let ((bytes, ends, _), next, start) = results.get_mut(&s).expect("every shard answered");
             let end = ends[*next];
             cx.out.raw(&bytes[*start..end]);
             *start = end;

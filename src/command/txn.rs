@@ -179,6 +179,9 @@ fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         cx.out.array(multi.queued.len());
         super::dispatch::execute(cx, multi.queued).await;
         cx.scope = None;
+        // The whole EXEC goes to the stream as one MULTI ... EXEC group (R4).
+        let records = cx.core.take_stash(txn.id());
+        cx.core.push_group(records);
         txn.finish();
         Ok(())
     })

@@ -60,6 +60,11 @@ pub struct RdbReader<R> {
     failed: bool,
 }
 
+/// Decodes a container blob into its flat elements.
+type BlobDecoder = fn(&[u8]) -> Result<Vec<Vec<u8>>, BlobError>;
+/// Field/value pairs of a hash.
+type FieldPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Reads never preallocate more than this for a length the file claims.
 const PREALLOC_LIMIT: usize = 1 << 16;
 
@@ -361,11 +366,7 @@ impl<R: Read> RdbReader<R> {
     }
 
     /// Reads a string holding a container and decodes it; errors point at the string.
-    fn read_blob(
-        &mut self,
-        decode: fn(&[u8]) -> Result<Vec<Vec<u8>>, BlobError>,
-        what: &str,
-    ) -> Result<Vec<Vec<u8>>, RdbError> {
+    fn read_blob(&mut self, decode: BlobDecoder, what: &str) -> Result<Vec<Vec<u8>>, RdbError> {
         let at = self.pos;
         let blob = self.read_string()?;
         decode(&blob).map_err(|e| RdbError::corrupt(at, format!("bad {what} (at byte {} inside it): {}", e.at, e.msg)))
@@ -528,8 +529,8 @@ fn cap(n: u64) -> usize {
 }
 
 /// Pairs up a flat field/value (or member/score) list; an odd count is corrupt.
-fn pairs_of(flat: Vec<Vec<u8>>, at: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RdbError> {
-    if flat.len() % 2 != 0 {
+fn pairs_of(flat: Vec<Vec<u8>>, at: u64) -> Result<FieldPairs, RdbError> {
+    if !flat.len().is_multiple_of(2) {
         return Err(RdbError::corrupt(
             at,
             "odd number of elements in a hash or zset container",

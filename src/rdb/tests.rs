@@ -467,3 +467,68 @@ proptest! {
         let _ = intset_decode(&tail);
     }
 }
+
+/// A ziplist of `items`, as Redis before 7.0 wrote them (strings only, 1-byte prevlens).
+fn ziplist_of(items: &[&str]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0u8;
+    for item in items {
+        let start = body.len();
+        body.extend_from_slice(&[prev, item.len() as u8]);
+        body.extend_from_slice(item.as_bytes());
+        prev = (body.len() - start) as u8;
+    }
+    let mut zl = ((body.len() + 11) as u32).to_le_bytes().to_vec();
+    zl.extend_from_slice(&[0; 4]);
+    zl.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    zl.extend_from_slice(&body);
+    zl.push(0xFF);
+    zl
+}
+
+#[test]
+fn legacy_value_types_load() {
+    let mut f = b"REDIS0009".to_vec();
+    let key = |f: &mut Vec<u8>, t: u8, k: &str| {
+        f.push(t);
+        put_string(f, k.as_bytes(), false);
+    };
+    // Old-style expiry in seconds applies to the next key only.
+    f.push(0xFD);
+    f.extend_from_slice(&1_900_000_000i32.to_le_bytes());
+    key(&mut f, 1, "plainlist");
+    f.extend_from_slice(&hex("02 01 61 c0 05"));
+    key(&mut f, 3, "oldzset");
+    f.extend_from_slice(&hex("03 01 61 03 31 2e 35 01 62 fe 01 63 ff"));
+    key(&mut f, 10, "zllist");
+    put_string(&mut f, &ziplist_of(&["x", "y"]), false);
+    key(&mut f, 12, "zlzset");
+    put_string(&mut f, &ziplist_of(&["m", "2.5", "n", "3"]), false);
+    key(&mut f, 13, "zlhash");
+    put_string(&mut f, &ziplist_of(&["f", "v"]), false);
+    key(&mut f, 14, "qlist");
+    f.push(2);
+    put_string(&mut f, &ziplist_of(&["1", "2"]), true);
+    put_string(&mut f, &ziplist_of(&["3"]), true);
+    key(&mut f, 2, "emptyset"); // skipped, like 7.0 does
+    f.push(0);
+    f.push(0xFF);
+    f.extend_from_slice(&CRC64.checksum(&f).to_le_bytes());
+    let got = read_all(&f).unwrap();
+    let v = |s: &[&str]| s.iter().map(|x| b(x)).collect::<Vec<_>>();
+    let want = vec![
+        RdbValue::List(v(&["a", "5"])),
+        RdbValue::ZSet(vec![
+            (b("a"), 1.5),
+            (b("b"), f64::INFINITY),
+            (b("c"), f64::NEG_INFINITY),
+        ]),
+        RdbValue::List(v(&["x", "y"])),
+        RdbValue::ZSet(vec![(b("m"), 2.5), (b("n"), 3.0)]),
+        RdbValue::Hash(vec![(b("f"), b("v"))]),
+        RdbValue::List(v(&["1", "2", "3"])),
+    ];
+    assert_eq!(got.iter().map(|e| e.value.clone()).collect::<Vec<_>>(), want);
+    assert_eq!(got[0].expire_ms, Some(1_900_000_000_000));
+    assert!(got[1..].iter().all(|e| e.expire_ms.is_none()));
+}

@@ -27,6 +27,8 @@ pub struct ServerState {
     pub shutdown: AtomicBool,
     /// One slot of counters per core.
     pub counters: Vec<stats::CoreCounters>,
+    /// Replication (sequencer, coordinator, backlog); set once at start-up.
+    pub repl: std::sync::OnceLock<std::sync::Arc<crate::repl::ReplState>>,
 }
 
 impl ServerState {
@@ -44,12 +46,18 @@ impl ServerState {
             next_client_id: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             counters: (0..shards).map(|_| stats::CoreCounters::default()).collect(),
+            repl: std::sync::OnceLock::new(),
         }
     }
 
     /// A snapshot of the configuration (cheap to read, never held across work).
     pub fn config(&self) -> Config {
         self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The replication state (always set once the server runs).
+    pub fn repl(&self) -> &std::sync::Arc<crate::repl::ReplState> {
+        self.repl.get().expect("replication state initialised at start-up")
     }
 
     pub fn next_client_id(&self) -> u64 {

@@ -21,7 +21,7 @@ use hashbrown::HashMap;
 
 use crate::runtime::{self, Gate, GatePass, Mesh, MeshReceiver, TrySendError};
 use crate::server::ServerState;
-use crate::shard::{Shard, ShardId};
+use crate::shard::{Shard, ShardId, WriteRecord};
 
 /// A transaction's id, unique across cores (core id in the high bits).
 pub type TxnId = u64;
@@ -64,6 +64,8 @@ pub struct CoreCx {
     held: RefCell<HashMap<TxnId, GatePass>>,
     /// Releases that overtook their acquisition (the requester gave up waiting).
     cancelled: RefCell<hashbrown::HashSet<TxnId>>,
+    /// Write records of transactions owned by this core, waiting to be pushed as a group.
+    stashed: RefCell<HashMap<TxnId, Vec<WriteRecord>>>,
     mesh: Mesh<CoreMsg>,
     tickets: RefCell<Tickets>,
     next_txn: Cell<u64>,
@@ -79,6 +81,7 @@ impl CoreCx {
             gate: Gate::default(),
             held: RefCell::new(HashMap::new()),
             cancelled: RefCell::new(hashbrown::HashSet::new()),
+            stashed: RefCell::new(HashMap::new()),
             mesh,
             tickets: RefCell::new(Tickets::default()),
             next_txn: Cell::new(0),
@@ -113,7 +116,12 @@ impl CoreCx {
         if lock == Lock::Pass
             && let Some(pass) = self.gate.try_enter()
         {
-            let result = job(&mut self.shard.borrow_mut());
+            let result = {
+                let mut shard = self.shard.borrow_mut();
+                let r = job(&mut shard);
+                self.flush_log(&mut shard);
+                r
+            };
             drop(pass);
             self.reply(peer, ticket, result);
             self.serve_blocked();
@@ -130,7 +138,12 @@ impl CoreCx {
         match lock {
             Lock::Pass => {
                 let pass = self.gate.enter().await;
-                let r = job(&mut self.shard.borrow_mut());
+                let r = {
+                    let mut shard = self.shard.borrow_mut();
+                    let r = job(&mut shard);
+                    self.flush_log(&mut shard);
+                    r
+                };
                 drop(pass);
                 self.serve_blocked();
                 r
@@ -187,6 +200,7 @@ impl CoreCx {
         let served = {
             let mut shard = self.shard.borrow_mut();
             crate::shard::blocking::serve_ready(&mut shard, crate::shard::unix_ms());
+            self.flush_log(&mut shard);
             std::mem::take(&mut shard.blocking.outbox)
         };
         drop(pass);
@@ -197,6 +211,36 @@ impl CoreCx {
             } else {
                 self.reply(s.core, s.ticket, result);
             }
+        }
+    }
+
+    /// Sends what a plain job wrote to the replication stream (one batch, one GSN), before
+    /// its reply leaves the core (R3).
+    pub fn flush_log(&self, shard: &mut Shard) {
+        if shard.log.is_enabled() {
+            let records = shard.log.drain();
+            if let Some(repl) = self.server.repl.get() {
+                repl.seq.push(self.id, records, false);
+            }
+        }
+    }
+
+    /// Keeps records written under transaction `txn` until the transaction pushes its group.
+    pub fn stash(&self, txn: TxnId, records: Vec<WriteRecord>) {
+        if !records.is_empty() {
+            self.stashed.borrow_mut().entry(txn).or_default().extend(records);
+        }
+    }
+
+    /// The records stashed for `txn` on this core.
+    pub fn take_stash(&self, txn: TxnId) -> Vec<WriteRecord> {
+        self.stashed.borrow_mut().remove(&txn).unwrap_or_default()
+    }
+
+    /// Pushes a transaction's records as one atomic group (R4).
+    pub fn push_group(&self, records: Vec<WriteRecord>) {
+        if let Some(repl) = self.server.repl.get() {
+            repl.seq.push(self.id, records, true);
         }
     }
 
@@ -305,12 +349,16 @@ impl CoreCx {
     }
 
     /// Runs `f` on this core's shard right away when no transaction holds it.
-    pub async fn with_local_shard<T>(&self, f: impl FnOnce(&mut Shard) -> T) -> T {
-        let _pass = match self.gate.try_enter() {
+    /// Serves clients blocked on keys the job made ready, once the gate is open again.
+    pub async fn with_local_shard<T>(self: &Rc<Self>, f: impl FnOnce(&mut Shard) -> T) -> T {
+        let pass = match self.gate.try_enter() {
             Some(p) => p,
             None => self.gate.enter().await,
         };
-        f(&mut self.shard.borrow_mut())
+        let r = f(&mut self.shard.borrow_mut());
+        drop(pass);
+        self.serve_blocked();
+        r
     }
 
     /// Lets go of a transaction's hold on shard `on`.

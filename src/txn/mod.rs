@@ -27,6 +27,8 @@ pub struct Txn {
     locked: bool,
     /// Runs inside an enclosing transaction (EXEC) that already holds the shards.
     nested: bool,
+    /// Write records of the locked hops, pushed as one group at `finish` (R4).
+    records: Vec<crate::shard::WriteRecord>,
 }
 
 impl Txn {
@@ -43,6 +45,7 @@ impl Txn {
             locking,
             locked: false,
             nested: false,
+            records: Vec::new(),
         }
     }
 
@@ -58,6 +61,7 @@ impl Txn {
             locking: true,
             locked: true,
             nested: true,
+            records: Vec::new(),
         }
     }
 
@@ -92,16 +96,20 @@ impl Txn {
             self.locked = true;
             for &s in &self.shards {
                 let f = f.clone();
-                out.push((s, self.core.run_on(s, Lock::Acquire(self.id), move |sh| f(sh)).await));
+                let (r, recs) = self.core.run_on(s, Lock::Acquire(self.id), move |sh| with_records(sh, &*f)).await;
+                self.records.extend(recs);
+                out.push((s, r));
             }
         } else {
             let mut started = Vec::with_capacity(self.shards.len());
             for &s in &self.shards {
                 let f = f.clone();
-                started.push((s, self.core.submit(s, Lock::Held(self.id), move |sh| f(sh)).await));
+                started.push((s, self.core.submit(s, Lock::Held(self.id), move |sh| with_records(sh, &*f)).await));
             }
             for (s, job) in started {
-                out.push((s, self.core.wait(job).await));
+                let (r, recs) = self.core.wait(job).await;
+                self.records.extend(recs);
+                out.push((s, r));
             }
         }
         out
@@ -113,6 +121,13 @@ impl Txn {
     }
 
     fn release_all(&mut self) {
+        let records = std::mem::take(&mut self.records);
+        if self.nested {
+            self.core.stash(self.id, records);
+        } else if !records.is_empty() {
+            // Before any shard is released, so nothing can slip in between (R4).
+            self.core.push_group(records);
+        }
         if self.locked && !self.nested {
             self.locked = false;
             for &s in &self.shards {
@@ -126,6 +141,12 @@ impl Drop for Txn {
     fn drop(&mut self) {
         self.release_all();
     }
+}
+
+/// Runs a hop body and takes the records it wrote, so they travel with the result.
+fn with_records<T>(shard: &mut Shard, f: &dyn Fn(&mut Shard) -> T) -> (T, Vec<crate::shard::WriteRecord>) {
+    let r = f(shard);
+    (r, shard.log.drain())
 }
 
 /// Groups key positions by owning shard: `(shard, [indexes into keys])`, in shard order.

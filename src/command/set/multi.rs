@@ -397,6 +397,9 @@ pub fn smove(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             let mut cx = ShardCx::new(s, db, unix_ms());
             if cx.shard.id == s_src {
                 remove_member(&mut cx, &a[1], &a[3]);
+                // The command is logged once, on the destination's shard; WATCHes of the
+                // source key live here and must still see the change.
+                cx.shard.watches.touch(db, &a[1]);
             } else {
                 let limits = cx.shard.limits;
                 add_member(&mut cx, &a[2], &a[3], &limits);

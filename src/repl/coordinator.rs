@@ -1,0 +1,137 @@
+//! The coordinator thread: merges the shards' batches by GSN into the replication stream.
+//!
+//! Each round it takes the safe bound from the sequencer, drains every core's queue into a
+//! min-heap, and emits the batches below the bound in GSN order: SELECT when the db changes,
+//! MULTI/EXEC around a group of several records. The chunk goes to the backlog and to every
+//! replica under the state lock, so a PSYNC that reads the backlog and registers a replica in
+//! the same lock can never miss or repeat a byte (R6, R7).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Select};
+
+use super::sequencer::Batch;
+use super::{Ctl, ReplInner, ReplState};
+use crate::server::ServerState;
+use crate::shard::writelog::encode_command;
+
+/// Heap entries ordered by GSN only.
+struct ByGsn(Batch);
+
+impl PartialEq for ByGsn {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.gsn == o.0.gsn
+    }
+}
+impl Eq for ByGsn {}
+impl PartialOrd for ByGsn {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for ByGsn {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.gsn.cmp(&o.0.gsn)
+    }
+}
+
+/// Appends one batch to `out` as stream bytes.
+fn encode_batch(inner: &mut ReplInner, batch: &Batch, out: &mut Vec<u8>) {
+    let wrap = batch.group && batch.records.len() > 1;
+    if wrap {
+        // MULTI is not a db command; SELECT (if needed) comes with the first record inside.
+        encode_command(out, &[b"MULTI"]);
+    }
+    for r in &batch.records {
+        if inner.last_db != r.db as i64 {
+            let db = r.db.to_string();
+            encode_command(out, &[b"SELECT", db.as_bytes()]);
+            inner.last_db = r.db as i64;
+        }
+        out.extend_from_slice(&r.resp);
+    }
+    if wrap {
+        encode_command(out, &[b"EXEC"]);
+    }
+}
+
+/// Publishes `chunk` to the backlog and to every live replica.
+fn publish(repl: &ReplState, inner: &mut ReplInner, chunk: Vec<u8>) {
+    if chunk.is_empty() {
+        return;
+    }
+    if let Some(b) = inner.backlog.as_mut() {
+        b.append(&chunk);
+    }
+    repl.offset.fetch_add(chunk.len() as i64, std::sync::atomic::Ordering::SeqCst);
+    let chunk = Arc::new(chunk);
+    inner.replicas.retain(|r| r.is_alive());
+    for r in &inner.replicas {
+        r.feed(chunk.clone());
+    }
+}
+
+pub fn run(repl: Arc<ReplState>, queues: Vec<Receiver<Batch>>, ctl: Receiver<Ctl>, state: Arc<ServerState>) {
+    let mut heap: BinaryHeap<Reverse<ByGsn>> = BinaryHeap::new();
+    let mut waiting: Vec<(u64, Arc<super::ReplicaLink>, crossbeam_channel::Sender<i64>)> = Vec::new();
+    let mut last_ping = Instant::now();
+    loop {
+        // Wait for work, but wake at least every 100 ms for pings and barriers.
+        let idle = heap.is_empty() && waiting.is_empty();
+        if idle {
+            let mut sel = Select::new();
+            for q in &queues {
+                sel.recv(q);
+            }
+            sel.recv(&ctl);
+            let _ = sel.ready_timeout(Duration::from_millis(100));
+        }
+        while let Ok(msg) = ctl.try_recv() {
+            match msg {
+                Ctl::FullSync { upto, link, reply } => waiting.push((upto, link, reply)),
+            }
+        }
+        let bound = repl.seq.safe_bound();
+        for q in &queues {
+            while let Ok(b) = q.try_recv() {
+                heap.push(Reverse(ByGsn(b)));
+            }
+        }
+        let mut chunk = Vec::new();
+        let mut inner = repl.lock();
+        while heap.peek().is_some_and(|Reverse(ByGsn(b))| b.gsn < bound) {
+            let Some(Reverse(ByGsn(b))) = heap.pop() else { break };
+            encode_batch(&mut inner, &b, &mut chunk);
+        }
+        publish(&repl, &mut inner, std::mem::take(&mut chunk));
+        // Full-sync cuts whose GSN has been reached: everything below is in the stream now.
+        let lowest_left = heap.peek().map_or(u64::MAX, |Reverse(ByGsn(b))| b.gsn);
+        waiting.retain(|(upto, link, reply)| {
+            if bound >= *upto && lowest_left >= *upto {
+                inner.last_db = -1;
+                inner.replicas.push(link.clone());
+                let _ = reply.send(repl.master_offset());
+                false
+            } else {
+                true
+            }
+        });
+        let period = state.config().repl_ping_replica_period.max(1) as u64;
+        if last_ping.elapsed() >= Duration::from_secs(period) {
+            last_ping = Instant::now();
+            if inner.replicas.iter().any(|r| r.is_alive()) {
+                let mut ping = Vec::new();
+                encode_command(&mut ping, &[b"ping"]);
+                publish(&repl, &mut inner, ping);
+            }
+        }
+        drop(inner);
+        if !heap.is_empty() || !waiting.is_empty() {
+            // A core is between taking a GSN and queueing its batch: give it a moment.
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+}

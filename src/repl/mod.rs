@@ -1,0 +1,96 @@
+//! Replication, master side: one ordered stream with global offsets (R1-R7).
+//!
+//! Shards push their write records through the `Sequencer`; the coordinator thread merges
+//! them by GSN into RESP bytes (adding SELECT when the db changes, MULTI/EXEC around atomic
+//! groups), appends them to the backlog and hands the same chunk to every replica's writer. A
+//! replica connection is taken over from its core by two plain threads (writer, ACK reader).
+
+pub mod backlog;
+pub mod coordinator;
+pub mod link;
+pub mod sequencer;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_channel::Sender;
+
+pub use backlog::Backlog;
+pub use link::ReplicaLink;
+pub use sequencer::Sequencer;
+
+/// Messages to the coordinator thread.
+pub enum Ctl {
+    /// Emit every batch below `upto`, register `link` to receive the stream from there, and
+    /// answer the offset at that point (the cut of a full sync, R6).
+    FullSync { upto: u64, link: Arc<ReplicaLink>, reply: Sender<i64> },
+}
+
+/// What the stream, the backlog and the replicas share, behind one lock taken by the
+/// coordinator per emitted chunk and by PSYNC / INFO.
+pub struct ReplInner {
+    pub replid: String,
+    pub replid2: String,
+    pub second_offset: i64,
+    pub backlog: Option<Backlog>,
+    pub replicas: Vec<Arc<ReplicaLink>>,
+    /// Last db named by SELECT in the stream (-1: next write gets a SELECT).
+    pub last_db: i64,
+}
+
+pub struct ReplState {
+    pub seq: Sequencer,
+    /// `master_repl_offset`: stream bytes produced under the current replid.
+    pub offset: AtomicI64,
+    inner: Mutex<ReplInner>,
+    ctl: Sender<Ctl>,
+}
+
+impl ReplState {
+    pub fn lock(&self) -> MutexGuard<'_, ReplInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn master_offset(&self) -> i64 {
+        self.offset.load(Ordering::SeqCst)
+    }
+
+    pub fn send(&self, msg: Ctl) {
+        let _ = self.ctl.send(msg);
+    }
+
+    /// Replicas that are online and whose last ACK is at most `max_lag` seconds old.
+    pub fn good_replicas(&self, max_lag_s: u64) -> usize {
+        let now = crate::shard::unix_ms();
+        self.lock()
+            .replicas
+            .iter()
+            .filter(|r| r.is_online() && now.saturating_sub(r.last_ack_ms()) <= max_lag_s * 1000)
+            .count()
+    }
+}
+
+/// Creates the replication state and starts the coordinator thread.
+pub fn start(cores: usize, state: Arc<crate::server::ServerState>) -> Arc<ReplState> {
+    let (seq, queues) = Sequencer::new(cores);
+    let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+    let repl = Arc::new(ReplState {
+        seq,
+        offset: AtomicI64::new(0),
+        inner: Mutex::new(ReplInner {
+            replid: crate::server::random_hex40(),
+            replid2: "0".repeat(40),
+            second_offset: -1,
+            backlog: None,
+            replicas: Vec::new(),
+            last_db: -1,
+        }),
+        ctl: ctl_tx,
+    });
+    let r = repl.clone();
+    std::thread::Builder::new()
+        .name("shoal-coordinator".into())
+        .spawn(move || coordinator::run(r, queues, ctl_rx, state))
+        .expect("start the coordinator thread");
+    repl
+}
