@@ -8,6 +8,7 @@
 pub mod command;
 pub mod config;
 pub mod net;
+pub mod persist;
 pub mod repl;
 pub mod rdb;
 pub mod resp;

@@ -362,3 +362,77 @@ fn blocking_commands_never_block_inside_multi() {
         ]);
     });
 }
+
+#[test]
+fn a_list_renamed_onto_a_waited_key_serves_the_waiter() {
+    for shards in [1, 4] {
+        let (_s, mut c) = shoal_and_conns(shards, 2);
+        c[0].send(&cmd!("BLPOP", "target", "5"));
+        sleep(Duration::from_millis(50));
+        c[1].raw(&cmd!("RPUSH", "source", "a", "b"));
+        assert_eq!(c[1].raw(&cmd!("RENAME", "source", "target")), b"+OK\r\n");
+        assert_eq!(c[0].read_reply(), b"*2\r\n$6\r\ntarget\r\n$1\r\na\r\n");
+        assert_eq!(c[1].raw(&cmd!("LRANGE", "target", "0", "-1")), b"*1\r\n$1\r\nb\r\n");
+    }
+}
+
+/// Many waiters and pushers on several cores: every pushed element is popped exactly once
+/// (by a waiter or left in the list), whatever the races between serving and timeouts.
+#[test]
+fn concurrent_waiters_and_pushers_lose_and_duplicate_nothing() {
+    let shoal = TestServer::shoal(4);
+    let port = shoal.port;
+    let keys = ["sq1", "sq2", "sq3"];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut waiters = Vec::new();
+    for w in 0..8 {
+        let stop = stop.clone();
+        waiters.push(std::thread::spawn(move || {
+            let mut c = Conn::connect(port);
+            let mut got = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = if w % 2 == 0 {
+                    c.call(&cmd!("BLPOP", "sq1", "sq2", "sq3", "0.05"))
+                } else {
+                    c.call(&cmd!("BLMPOP", "0.03", "3", "sq3", "sq2", "sq1", "RIGHT", "COUNT", "2"))
+                };
+                match r {
+                    Reply::Array(items) if items.len() == 2 => match &items[1] {
+                        Reply::Array(elems) => got.extend(elems.iter().filter_map(|e| e.bulk())),
+                        other => got.extend(other.bulk()),
+                    },
+                    _ => {}
+                }
+            }
+            got
+        }));
+    }
+    let mut pushers = Vec::new();
+    for p in 0..3 {
+        pushers.push(std::thread::spawn(move || {
+            let mut c = Conn::connect(port);
+            for i in 0..300 {
+                let key = keys[(i + p) % 3];
+                c.raw(&cmd!("RPUSH", key, format!("p{p}-{i}")));
+                if i % 50 == 0 {
+                    sleep(Duration::from_millis(5));
+                }
+            }
+        }));
+    }
+    pushers.into_iter().for_each(|h| h.join().expect("pusher"));
+    sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut all: Vec<Vec<u8>> = waiters.into_iter().flat_map(|h| h.join().expect("waiter")).collect();
+    let mut c = shoal.conn();
+    for k in keys {
+        if let Reply::Array(rest) = c.call(&cmd!("LRANGE", k, "0", "-1")) {
+            all.extend(rest.iter().filter_map(|e| e.bulk()));
+        }
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "an element was delivered twice");
+    assert_eq!(n, 900, "elements lost");
+}

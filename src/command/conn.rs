@@ -32,6 +32,10 @@ pub struct Session {
     pub watched: Vec<(usize, Vec<u8>)>,
     /// Pub/sub subscriptions.
     pub subs: super::pubsub::Subscriptions,
+    /// What a replica announced with REPLCONF.
+    pub replica: super::replication::ReplicaHello,
+    /// Set by PSYNC/SYNC: the connection hands its socket to a replica link.
+    pub handoff: Option<super::replication::Handoff>,
 }
 
 /// A transaction being queued.
@@ -494,6 +498,8 @@ pub fn new_session(core: &Rc<CoreCx>, peer: String, local: String) -> Session {
         multi: None,
         watched: Vec::new(),
         subs: Default::default(),
+        replica: Default::default(),
+        handoff: None,
     }
 }
 

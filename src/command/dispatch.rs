@@ -152,6 +152,14 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             }
             continue;
         }
+        if spec.is_write()
+            && let Err(e) = write_allowed(cx)
+        {
+            pending.flush(cx).await;
+            cx.session.abort_multi();
+            cx.out.error(&e);
+            continue;
+        }
         let shards = cx.core.shards;
         match spec.run {
             Run::Shard(h) => {
@@ -187,6 +195,22 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
         }
     }
     pending.flush(cx).await;
+}
+
+/// Refuses writes after a failed save (MISCONF) or without enough good replicas (NOREPLICAS).
+fn write_allowed(cx: &ConnCx) -> Result<(), String> {
+    let st = &cx.core.server;
+    if st.persist.refuses_writes() {
+        return Err(crate::persist::save::MISCONF.to_string());
+    }
+    let min = st.min_replicas_to_write.load(std::sync::atomic::Ordering::Relaxed);
+    if min > 0 {
+        let lag = st.min_replicas_max_lag.load(std::sync::atomic::Ordering::Relaxed);
+        if (st.repl().good_replicas(lag) as u64) < min {
+            return Err("NOREPLICAS Not enough good replicas to write.".to_string());
+        }
+    }
+    Ok(())
 }
 
 /// Lower-cased copy of a command or option name, for messages.

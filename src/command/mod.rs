@@ -22,6 +22,8 @@ pub mod expiry;
 pub mod hash;
 pub mod keys;
 pub mod keyspace;
+pub mod persistence;
+pub mod replication;
 pub mod pubsub;
 pub mod list;
 pub mod server;
@@ -243,6 +245,8 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         set::SPECS,
         zset::SPECS,
         txn::SPECS,
+        persistence::SPECS,
+        replication::SPECS,
         pubsub::SPECS,
     ]
     .into_iter()

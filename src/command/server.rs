@@ -4,6 +4,7 @@
 //! `field:value` layout, section by section.
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -76,6 +77,7 @@ pub const SPECS: &[CommandSpec] = &[
 #[derive(Clone, Copy, Default)]
 struct ShardFigures {
     stats: ShardStats,
+    dirty: u64,
     keys: [(usize, usize); 16],
     dbs: usize,
 }
@@ -83,6 +85,7 @@ struct ShardFigures {
 fn shard_figures(s: &mut Shard) -> ShardFigures {
     let mut f = ShardFigures {
         stats: s.stats,
+        dirty: s.log.dirty,
         dbs: s.dbs.len(),
         ..Default::default()
     };
@@ -92,15 +95,6 @@ fn shard_figures(s: &mut Shard) -> ShardFigures {
     f
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
 
 fn cpu_seconds() -> (f64, f64) {
     // SAFETY: getrusage fills a struct we own.
@@ -162,7 +156,7 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
     }
     if want("memory") {
         sep(&mut s);
-        let rss = rss_bytes();
+        let rss = crate::server::rss_bytes();
         let _ = write!(
             s,
             "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
@@ -176,7 +170,26 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
     }
     if want("persistence") {
         sep(&mut s);
-        let _ = write!(s, "# Persistence\r\nloading:0\r\nasync_loading:0\r\n");
+        let p = &st.persist;
+        let dirty: u64 = figs.iter().map(|f| f.dirty).sum();
+        let _ = write!(
+            s,
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\n\
+             current_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n\
+             rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n\
+             rdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:-1\r\n\
+             rdb_saves:0\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\
+             aof_rewrite_scheduled:0\r\naof_last_write_status:ok\r\n",
+            dirty.saturating_sub(p.dirty_at_save.load(Ordering::SeqCst)),
+            p.in_progress.load(Ordering::SeqCst) as u8,
+            p.last_save.load(Ordering::SeqCst),
+            if p.last_ok.load(Ordering::SeqCst) { "ok" } else { "err" },
+            p.last_duration_s.load(Ordering::SeqCst),
+        );
+    }
+    if want("replication") {
+        sep(&mut s);
+        s += &super::replication::info_section(st);
     }
     if want("stats") {
         sep(&mut s);
@@ -254,6 +267,7 @@ fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 let mut guard = cx.core.server.config.write().unwrap_or_else(|e| e.into_inner());
                 guard.set(&pairs).map_err(CmdError::other)?;
                 drop(guard);
+                cx.core.server.refresh_cached_config();
                 cx.out.ok();
             }
             "resetstat" if argv.len() == 2 => {
@@ -313,9 +327,12 @@ fn debug(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 fn shutdown(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         let mut abort = false;
+        let p = &cx.core.server.persist.shutdown_mode;
         for a in &argv[1..] {
             match lower(a).as_str() {
-                "nosave" | "save" | "now" | "force" => {}
+                "nosave" => p.store(1, std::sync::atomic::Ordering::SeqCst),
+                "save" => p.store(2, std::sync::atomic::Ordering::SeqCst),
+                "now" | "force" => {}
                 "abort" => abort = true,
                 _ => return Err(CmdError::Syntax),
             }

@@ -143,6 +143,13 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             }
             cx.out.clear();
         }
+        if let Some(h) = cx.session.handoff.take() {
+            // The socket now belongs to the replica link's threads; leave without closing it.
+            hand_off(&stream, h, &core);
+            clients::with_local(|c| c.remove(handle.id));
+            CoreCounters::sub(&counters.connected_clients, 1);
+            return;
+        }
         if cx.session.close_after_reply {
             break;
         }
@@ -154,6 +161,22 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     clients::with_local(|c| c.remove(handle.id));
     CoreCounters::sub(&counters.connected_clients, 1);
     stream.close().await;
+}
+
+/// Gives a replica's socket (a duplicate of its descriptor) to the replica link's threads.
+fn hand_off(stream: &Stream, h: crate::command::replication::Handoff, core: &CoreCx) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: dup of a descriptor we own; the new one is owned by the std stream from here.
+    let fd = unsafe { libc::dup(stream.raw_fd()) };
+    if fd < 0 {
+        h.link.kill();
+        return;
+    }
+    // SAFETY: `fd` is a fresh, open, connected TCP socket descriptor.
+    let std_stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let _ = std_stream.set_nonblocking(false);
+    let timeout = core.server.config().repl_timeout as u64;
+    crate::repl::link::start(std_stream, h.link, h.rx, h.first, h.wait_ack, timeout);
 }
 
 /// Redis's protected-mode refusal (no password set, client not on loopback).

@@ -510,6 +510,19 @@ fn legacy_value_types_load() {
     f.push(2);
     put_string(&mut f, &ziplist_of(&["1", "2"]), true);
     put_string(&mut f, &ziplist_of(&["3"]), true);
+    // Quicklist 2 with a PLAIN node (one large element) between PACKED ones.
+    key(&mut f, 18, "plainnode");
+    f.push(3);
+    f.push(2);
+    let mut lp = ListpackBuilder::new();
+    lp.push(b"p1");
+    put_string(&mut f, &lp.finish(), false);
+    f.push(1);
+    put_string(&mut f, &[b'B'; 70], true);
+    f.push(2);
+    let mut lp = ListpackBuilder::new();
+    lp.push(b"-70000");
+    put_string(&mut f, &lp.finish(), false);
     key(&mut f, 2, "emptyset"); // skipped, like 7.0 does
     f.push(0);
     f.push(0xFF);
@@ -527,6 +540,7 @@ fn legacy_value_types_load() {
         RdbValue::ZSet(vec![(b("m"), 2.5), (b("n"), 3.0)]),
         RdbValue::Hash(vec![(b("f"), b("v"))]),
         RdbValue::List(v(&["1", "2", "3"])),
+        RdbValue::List(vec![b("p1"), vec![b'B'; 70], b("-70000")]),
     ];
     assert_eq!(got.iter().map(|e| e.value.clone()).collect::<Vec<_>>(), want);
     assert_eq!(got[0].expire_ms, Some(1_900_000_000_000));

@@ -332,8 +332,9 @@ fn put_zset(out: &mut Vec<u8>, key: &[u8], pairs: &dyn super::Scored, compress: 
 /// A listpack score as 7.0 stores it: integral values within ±2^52 as integers, others as
 /// their `%.17g` text (`inf`, `-inf`, `-0` included), which the loader reads with strtod.
 fn push_score(lp: &mut ListpackBuilder, s: f64) {
-    const LIMIT: f64 = 4503599627370496.0; // 2^52
-    if s > -LIMIT && s < LIMIT && s.fract() == 0.0 && !(s == 0.0 && s.is_sign_negative()) {
+    const MAX: f64 = 4503599627370496.0; // 2^52
+    const MIN: f64 = -4503599627370495.0; // -(2^52 - 1)
+    if s > MIN && s < MAX && s.fract() == 0.0 && !(s == 0.0 && s.is_sign_negative()) {
         lp.push_int(s as i64);
     } else {
         let mut text = Vec::with_capacity(24);

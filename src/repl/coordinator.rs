@@ -46,7 +46,7 @@ fn encode_batch(inner: &mut ReplInner, batch: &Batch, out: &mut Vec<u8>) {
         encode_command(out, &[b"MULTI"]);
     }
     for r in &batch.records {
-        if inner.last_db != r.db as i64 {
+        if r.db != crate::shard::NO_DB && inner.last_db != r.db as i64 {
             let db = r.db.to_string();
             encode_command(out, &[b"SELECT", db.as_bytes()]);
             inner.last_db = r.db as i64;

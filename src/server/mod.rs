@@ -27,6 +27,11 @@ pub struct ServerState {
     pub shutdown: AtomicBool,
     /// One slot of counters per core.
     pub counters: Vec<stats::CoreCounters>,
+    /// `min-replicas-to-write` / `min-replicas-max-lag`, cached for the write path.
+    pub min_replicas_to_write: AtomicU64,
+    pub min_replicas_max_lag: AtomicU64,
+    /// Save bookkeeping (SAVE, BGSAVE, save points, INFO persistence).
+    pub persist: crate::persist::save::PersistState,
     /// Replication (sequencer, coordinator, backlog); set once at start-up.
     pub repl: std::sync::OnceLock<std::sync::Arc<crate::repl::ReplState>>,
 }
@@ -47,12 +52,22 @@ impl ServerState {
             shutdown: AtomicBool::new(false),
             counters: (0..shards).map(|_| stats::CoreCounters::default()).collect(),
             repl: std::sync::OnceLock::new(),
+            persist: Default::default(),
+            min_replicas_to_write: AtomicU64::new(0),
+            min_replicas_max_lag: AtomicU64::new(10),
         }
     }
 
     /// A snapshot of the configuration (cheap to read, never held across work).
     pub fn config(&self) -> Config {
         self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Copies the config values the hot path reads into atomics (at start and CONFIG SET).
+    pub fn refresh_cached_config(&self) {
+        let c = self.config();
+        self.min_replicas_to_write.store(c.min_replicas_to_write as u64, Ordering::Relaxed);
+        self.min_replicas_max_lag.store(c.min_replicas_max_lag as u64, Ordering::Relaxed);
     }
 
     /// The replication state (always set once the server runs).
@@ -73,4 +88,11 @@ pub fn random_hex40() -> String {
         let _ = f.read_exact(&mut bytes);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Resident memory of this process, in bytes.
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    pages * 4096
 }

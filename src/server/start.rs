@@ -119,9 +119,25 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         placement
     ));
     let config_file = loaded.config_file.map(|p| p.display().to_string());
+    if let Err(e) = std::env::set_current_dir(&config.dir) {
+        log::warning(&format!("Can't chdir to '{}': {e}", config.dir));
+        return 1;
+    }
+    let loaded_keys = match crate::persist::load::load_dump(&config, shards) {
+        Ok(l) => l,
+        Err(e) => {
+            log::warning(&e);
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     let state = Arc::new(ServerState::new(config, shards, config_file));
+    state.refresh_cached_config();
+    let _ = state.repl.set(crate::repl::start(shards, state.clone()));
+    let loaded_keys = Arc::new(std::sync::Mutex::new(loaded_keys));
     let ready = Arc::new(AtomicUsize::new(0));
     let boot = Boot {
+        loaded: loaded_keys,
         addrs,
         databases,
         ready,
@@ -145,6 +161,8 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
 /// What every core needs to start.
 #[derive(Clone)]
 struct Boot {
+    /// Keys loaded from the dump, one bucket per shard (each core takes its own).
+    loaded: Arc<std::sync::Mutex<Vec<Vec<crate::rdb::RdbEntry>>>>,
     addrs: Vec<(std::net::SocketAddr, bool)>,
     databases: usize,
     ready: Arc<AtomicUsize>,
@@ -161,6 +179,8 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
     } = boot.clone();
     let mut shard = Shard::new(idx, databases);
     shard.limits = encoding_limits(&state.config());
+    let mine = std::mem::take(&mut boot.loaded.lock().unwrap_or_else(|e| e.into_inner())[idx]);
+    crate::persist::load::insert_entries(&mut shard, mine);
     let core = CoreCx::new(shard, mesh, state.clone());
     core.start_inbox();
     if let Err(e) = net::listen(&core, &addrs) {
@@ -169,6 +189,9 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
     }
     runtime::spawn(active_expiry(core.clone()));
     runtime::spawn(idle_clients(state.clone()));
+    if idx == 0 {
+        runtime::spawn(crate::persist::save::save_points(core.clone()));
+    }
     ready.fetch_add(1, Ordering::SeqCst);
     if idx == 0 {
         while ready.load(Ordering::SeqCst) < state.shards {
@@ -186,11 +209,30 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
         runtime::sleep(Duration::from_millis(50)).await;
         if idx == 0 && daemon::SIGNALLED.load(Ordering::SeqCst) {
             log::notice("Received SIGTERM/SIGINT scheduling shutdown...");
+            final_save(&core).await;
             shutdown(&state, &boot);
         }
         if state.shutdown.load(Ordering::Relaxed) && idx == 0 {
+            final_save(&core).await;
             shutdown(&state, &boot);
         }
+    }
+}
+
+/// Saves before exiting when save points exist (or SHUTDOWN SAVE), unless SHUTDOWN NOSAVE.
+async fn final_save(core: &Rc<CoreCx>) {
+    let st = &core.server;
+    let mode = st.persist.shutdown_mode.load(Ordering::SeqCst);
+    if mode == 1 || (mode == 0 && st.config().save.is_empty()) {
+        return;
+    }
+    log::notice("Saving the final RDB snapshot before exiting.");
+    while st.persist.in_progress.load(Ordering::SeqCst) {
+        runtime::sleep(Duration::from_millis(10)).await;
+    }
+    let txn = crate::txn::Txn::all(core, 2);
+    if let Err(e) = crate::persist::save::save(core, txn, false).await {
+        log::warning(&format!("Error trying to save the DB, can't exit: {e}"));
     }
 }
 

@@ -119,6 +119,12 @@ impl Blocking {
         }
     }
 
+    /// True when some client blocks on a key of this shard.
+    #[inline]
+    pub fn has_waiters(&self) -> bool {
+        !self.waiters.is_empty()
+    }
+
     /// True when the core has serving or delivering to do after a job.
     #[inline]
     pub fn has_work(&self) -> bool {

@@ -17,6 +17,9 @@ pub use writelog::{WriteLog, WriteRecord};
 
 use crate::store::{EncodingLimits, Entry, Kind, Value};
 
+/// The db of a stream record that belongs to no db (REPLCONF GETACK): it never triggers SELECT.
+pub const NO_DB: usize = usize::MAX;
+
 /// Wall clock in unix milliseconds.
 pub fn unix_ms() -> u64 {
     SystemTime::now()
@@ -86,7 +89,7 @@ impl Shard {
     /// invalidates WATCHes on the keys it changes.
     pub fn record(&mut self, db: usize, args: &[&[u8]]) {
         self.log.emit(db, args);
-        if self.watches.is_empty() || args.is_empty() {
+        if (self.watches.is_empty() && !self.blocking.has_waiters()) || args.is_empty() {
             return;
         }
         let name = args[0];
@@ -101,8 +104,12 @@ impl Shard {
                 }
             }
         } else if let Some(f) = WRITTEN_KEYS.get() {
-            let watches = &mut self.watches;
-            f(args, &mut |k| watches.touch(db, k));
+            // Any write to a key a client blocks on may serve it (RENAME onto it, a push...).
+            let (watches, blocking) = (&mut self.watches, &mut self.blocking);
+            f(args, &mut |k| {
+                watches.touch(db, k);
+                blocking.signal(db, k);
+            });
         }
     }
 

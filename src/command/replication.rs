@@ -1,0 +1,295 @@
+//! The master side of the replication protocol: REPLCONF, PSYNC, SYNC, ROLE, WAIT, and the
+//! `# Replication` INFO section (see `repl` for the stream itself).
+//!
+//! PSYNC and SYNC decide partial or full resync as redis-server 7.0 does
+//! (`../shared/spec/replication-and-rdb.md`, 2.3), prepare what the replica is sent first, and
+//! leave a `Handoff` on the session: the connection loop then gives the socket to the
+//! replica link's threads.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::args::{is, parse_int};
+use super::*;
+use crate::config::ClientClass;
+use crate::repl::{Backlog, ReplicaLink};
+use crate::shard::WriteRecord;
+
+const R: &str = "server";
+
+pub const SPECS: &[CommandSpec] = &[
+    CommandSpec::new("replconf", -1, ADMIN.union(NOSCRIPT).union(LOADING).union(STALE), KeySpan::NONE, Run::Conn(replconf))
+        .doc(R, "3.0.0", "An internal command for configuring the replication stream.", ""),
+    CommandSpec::new("psync", -3, ADMIN.union(NOSCRIPT).union(NO_MULTI), KeySpan::NONE, Run::Conn(psync))
+        .doc(R, "2.8.0", "An internal command used in replication.", "replicationid offset"),
+    CommandSpec::new("sync", 1, ADMIN.union(NOSCRIPT).union(NO_MULTI), KeySpan::NONE, Run::Conn(sync))
+        .doc(R, "1.0.0", "An internal command used in replication.", ""),
+    CommandSpec::new("role", 1, NOSCRIPT.union(LOADING).union(STALE).union(FAST), KeySpan::NONE, Run::Conn(role))
+        .doc(R, "2.8.12", "Returns the replication role.", ""),
+    CommandSpec::new("wait", 3, NOSCRIPT, KeySpan::NONE, Run::Conn(wait))
+        .doc("generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", "numreplicas timeout"),
+];
+
+/// What the replica announced with REPLCONF.
+#[derive(Default, Clone)]
+pub struct ReplicaHello {
+    pub listening_port: u16,
+    pub ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+}
+
+/// A replica connection about to leave its core: the link, its stream queue, the bytes to
+/// send first, and whether to hold the stream until the first ACK.
+pub struct Handoff {
+    pub link: Arc<ReplicaLink>,
+    pub rx: crossbeam_channel::Receiver<Arc<Vec<u8>>>,
+    pub first: Vec<u8>,
+    pub wait_ack: bool,
+}
+
+fn replconf(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        if argv.len() % 2 == 0 {
+            return Err(CmdError::Syntax);
+        }
+        let mut reply = true;
+        for pair in argv[1..].chunks(2) {
+            let (opt, val) = (&pair[0], &pair[1]);
+            let hello = &mut cx.session.replica;
+            if is(opt, "listening-port") {
+                hello.listening_port = parse_int(val)?.clamp(0, 65535) as u16;
+            } else if is(opt, "ip-address") {
+                hello.ip = Some(String::from_utf8_lossy(val).into_owned());
+            } else if is(opt, "capa") {
+                if is(val, "eof") {
+                    hello.capa_eof = true;
+                } else if is(val, "psync2") {
+                    hello.capa_psync2 = true;
+                }
+            } else if is(opt, "ack") || is(opt, "getack") {
+                // Only meaningful on a replica link (handled by its reader); never answered.
+                reply = false;
+            } else if is(opt, "rdb-only") || is(opt, "rdb-filter-only") {
+                // Accepted; Shoal always sends the full dataset.
+            } else {
+                return Err(CmdError::other(format!(
+                    "ERR Unrecognized REPLCONF option: {}",
+                    super::error::printable(opt, 128)
+                )));
+            }
+        }
+        if reply {
+            cx.out.ok();
+        }
+        Ok(())
+    })
+}
+
+/// Creates the backlog (and a fresh replid, as Redis does) when the first replica attaches.
+fn ensure_backlog(cx: &ConnCx) {
+    let repl = cx.core.server.repl();
+    let size = cx.core.server.config().repl_backlog_size as usize;
+    let mut inner = repl.lock();
+    if inner.backlog.is_none() {
+        inner.replid = crate::server::random_hex40();
+        inner.replid2 = "0".repeat(40);
+        inner.second_offset = -1;
+        inner.backlog = Some(Backlog::new(size, repl.master_offset() + 1));
+        repl.seq.enable();
+    }
+}
+
+fn new_link(cx: &ConnCx, pre_psync: bool) -> (Arc<ReplicaLink>, crossbeam_channel::Receiver<Arc<Vec<u8>>>) {
+    let ip = cx.session.replica.ip.clone().unwrap_or_else(|| {
+        cx.session.peer.rsplit_once(':').map_or(cx.session.peer.clone(), |(h, _)| h.trim_matches(['[', ']']).to_string())
+    });
+    let limit = cx.core.server.config().buffer_limit(ClientClass::Replica).hard as usize;
+    ReplicaLink::new(cx.session.id, ip, cx.session.replica.listening_port, limit, pre_psync)
+}
+
+/// A full resync: snapshot at a cut, `+FULLRESYNC` (unless SYNC), then the payload.
+async fn full_sync(cx: &mut ConnCx, legacy: bool) {
+    ensure_backlog(cx);
+    let (link, rx) = new_link(cx, legacy);
+    let snap = crate::persist::snapshot(cx, Some(link.clone())).await;
+    let replid = cx.core.server.repl().lock().replid.clone();
+    let mut first = Vec::with_capacity(snap.rdb.len() + 128);
+    if !legacy {
+        first.extend_from_slice(format!("+FULLRESYNC {replid} {}\r\n", snap.offset).as_bytes());
+    }
+    let diskless = cx.session.replica.capa_eof && !legacy && cx.core.server.config().repl_diskless_sync;
+    if diskless {
+        let mark = crate::server::random_hex40();
+        first.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
+        first.extend_from_slice(&snap.rdb);
+        first.extend_from_slice(mark.as_bytes());
+    } else {
+        first.extend_from_slice(format!("${}\r\n", snap.rdb.len()).as_bytes());
+        first.extend_from_slice(&snap.rdb);
+    }
+    crate::server::log::notice(&format!(
+        "Replica {}:{} asks for synchronization: full resync at offset {} ({} bytes, {})",
+        link.ip,
+        link.listening_port,
+        snap.offset,
+        snap.rdb.len(),
+        if diskless { "diskless" } else { "disk-style payload" }
+    ));
+    cx.session.handoff = Some(Handoff { link, rx, first, wait_ack: diskless });
+}
+
+fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        if cx.session.handoff.is_some() {
+            return Ok(());
+        }
+        let wanted_id = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+        let offset = parse_int(&argv[2])?;
+        let repl = cx.core.server.repl().clone();
+        // Partial resync when the id matches and the backlog still holds `offset` (2.3).
+        let partial = {
+            let mut inner = repl.lock();
+            let id_ok = wanted_id == inner.replid || (wanted_id == inner.replid2 && offset <= inner.second_offset);
+            let bytes = if id_ok { inner.backlog.as_ref().and_then(|b| b.since(offset)) } else { None };
+            bytes.map(|bytes| {
+                let (link, rx) = new_link(cx, false);
+                inner.replicas.push(link.clone());
+                let mut first = if cx.session.replica.capa_psync2 {
+                    format!("+CONTINUE {}\r\n", inner.replid).into_bytes()
+                } else {
+                    b"+CONTINUE\r\n".to_vec()
+                };
+                first.extend_from_slice(&bytes);
+                Handoff { link, rx, first, wait_ack: false }
+            })
+        };
+        match partial {
+            Some(h) => {
+                crate::server::log::notice(&format!(
+                    "Partial resynchronization request from {}:{} accepted, sending {} bytes of backlog",
+                    h.link.ip,
+                    h.link.listening_port,
+                    h.first.len()
+                ));
+                cx.session.handoff = Some(h);
+            }
+            None => full_sync(cx, false).await,
+        }
+        Ok(())
+    })
+}
+
+fn sync(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        if cx.session.handoff.is_none() {
+            full_sync(cx, true).await;
+        }
+        Ok(())
+    })
+}
+
+fn role(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let repl = cx.core.server.repl();
+        let replicas: Vec<(String, u16, i64)> = repl
+            .lock()
+            .replicas
+            .iter()
+            .filter(|r| r.is_alive())
+            .map(|r| (r.ip.clone(), r.listening_port, r.ack_offset()))
+            .collect();
+        let out = &mut cx.out;
+        out.array(3);
+        out.bulk(b"master");
+        out.int(repl.master_offset());
+        out.array(replicas.len());
+        for (ip, port, off) in replicas {
+            out.array(3);
+            out.bulk(ip.as_bytes());
+            out.bulk(port.to_string().as_bytes());
+            out.bulk(off.to_string().as_bytes());
+        }
+        Ok(())
+    })
+}
+
+/// Replicas whose acknowledged offset reached `offset`.
+fn acked(cx: &ConnCx, offset: i64) -> i64 {
+    let repl = cx.core.server.repl();
+    repl.lock().replicas.iter().filter(|r| r.is_online() && r.ack_offset() >= offset).count() as i64
+}
+
+fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let want = parse_int(&argv[1])?;
+        let timeout = parse_int(&argv[2])?;
+        if timeout < 0 {
+            return Err(CmdError::other("ERR timeout is negative"));
+        }
+        let repl = cx.core.server.repl().clone();
+        let target = repl.master_offset();
+        if acked(cx, target) >= want {
+            cx.out.int(acked(cx, target));
+            return Ok(());
+        }
+        if !repl.lock().replicas.is_empty() {
+            // Ask the replicas for their offsets through the stream itself.
+            let mut getack = Vec::new();
+            crate::shard::writelog::encode_command(&mut getack, &[b"REPLCONF", b"GETACK", b"*"]);
+            repl.seq.push(cx.core.id, vec![WriteRecord { db: crate::shard::NO_DB, resp: getack }], false);
+        }
+        let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
+        loop {
+            let n = acked(cx, target);
+            if n >= want || deadline.is_some_and(|d| Instant::now() >= d) {
+                cx.out.int(n);
+                return Ok(());
+            }
+            crate::runtime::sleep(Duration::from_millis(5)).await;
+        }
+    })
+}
+
+/// The `# Replication` section of INFO for a master.
+pub fn info_section(st: &crate::server::ServerState) -> String {
+    let repl = st.repl();
+    let inner = repl.lock();
+    let now = crate::shard::unix_ms();
+    let live: Vec<_> = inner.replicas.iter().filter(|r| r.is_alive()).collect();
+    let mut s = format!("# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n", live.len());
+    let good = live
+        .iter()
+        .filter(|r| now.saturating_sub(r.last_ack_ms()) <= st.min_replicas_max_lag.load(Ordering::Relaxed) * 1000)
+        .count();
+    if st.min_replicas_to_write.load(Ordering::Relaxed) > 0 {
+        s += &format!("min_slaves_good_slaves:{good}\r\n");
+    }
+    for (i, r) in live.iter().enumerate() {
+        s += &format!(
+            "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
+            r.ip,
+            r.listening_port,
+            r.state_name(),
+            r.ack_offset(),
+            now.saturating_sub(r.last_ack_ms()) / 1000
+        );
+    }
+    let (active, size, first, hist) = match &inner.backlog {
+        Some(b) => (1, b.size(), b.first_offset(), b.histlen()),
+        None => (0, st.config().repl_backlog_size as usize, 0, 0),
+    };
+    s += &format!(
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\n\
+         second_repl_offset:{}\r\nrepl_backlog_active:{active}\r\nrepl_backlog_size:{size}\r\n\
+         repl_backlog_first_byte_offset:{first}\r\nrepl_backlog_histlen:{hist}\r\n",
+        inner.replid,
+        inner.replid2,
+        repl.master_offset(),
+        inner.second_offset,
+    );
+    s
+}
