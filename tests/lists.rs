@@ -294,8 +294,8 @@ fn blpop_is_served_by_a_push_from_other_connections() {
 fn waiters_are_served_first_come_first_served() {
     for shards in [1, 4] {
         let (_s, mut c) = shoal_and_conns(shards, 4);
-        for w in 0..3 {
-            c[w].send(&cmd!("BRPOP", "q", "0"));
+        for waiter in c.iter_mut().take(3) {
+            waiter.send(&cmd!("BRPOP", "q", "0"));
             sleep(Duration::from_millis(50));
         }
         assert_eq!(c[3].raw(&cmd!("LPUSH", "q", "1", "2", "3", "4")), b":4\r\n");

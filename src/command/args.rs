@@ -29,7 +29,9 @@ impl<'a> Args<'a> {
         &self.argv[self.pos.min(self.argv.len())..]
     }
 
-    /// The next argument, or a syntax error when there is none.
+    /// The next argument, or a syntax error when there is none. (Not an `Iterator`: it fails
+    /// with Redis's syntax error instead of ending.)
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<&'a [u8], CmdError> {
         let a = self.argv.get(self.pos).ok_or(CmdError::Syntax)?;
         self.pos += 1;

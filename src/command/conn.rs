@@ -36,6 +36,9 @@ pub struct Session {
     pub replica: super::replication::ReplicaHello,
     /// Set by PSYNC/SYNC: the connection hands its socket to a replica link.
     pub handoff: Option<super::replication::Handoff>,
+    /// The pseudo-client that applies the master's stream on a replica (exempt from
+    /// READONLY, LOADING, MISCONF and NOREPLICAS).
+    pub master_link: bool,
 }
 
 /// A transaction being queued.
@@ -500,6 +503,7 @@ pub fn new_session(core: &Rc<CoreCx>, peer: String, local: String) -> Session {
         subs: Default::default(),
         replica: Default::default(),
         handoff: None,
+        master_link: false,
     }
 }
 

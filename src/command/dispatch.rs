@@ -22,6 +22,9 @@ struct Pending {
     items: Vec<(ShardId, ShardHandler, Request)>,
 }
 
+/// How a group of shard commands runs (plainly, or inside EXEC keeping its records).
+type GroupRunner = fn(&mut Shard, usize, Proto, Vec<(ShardHandler, Request)>) -> GroupReplies;
+
 /// Replies of one shard's job: the bytes, where each reply ends, and (inside EXEC) the write
 /// records it produced.
 type GroupReplies = (Vec<u8>, Vec<usize>, Vec<crate::shard::WriteRecord>);
@@ -53,7 +56,7 @@ impl Pending {
         let db = cx.session.db;
         let proto = cx.out.proto();
         let lock = cx.lock_mode();
-        let run: fn(&mut Shard, usize, Proto, Vec<(ShardHandler, Request)>) -> GroupReplies =
+        let run: GroupRunner =
             if lock == Lock::Pass { run_group } else { run_group_held };
         let first = items[0].0;
         if items.iter().all(|(s, _, _)| *s == first) {
@@ -140,6 +143,12 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             cx.out.error(&e.message());
             continue;
         }
+        if let Some(e) = role_refusal(cx, spec) {
+            pending.flush(cx).await;
+            cx.session.abort_multi();
+            cx.out.error(e);
+            continue;
+        }
         if cx.session.multi.is_some() && !super::txn::runs_inside_multi(spec) {
             pending.flush(cx).await;
             let Some(multi) = cx.session.multi.as_mut() else { continue };
@@ -153,6 +162,7 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             continue;
         }
         if spec.is_write()
+            && !cx.session.master_link
             && let Err(e) = write_allowed(cx)
         {
             pending.flush(cx).await;
@@ -195,6 +205,23 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
         }
     }
     pending.flush(cx).await;
+}
+
+/// Refusals that come from being a replica: `-LOADING` while the master's payload loads
+/// (except for commands flagged `loading`), `-READONLY` for writes with `replica-read-only`.
+/// The master's own link is never refused.
+fn role_refusal(cx: &ConnCx, spec: &super::CommandSpec) -> Option<&'static str> {
+    let replica = &cx.core.server.repl.get()?.replica;
+    if cx.session.master_link || !replica.is_active() {
+        return None;
+    }
+    if replica.is_loading() && !spec.flags.has(super::LOADING) {
+        return Some("LOADING Redis is loading the dataset in memory");
+    }
+    if spec.is_write() && cx.core.server.config.read().is_ok_and(|c| c.replica_read_only) {
+        return Some("READONLY You can't write against a read only replica.");
+    }
+    None
 }
 
 /// Refuses writes after a failed save (MISCONF) or without enough good replicas (NOREPLICAS).

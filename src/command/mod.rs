@@ -23,6 +23,7 @@ pub mod hash;
 pub mod keys;
 pub mod keyspace;
 pub mod persistence;
+pub mod replicaof;
 pub mod replication;
 pub mod pubsub;
 pub mod list;
@@ -247,6 +248,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         txn::SPECS,
         persistence::SPECS,
         replication::SPECS,
+        replicaof::SPECS,
         pubsub::SPECS,
     ]
     .into_iter()

@@ -53,7 +53,7 @@ pub struct Handoff {
 
 fn replconf(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
-        if argv.len() % 2 == 0 {
+        if argv.len().is_multiple_of(2) {
             return Err(CmdError::Syntax);
         }
         let mut reply = true;
@@ -147,6 +147,7 @@ fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         if cx.session.handoff.is_some() {
             return Ok(());
         }
+        replica_link_up(cx)?;
         let wanted_id = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
         let offset = parse_int(&argv[2])?;
         let repl = cx.core.server.repl().clone();
@@ -186,14 +187,45 @@ fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 fn sync(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.session.handoff.is_none() {
+            replica_link_up(cx)?;
             full_sync(cx, true).await;
         }
         Ok(())
     })
 }
 
+/// A replica serves PSYNC/SYNC only while its own master link is up.
+fn replica_link_up(cx: &ConnCx) -> Result<(), CmdError> {
+    let replica = &cx.core.server.repl().replica;
+    if replica.is_active() && !replica.is_connected() {
+        return Err(CmdError::other("NOMASTERLINK Can't SYNC while not connected with my master"));
+    }
+    Ok(())
+}
+
+/// ROLE on a replica: `slave`, master host and port, link state, processed offset.
+fn replica_role(cx: &mut ConnCx) -> bool {
+    let repl = cx.core.server.repl();
+    let st = repl.replica.lock().clone();
+    let Some((host, port)) = st.master else {
+        return false;
+    };
+    let connected = st.state == crate::repl::replica::LinkState::Connected;
+    let out = &mut cx.out;
+    out.array(5);
+    out.bulk(b"slave");
+    out.bulk(host.as_bytes());
+    out.int(port as i64);
+    out.bulk(st.state.name().as_bytes());
+    out.int(if connected { repl.master_offset() } else { -1 });
+    true
+}
+
 fn role(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
+        if replica_role(cx) {
+            return Ok(());
+        }
         let repl = cx.core.server.repl();
         let replicas: Vec<(String, u16, i64)> = repl
             .lock()
@@ -225,6 +257,11 @@ fn acked(cx: &ConnCx, offset: i64) -> i64 {
 
 fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
+        if cx.core.server.repl().replica.is_active() {
+            return Err(CmdError::other(
+                "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
+            ));
+        }
         let want = parse_int(&argv[1])?;
         let timeout = parse_int(&argv[2])?;
         if timeout < 0 {
@@ -260,7 +297,7 @@ pub fn info_section(st: &crate::server::ServerState) -> String {
     let inner = repl.lock();
     let now = crate::shard::unix_ms();
     let live: Vec<_> = inner.replicas.iter().filter(|r| r.is_alive()).collect();
-    let mut s = format!("# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n", live.len());
+    let mut s = format!("# Replication\r\n{}connected_slaves:{}\r\n", role_lines(st, repl), live.len());
     let good = live
         .iter()
         .filter(|r| now.saturating_sub(r.last_ack_ms()) <= st.min_replicas_max_lag.load(Ordering::Relaxed) * 1000)
@@ -290,6 +327,57 @@ pub fn info_section(st: &crate::server::ServerState) -> String {
         inner.replid2,
         repl.master_offset(),
         inner.second_offset,
+    );
+    s
+}
+
+/// The role lines of INFO replication: `role:master`, or the replica's view of its master
+/// (spec 6.2, 6.3), in redis-server 7.0's order.
+fn role_lines(st: &crate::server::ServerState, repl: &crate::repl::ReplState) -> String {
+    use crate::repl::replica::LinkState;
+    let status = repl.replica.lock().clone();
+    let Some((host, port)) = &status.master else {
+        return "role:master\r\n".to_string();
+    };
+    let now = crate::shard::unix_ms();
+    let up = status.state == LinkState::Connected;
+    let last_io = if up { (now.saturating_sub(status.last_io_ms) / 1000) as i64 } else { -1 };
+    let (read_off, applied) = if up {
+        (status.read_offset.max(repl.master_offset()), repl.master_offset())
+    } else if status.can_continue {
+        (repl.master_offset(), repl.master_offset())
+    } else {
+        (1, 1)
+    };
+    let mut s = format!(
+        "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{}\r\n\
+         master_last_io_seconds_ago:{last_io}\r\nmaster_sync_in_progress:{}\r\n\
+         slave_read_repl_offset:{read_off}\r\nslave_repl_offset:{applied}\r\n",
+        if up { "up" } else { "down" },
+        u8::from(status.sync.is_some()),
+    );
+    if let Some(p) = status.sync {
+        let left = p.total.saturating_sub(p.read);
+        let perc = if p.total > 0 { p.read as f64 * 100.0 / p.total as f64 } else { 0.0 };
+        s += &format!(
+            "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\n\
+             master_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+            p.total,
+            p.read,
+            if p.total > 0 { left as i64 } else { -1 },
+            now.saturating_sub(p.last_io_ms) / 1000
+        );
+    }
+    if !up {
+        let since = if status.down_since_ms == 0 { -1 } else { (now.saturating_sub(status.down_since_ms) / 1000) as i64 };
+        s += &format!("master_link_down_since_seconds:{since}\r\n");
+    }
+    let c = st.config();
+    s += &format!(
+        "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+        c.replica_priority,
+        u8::from(c.replica_read_only),
+        u8::from(c.replica_announced)
     );
     s
 }

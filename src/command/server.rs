@@ -262,7 +262,7 @@ fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                     cx.out.bulk(v.as_bytes());
                 }
             }
-            "set" if argv.len() >= 4 && argv.len() % 2 == 0 => {
+            "set" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
                 let pairs: Vec<(&[u8], &[u8])> = argv[2..].chunks(2).map(|p| (&p[0][..], &p[1][..])).collect();
                 let mut guard = cx.core.server.config.write().unwrap_or_else(|e| e.into_inner());
                 guard.set(&pairs).map_err(CmdError::other)?;

@@ -97,9 +97,12 @@ fn unwatch(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
+/// Watched (db, key) pairs.
+type Watched = Vec<(usize, Vec<u8>)>;
+
 /// Watched keys grouped by owning shard.
-fn watched_by_shard(cx: &ConnCx) -> Vec<(ShardId, Vec<(usize, Vec<u8>)>)> {
-    let mut groups: Vec<(ShardId, Vec<(usize, Vec<u8>)>)> = Vec::new();
+fn watched_by_shard(cx: &ConnCx) -> Vec<(ShardId, Watched)> {
+    let mut groups: Vec<(ShardId, Watched)> = Vec::new();
     for (db, key) in &cx.session.watched {
         let s = shard_of(key, cx.core.shards);
         match groups.iter_mut().find(|(g, _)| *g == s) {

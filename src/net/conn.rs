@@ -124,7 +124,26 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             {
                 *handle.last_cmd.borrow_mut() = name;
             }
-            dispatch::execute(&mut cx, batch).await;
+            let blocking = batch
+                .iter()
+                .any(|r| crate::command::lookup(&r[0]).is_some_and(|s| s.flags.has(crate::command::BLOCKING)));
+            if blocking {
+                // A client that goes away while blocked must not be served later (and lose the
+                // element): watch the socket for its close while the batch runs.
+                let closed = futures_lite::future::or(
+                    async {
+                        dispatch::execute(&mut cx, batch).await;
+                        false
+                    },
+                    peer_closed(&stream),
+                )
+                .await;
+                if closed {
+                    break;
+                }
+            } else {
+                dispatch::execute(&mut cx, batch).await;
+            }
             handle.last_active_ms.set(unix_ms());
             handle.db.set(cx.session.db);
             handle.resp.set(if cx.out.proto() == Proto::Resp3 { 3 } else { 2 });
@@ -161,6 +180,15 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     clients::with_local(|c| c.remove(handle.id));
     CoreCounters::sub(&counters.connected_clients, 1);
     stream.close().await;
+}
+
+/// Resolves (true) once the peer has closed its side; never resolves while it sends data.
+async fn peer_closed(stream: &Stream) -> bool {
+    let mut probe = [0u8; 1];
+    match stream.peek(&mut probe).await {
+        Ok(0) | Err(_) => true,
+        Ok(_) => std::future::pending().await,
+    }
 }
 
 /// Gives a replica's socket (a duplicate of its descriptor) to the replica link's threads.

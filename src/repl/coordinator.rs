@@ -59,7 +59,7 @@ fn encode_batch(inner: &mut ReplInner, batch: &Batch, out: &mut Vec<u8>) {
 }
 
 /// Publishes `chunk` to the backlog and to every live replica.
-fn publish(repl: &ReplState, inner: &mut ReplInner, chunk: Vec<u8>) {
+pub(crate) fn publish(repl: &ReplState, inner: &mut ReplInner, chunk: Vec<u8>) {
     if chunk.is_empty() {
         return;
     }
@@ -122,7 +122,8 @@ pub fn run(repl: Arc<ReplState>, queues: Vec<Receiver<Batch>>, ctl: Receiver<Ctl
         let period = state.config().repl_ping_replica_period.max(1) as u64;
         if last_ping.elapsed() >= Duration::from_secs(period) {
             last_ping = Instant::now();
-            if inner.replicas.iter().any(|r| r.is_alive()) {
+            // A replica relays its master's pings instead of making its own.
+            if inner.replicas.iter().any(|r| r.is_alive()) && !repl.replica.is_active() {
                 let mut ping = Vec::new();
                 encode_command(&mut ping, &[b"ping"]);
                 publish(&repl, &mut inner, ping);

@@ -8,6 +8,8 @@
 pub mod backlog;
 pub mod coordinator;
 pub mod link;
+pub mod replica;
+pub mod replica_link;
 pub mod sequencer;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -44,6 +46,8 @@ pub struct ReplState {
     pub offset: AtomicI64,
     inner: Mutex<ReplInner>,
     ctl: Sender<Ctl>,
+    /// Replica side: the master we follow, if any (`replica`).
+    pub replica: replica::Shared,
 }
 
 impl ReplState {
@@ -86,6 +90,7 @@ pub fn start(cores: usize, state: Arc<crate::server::ServerState>) -> Arc<ReplSt
             last_db: -1,
         }),
         ctl: ctl_tx,
+        replica: Default::default(),
     });
     let r = repl.clone();
     std::thread::Builder::new()

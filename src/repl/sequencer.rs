@@ -55,6 +55,11 @@ impl Sequencer {
         self.enabled.store(true, Ordering::SeqCst);
     }
 
+    /// Stops generating the stream (the server became a replica: it relays its master's).
+    pub fn disable(&self) {
+        self.enabled.store(false, Ordering::SeqCst);
+    }
+
     /// Stamps `records` with the next GSN and queues them for the coordinator.
     pub fn push(&self, core: usize, records: Vec<WriteRecord>, group: bool) {
         if records.is_empty() || !self.is_enabled() {

@@ -50,6 +50,11 @@ impl Stream {
         self.0.local_addr().map_err(to_io)
     }
 
+    /// Waits until data or end-of-stream is readable without consuming it; 0 means closed.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.peek(buf).await.map_err(to_io)
+    }
+
     /// Reads what is available (at least one byte); 0 means the peer closed.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(buf).await

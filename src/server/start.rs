@@ -191,6 +191,7 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
     runtime::spawn(idle_clients(state.clone()));
     if idx == 0 {
         runtime::spawn(crate::persist::save::save_points(core.clone()));
+        runtime::spawn(crate::repl::replica::supervise(core.clone()));
     }
     ready.fetch_add(1, Ordering::SeqCst);
     if idx == 0 {

@@ -47,6 +47,9 @@ pub struct Shard {
     pub blocking: blocking::Blocking,
     /// Clients watching keys of this shard (WATCH).
     pub watches: watch::Watches,
+    /// This server is a replica: expired keys are hidden from reads but only the master's DEL
+    /// removes them (no lazy or active expiry here).
+    pub is_replica: bool,
     rng: u64,
 }
 
@@ -71,6 +74,7 @@ impl Shard {
             limits: EncodingLimits::default(),
             blocking: blocking::Blocking::default(),
             watches: watch::Watches::default(),
+            is_replica: false,
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ unix_ms(),
         }
     }
@@ -116,6 +120,9 @@ impl Shard {
     /// Runs one step of active expiry over every db; returns how many keys it removed.
     /// Each removal is logged as `DEL`, as Redis propagates expiry.
     pub fn active_expire(&mut self, now_ms: u64, segments_per_db: usize) -> usize {
+        if self.is_replica {
+            return 0;
+        }
         let mut removed = 0;
         for db in 0..self.dbs.len() {
             let gone = self.dbs[db].expire_step(now_ms, segments_per_db);
@@ -173,11 +180,12 @@ impl<'a> ShardCx<'a> {
         }
     }
 
-    /// Deletes `key` if its deadline has passed, logging `DEL`. True when it was removed.
+    /// Deletes `key` if its deadline has passed, logging `DEL`. True when it was removed (on a
+    /// replica: when it is logically expired, which hides it but leaves it in place).
     fn expire_if_due(&mut self, hash: u64, key: &[u8]) -> bool {
         let now = self.now_ms;
         let due = matches!(self.db().entry(hash, key), Some(e) if e.expire_at != 0 && e.expire_at <= now);
-        if due {
+        if due && !self.shard.is_replica {
             self.db().remove(hash, key);
             self.shard.stats.expired_keys += 1;
             self.emit(&[b"DEL", key]);
@@ -188,15 +196,16 @@ impl<'a> ShardCx<'a> {
     /// The live entry under `key`: expired keys are removed first (lazy expiry).
     pub fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let hash = key_hash(key);
-        self.expire_if_due(hash, key);
+        if self.expire_if_due(hash, key) {
+            return None;
+        }
         self.db().entry_mut(hash, key)
     }
 
     /// `lookup` for reads: also counts keyspace hits and misses.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let hash = key_hash(key);
-        self.expire_if_due(hash, key);
-        let found = self.shard.dbs[self.db].entry_mut(hash, key);
+        let found = if self.expire_if_due(hash, key) { None } else { self.shard.dbs[self.db].entry_mut(hash, key) };
         match found {
             Some(_) => self.shard.stats.keyspace_hits += 1,
             None => self.shard.stats.keyspace_misses += 1,
@@ -229,6 +238,10 @@ impl<'a> ShardCx<'a> {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let hash = key_hash(key);
         if self.expire_if_due(hash, key) {
+            if self.shard.is_replica {
+                // The master's DEL of a key that is already logically gone.
+                self.db().remove(hash, key);
+            }
             return None;
         }
         self.db().remove(hash, key)

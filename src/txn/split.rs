@@ -99,7 +99,7 @@ fn merge_replies(
 /// Checks that a split command's key/argument layout is whole (MSET needs pairs).
 pub fn check_layout(spec: &CommandSpec, argc: usize) -> Result<(), CmdError> {
     let step = spec.keys.step.max(1) as usize;
-    if step > 1 && spec.keys.last == -1 && (argc - spec.keys.first as usize) % step != 0 {
+    if step > 1 && spec.keys.last == -1 && !(argc - spec.keys.first as usize).is_multiple_of(step) {
         return Err(CmdError::WrongArity(spec.name.to_string()));
     }
     Ok(())

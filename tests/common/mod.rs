@@ -26,6 +26,8 @@ pub struct TestServer {
     pub port: u16,
     pub dir: PathBuf,
     pub flavor: Flavor,
+    /// False when the caller supplied `dir` (restart tests keep it across servers).
+    owns_dir: bool,
 }
 
 static DIR_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -80,10 +82,16 @@ impl TestServer {
     }
 
     pub fn start(flavor: Flavor) -> TestServer {
+        Self::start_with(flavor, None, &[])
+    }
+
+    /// Starts a server with `extra` arguments after the defaults (so they win), in `dir` when
+    /// given: such a directory is the caller's and survives the server (restart tests).
+    pub fn start_with(flavor: Flavor, dir: Option<&Path>, extra: &[&str]) -> TestServer {
         let mut last_err = String::new();
         // A port found free can be taken by a parallel test before we bind it: retry.
         for _ in 0..5 {
-            match Self::try_start(flavor) {
+            match Self::try_start_with(flavor, dir, extra) {
                 Ok(s) => return s,
                 Err(e) => last_err = e,
             }
@@ -91,13 +99,14 @@ impl TestServer {
         panic!("could not start {flavor:?}: {last_err}");
     }
 
-    fn try_start(flavor: Flavor) -> Result<TestServer, String> {
+    /// One start attempt; `Err` carries the exit status and log when the process died.
+    pub fn try_start_with(flavor: Flavor, given: Option<&Path>, extra: &[&str]) -> Result<TestServer, String> {
         let port = free_port();
         let (tag, program) = match flavor {
             Flavor::Shoal { .. } => ("shoal", PathBuf::from(env!("CARGO_BIN_EXE_shoal-server"))),
             Flavor::Redis => ("redis", require_tool("redis-server")),
         };
-        let dir = make_dir(tag);
+        let dir = given.map_or_else(|| make_dir(tag), Path::to_path_buf);
         let p = port.to_string();
         let d = dir.to_string_lossy().into_owned();
         let mut args: Vec<String> = vec!["--port".into(), p, "--bind".into(), "127.0.0.1".into()];
@@ -111,6 +120,7 @@ impl TestServer {
                 args.extend(["--dir".into(), d]);
             }
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(&program)
@@ -125,6 +135,7 @@ impl TestServer {
             port,
             dir,
             flavor,
+            owns_dir: given.is_none(),
         };
         server.wait_ready()?;
         Ok(server)
@@ -174,6 +185,18 @@ impl TestServer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
+
+    /// Waits up to `limit` for the process to exit on its own (after SHUTDOWN).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for TestServer {
@@ -181,7 +204,9 @@ impl Drop for TestServer {
         // Child::kill signals exactly this pid.
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
