@@ -172,6 +172,8 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         if cx.session.close_after_reply {
             break;
         }
+        // Let the core serve other cores' messages when this client keeps it busy.
+        crate::runtime::yield_if_needed().await;
     }
     crate::command::pubsub::drop_all(&mut cx);
     if !cx.session.watched.is_empty() {

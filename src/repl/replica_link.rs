@@ -67,9 +67,7 @@ impl Link {
                 }
                 Ok(n)
             }
-            None if self.last_io.elapsed() > self.timeout => {
-                Err("MASTER timeout: no data nor PING received...".into())
-            }
+            None if self.last_io.elapsed() > self.timeout => Err("MASTER timeout: no data nor PING received...".into()),
             None => Ok(0),
         }
     }
@@ -98,7 +96,10 @@ impl Link {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.stream.write_all(bytes).await.map_err(|e| format!("Error writing to MASTER: {e}"))
+        self.stream
+            .write_all(bytes)
+            .await
+            .map_err(|e| format!("Error writing to MASTER: {e}"))
     }
 
     async fn send_ack(&mut self, offset: i64) -> Result<(), String> {
@@ -106,6 +107,13 @@ impl Link {
         let mut cmd = Vec::new();
         crate::shard::writelog::encode_command(&mut cmd, &[b"REPLCONF", b"ACK", off.as_bytes()]);
         self.send(&cmd).await
+    }
+}
+
+/// Updates the INFO `master_sync_*` progress, if a payload is being received.
+fn progress(repl: &super::ReplState, f: impl FnOnce(&mut SyncProgress)) {
+    if let Some(p) = repl.replica.lock().sync.as_mut() {
+        f(p);
     }
 }
 
@@ -178,7 +186,11 @@ async fn handshake(link: &mut Link, cfg: &crate::config::Config) -> Result<(), S
             None => out.extend(encode(&[b"AUTH", pass.as_bytes()])),
         }
     }
-    let port = if cfg.replica_announce_port != 0 { cfg.replica_announce_port } else { cfg.port };
+    let port = if cfg.replica_announce_port != 0 {
+        cfg.replica_announce_port
+    } else {
+        cfg.port
+    };
     out.extend(encode(&[b"REPLCONF", b"listening-port", port.to_string().as_bytes()]));
     if let Some(ip) = &cfg.replica_announce_ip {
         out.extend(encode(&[b"REPLCONF", b"ip-address", ip.as_bytes()]));
@@ -187,15 +199,15 @@ async fn handshake(link: &mut Link, cfg: &crate::config::Config) -> Result<(), S
     link.send(&out).await?;
     if auth {
         let r = link.line().await?;
-        if r.starts_with('-') {
-            return Err(format!("Unable to AUTH to MASTER: {}", &r[1..]));
+        if let Some(e) = r.strip_prefix('-') {
+            return Err(format!("Unable to AUTH to MASTER: {e}"));
         }
     }
     let replies = 2 + usize::from(cfg.replica_announce_ip.is_some());
     for _ in 0..replies {
         let r = link.line().await?;
-        if r.starts_with('-') {
-            crate::server::log::notice(&format!("(Non critical) Master does not understand REPLCONF: {}", &r[1..]));
+        if let Some(e) = r.strip_prefix('-') {
+            crate::server::log::notice(&format!("(Non critical) Master does not understand REPLCONF: {e}"));
         }
     }
     Ok(())
@@ -243,10 +255,14 @@ async fn psync(link: &mut Link) -> Result<Option<(String, i64, bool)>, String> {
         return Ok(None);
     }
     if reply.starts_with("-NOMASTERLINK") || reply.starts_with("-LOADING") {
-        return Err(format!("Master is currently unable to PSYNC but should be in the future: {reply}"));
+        return Err(format!(
+            "Master is currently unable to PSYNC but should be in the future: {reply}"
+        ));
     }
     if reply.starts_with("-ERR") || reply.starts_with('-') {
-        crate::server::log::notice(&format!("Unexpected reply to PSYNC from master: {reply}; retrying with SYNC..."));
+        crate::server::log::notice(&format!(
+            "Unexpected reply to PSYNC from master: {reply}; retrying with SYNC..."
+        ));
         link.send(b"SYNC\r\n").await?;
         return Ok(Some((crate::server::random_hex40(), 0, true)));
     }
@@ -257,20 +273,29 @@ async fn psync(link: &mut Link) -> Result<Option<(String, i64, bool)>, String> {
 async fn full_sync(link: &mut Link, replid: String, mut offset: i64, legacy: bool) -> Result<(), String> {
     let repl = link.repl().clone();
     set_state(&link.core, LinkState::Sync);
-    repl.replica.lock().sync = Some(SyncProgress { total: 0, read: 0, last_io_ms: unix_ms() });
+    repl.replica.lock().sync = Some(SyncProgress {
+        total: 0,
+        read: 0,
+        last_io_ms: unix_ms(),
+    });
     let header = link.line().await?;
-    if header.starts_with('-') {
-        return Err(format!("MASTER aborted replication with an error: {}", &header[1..]));
+    if let Some(e) = header.strip_prefix('-') {
+        return Err(format!("MASTER aborted replication with an error: {e}"));
     }
     let Some(spec) = header.strip_prefix('$') else {
-        return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
+        return Err(format!(
+            "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
+        ));
     };
     let mut payload = Vec::new();
-    let eof_mark = spec.strip_prefix("EOF:").filter(|m| m.len() >= 40).map(|m| m.as_bytes()[..40].to_vec());
+    let eof_mark = spec
+        .strip_prefix("EOF:")
+        .filter(|m| m.len() >= 40)
+        .map(|m| m.as_bytes()[..40].to_vec());
     if let Some(mark) = &eof_mark {
         loop {
             payload.extend_from_slice(&link.buf.split());
-            repl.replica.lock().sync.as_mut().map(|p| p.read = payload.len() as u64);
+            progress(&repl, |p| p.read = payload.len() as u64);
             if payload.len() >= mark.len() && payload.ends_with(mark) {
                 payload.truncate(payload.len() - mark.len());
                 break;
@@ -278,15 +303,20 @@ async fn full_sync(link: &mut Link, replid: String, mut offset: i64, legacy: boo
             link.fill().await?;
         }
     } else {
-        let len: usize = spec.parse().map_err(|_| format!("Bad payload length from MASTER: '{header}'"))?;
-        repl.replica.lock().sync.as_mut().map(|p| p.total = len as u64);
+        let len: usize = spec
+            .parse()
+            .map_err(|_| format!("Bad payload length from MASTER: '{header}'"))?;
+        progress(&repl, |p| p.total = len as u64);
         while link.buf.len() < len {
-            repl.replica.lock().sync.as_mut().map(|p| p.read = link.buf.len() as u64);
+            progress(&repl, |p| p.read = link.buf.len() as u64);
             link.fill().await?;
         }
         payload = link.buf.split_to(len).to_vec();
     }
-    crate::server::log::notice(&format!("MASTER <-> REPLICA sync: receiving {} bytes from master to disk", payload.len()));
+    crate::server::log::notice(&format!(
+        "MASTER <-> REPLICA sync: receiving {} bytes from master to disk",
+        payload.len()
+    ));
     repl.replica.set_loading(true);
     let loaded = load(&link.core, &payload).await;
     repl.replica.set_loading(false);
@@ -331,7 +361,8 @@ async fn load(core: &Rc<CoreCx>, payload: &[u8]) -> Result<(usize, Option<i64>),
         })
         .await;
     }
-    let fail = |e: crate::rdb::RdbError| format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
+    let fail =
+        |e: crate::rdb::RdbError| format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
     let databases = core.server.config().databases as usize;
     let mut rdb = RdbReader::new(payload).map_err(fail)?;
     let mut buckets: Vec<Vec<RdbEntry>> = (0..shards).map(|_| Vec::new()).collect();
@@ -345,16 +376,28 @@ async fn load(core: &Rc<CoreCx>, payload: &[u8]) -> Result<(usize, Option<i64>),
         loaded += 1;
         if buckets[s].len() >= LOAD_BATCH {
             let batch = std::mem::take(&mut buckets[s]);
-            core.run_on(s, Lock::Pass, move |shard| crate::persist::load::insert_entries(shard, batch)).await;
+            core.run_on(s, Lock::Pass, move |shard| {
+                crate::persist::load::insert_entries(shard, batch)
+            })
+            .await;
         }
     }
     for (s, batch) in buckets.into_iter().enumerate() {
         if !batch.is_empty() {
-            core.run_on(s, Lock::Pass, move |shard| crate::persist::load::insert_entries(shard, batch)).await;
+            core.run_on(s, Lock::Pass, move |shard| {
+                crate::persist::load::insert_entries(shard, batch)
+            })
+            .await;
         }
     }
-    let num = |k: &str| rdb.aux_value(k).and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse::<i64>().ok());
-    let stream_db = num("repl-stream-db").filter(|d| *d >= 0 && (*d as usize) < databases).unwrap_or(0) as usize;
+    let num = |k: &str| {
+        rdb.aux_value(k)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let stream_db = num("repl-stream-db")
+        .filter(|d| *d >= 0 && (*d as usize) < databases)
+        .unwrap_or(0) as usize;
     let offset = num("repl-offset");
     crate::server::log::notice(&format!("Done loading RDB, keys loaded: {loaded}, keys expired: 0."));
     Ok((stream_db, offset))

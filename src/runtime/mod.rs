@@ -29,8 +29,12 @@ where
     for (index, &cpu) in cpus.iter().enumerate() {
         let builder = builder.clone();
         let body = body.clone();
+        // A short preemption period: a core busy with its own clients still looks at messages
+        // from other cores (and at io completions) every half millisecond, at the points
+        // where long-running tasks call `yield_if_needed`.
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shoal-core-{index}"))
+            .preempt_timer(std::time::Duration::from_micros(500))
             .spawn(move || async move {
                 let (senders, receivers) = match builder.join().await {
                     Ok(pair) => pair,

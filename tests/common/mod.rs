@@ -6,6 +6,8 @@
 //! every file.
 #![allow(dead_code)]
 
+pub mod dataset;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
