@@ -249,10 +249,6 @@ fn shutdown_nosave_and_no_save_points_write_nothing() {
 }
 
 #[test]
-#[ignore = "Shoal's INFO persistence lacks current_cow_size_age, rdb_last_load_keys_expired, \
-            rdb_last_load_keys_loaded, aof_last_rewrite_time_sec, aof_current_rewrite_time_sec, \
-            aof_last_bgrewrite_status, aof_rewrites, aof_rewrites_consecutive_failures, \
-            aof_last_cow_size, module_fork_in_progress, module_fork_last_cow_size (src/command/server.rs)"]
 fn info_persistence_field_names_match_redis() {
     let r = TestServer::redis();
     let s = TestServer::shoal(2);

@@ -2,6 +2,9 @@
 //! the *SCAN cursor and options, the count argument of the *RAND* commands, and a small
 //! random generator for picking members while a value is borrowed from its shard.
 
+use crate::shard::ShardCx;
+use crate::store::{Collection, EncodingLimits};
+
 use super::CmdError;
 use super::args::{is, parse_int};
 use crate::resp::Out;
@@ -150,4 +153,38 @@ mod tests {
         assert_eq!(p.len(), 7);
         assert!(p.iter().all(|&i| i < 10));
     }
+}
+
+/// The collection of type `C` under `key` for reading: `None` when missing, WRONGTYPE for
+/// another type.
+pub fn read_typed<'a, C: Collection>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a C>, CmdError> {
+    match cx.lookup_read(key) {
+        None => Ok(None),
+        Some(e) => C::of(&e.value).map(Some).ok_or(CmdError::WrongType),
+    }
+}
+
+/// Runs `f` on the collection under `key`, creating an empty one first when `create` (and the
+/// key is missing). A collection that `f` leaves empty is deleted, as Redis never keeps empty
+/// collections. `Ok(None)`: missing and not created.
+pub fn with_typed<C: Collection, R>(
+    cx: &mut ShardCx,
+    key: &[u8],
+    create: bool,
+    f: impl FnOnce(&mut C, &EncodingLimits) -> R,
+) -> Result<Option<R>, CmdError> {
+    let limits = cx.shard.limits;
+    if cx.lookup_typed(key, C::KIND)?.is_none() {
+        if !create {
+            return Ok(None);
+        }
+        cx.put(key, Box::<C>::default().into_value(), false);
+    }
+    let e = cx.lookup(key).ok_or(CmdError::WrongType)?;
+    let c = C::of_mut(&mut e.value).ok_or(CmdError::WrongType)?;
+    let r = f(c, &limits);
+    if c.is_empty_collection() {
+        cx.remove(key);
+    }
+    Ok(Some(r))
 }

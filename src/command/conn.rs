@@ -88,7 +88,12 @@ pub struct ConnCx {
 
 impl ConnCx {
     pub fn new(core: Rc<CoreCx>, session: Session) -> ConnCx {
-        ConnCx { core, session, out: Out::new(Proto::Resp2), scope: None }
+        ConnCx {
+            core,
+            session,
+            out: Out::new(Proto::Resp2),
+            scope: None,
+        }
     }
 
     /// A transaction over `shards` for this client's command: inside EXEC it runs under the
@@ -480,7 +485,11 @@ fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             }
             ("no-evict", 3) => cx.out.ok(),
             _ => {
-                return Err(CmdError::subcommand("client", &argv[1], &["id", "getname", "setname", "info", "list", "kill", "no-evict", "help"]));
+                return Err(CmdError::subcommand(
+                    "client",
+                    &argv[1],
+                    &["id", "getname", "setname", "info", "list", "kill", "no-evict", "help"],
+                ));
             }
         }
         Ok(())

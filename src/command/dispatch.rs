@@ -14,7 +14,7 @@ use crate::resp::{Out, Proto, Request};
 use crate::server::stats::CoreCounters;
 use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
 use crate::txn::Lock;
-use crate::txn::split::{check_layout, run_split};
+use crate::txn::split::{SplitPlan, check_layout, run_splits};
 
 /// Shard commands waiting to be sent.
 #[derive(Default)]
@@ -56,8 +56,7 @@ impl Pending {
         let db = cx.session.db;
         let proto = cx.out.proto();
         let lock = cx.lock_mode();
-        let run: GroupRunner =
-            if lock == Lock::Pass { run_group } else { run_group_held };
+        let run: GroupRunner = if lock == Lock::Pass { run_group } else { run_group_held };
         let first = items[0].0;
         if items.iter().all(|(s, _, _)| *s == first) {
             if first == core.id && lock == Lock::Pass {
@@ -89,15 +88,13 @@ impl Pending {
         let mut local = groups.remove(&core.id);
         let mut started = Vec::with_capacity(groups.len());
         for (s, cmds) in groups {
-            started.push((
-                s,
-                core.submit(s, lock, move |shard| run(shard, db, proto, cmds))
-                    .await,
-            ));
+            started.push((s, core.submit(s, lock, move |shard| run(shard, db, proto, cmds)).await));
         }
         let mut results: HashMap<ShardId, (GroupReplies, usize, usize)> = HashMap::new();
         if let Some(cmds) = local.take() {
-            let r = core.run_on(core.id, lock, move |shard| run(shard, db, proto, cmds)).await;
+            let r = core
+                .run_on(core.id, lock, move |shard| run(shard, db, proto, cmds))
+                .await;
             results.insert(core.id, (r, 0, 0));
         }
         for (s, job) in started {
@@ -121,9 +118,18 @@ impl Pending {
 /// Executes a batch of requests, leaving all replies in `cx.out`.
 pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
     let mut pending = Pending::default();
+    // Consecutive multi-shard split commands, run together under one transaction.
+    let mut splits: Vec<SplitPlan> = Vec::new();
     for argv in batch {
         if cx.session.close_after_reply {
             break;
+        }
+        if cx.scope.is_some() {
+            // Inside EXEC, one command at a time: its effects reach the stream in command order.
+            pending.flush(cx).await;
+        }
+        if !splits.is_empty() && (cx.scope.is_some() || !is_multi_shard_split(&argv, cx.core.shards)) {
+            run_splits(cx, std::mem::take(&mut splits)).await;
         }
         CoreCounters::add(&cx.core.counters().commands_processed, 1);
         let Some(spec) = lookup(&argv[0]) else {
@@ -138,7 +144,11 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             cx.out.error(&CmdError::WrongArity(spec.name.to_string()).message());
             continue;
         }
-        if let Err(e) = cx.session.may_run(spec).and_then(|_| cx.session.may_run_subscribed(spec, cx.out.proto())) {
+        if let Err(e) = cx
+            .session
+            .may_run(spec)
+            .and_then(|_| cx.session.may_run_subscribed(spec, cx.out.proto()))
+        {
             pending.flush(cx).await;
             cx.out.error(&e.message());
             continue;
@@ -151,7 +161,9 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
         }
         if cx.session.multi.is_some() && !super::txn::runs_inside_multi(spec) {
             pending.flush(cx).await;
-            let Some(multi) = cx.session.multi.as_mut() else { continue };
+            let Some(multi) = cx.session.multi.as_mut() else {
+                continue;
+            };
             if spec.flags.has(super::NO_MULTI) {
                 multi.aborted = true;
                 cx.out.error("ERR Command not allowed inside a transaction");
@@ -175,7 +187,9 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             Run::Shard(h) => {
                 // A command whose key position lies past its arguments (e.g. a HELP form) has
                 // no key: it runs on this core's shard.
-                let owner = argv.get(spec.keys.first as usize).map_or(cx.core.id, |k| shard_of(k, shards));
+                let owner = argv
+                    .get(spec.keys.first as usize)
+                    .map_or(cx.core.id, |k| shard_of(k, shards));
                 pending.items.push((owner, h, argv));
             }
             Run::Split(h, merge) => {
@@ -188,11 +202,13 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
                 let mut owners = spec.keys.positions(argv.len()).map(|p| shard_of(&argv[p], shards));
                 let first = owners.next().unwrap_or(0);
                 if owners.all(|s| s == first) {
+                    run_splits(cx, std::mem::take(&mut splits)).await;
                     pending.items.push((first, h, argv));
                 } else {
                     pending.flush(cx).await;
-                    run_split(cx, spec, h, merge, argv).await;
+                    splits.push(SplitPlan::new(spec, h, merge, &argv, shards));
                 }
+                continue;
             }
             Run::Conn(h) => {
                 pending.flush(cx).await;
@@ -204,7 +220,20 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             }
         }
     }
+    run_splits(cx, splits).await;
     pending.flush(cx).await;
+}
+
+/// True for a split command (DEL, MGET, MSET...) whose keys span several shards: those are
+/// gathered and run together.
+fn is_multi_shard_split(argv: &Request, shards: usize) -> bool {
+    let Some(spec) = lookup(&argv[0]) else { return false };
+    if !matches!(spec.run, Run::Split(..)) || !spec.arity_ok(argv.len()) || check_layout(spec, argv.len()).is_err() {
+        return false;
+    }
+    let mut owners = spec.keys.positions(argv.len()).map(|p| shard_of(&argv[p], shards));
+    let first = owners.next().unwrap_or(0);
+    !owners.all(|s| s == first)
 }
 
 /// Refusals that come from being a replica: `-LOADING` while the master's payload loads

@@ -198,7 +198,11 @@ fn command(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 }
             }
             _ => {
-                return Err(CmdError::subcommand("command", &argv[1], &["count", "list", "info", "docs", "getkeys", "help"]));
+                return Err(CmdError::subcommand(
+                    "command",
+                    &argv[1],
+                    &["count", "list", "info", "docs", "getkeys", "help"],
+                ));
             }
         }
         Ok(())

@@ -9,8 +9,8 @@ use super::args::{is, parse_int};
 use super::collection::{PickRng, ScanOptions, distinct_positions, parse_rand_count, parse_scan_cursor, scan_reply};
 use super::*;
 use crate::resp::Proto;
+use crate::store::EncodingLimits;
 use crate::store::hash::{Hash, SetOutcome};
-use crate::store::{EncodingLimits, Kind, Value};
 use crate::util::num::hincr_by_float;
 
 const H: &str = "hash";
@@ -155,13 +155,7 @@ pub const SPECS: &[CommandSpec] = &[
 
 /// The hash under `key` for reading: `None` when missing, WRONGTYPE for another type.
 fn read_hash<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a Hash>, CmdError> {
-    match cx.lookup_read(key) {
-        None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Hash(h) => Ok(Some(h)),
-            _ => Err(CmdError::WrongType),
-        },
-    }
+    super::collection::read_typed(cx, key)
 }
 
 /// Runs `f` on the hash under `key`, creating an empty one first when `create` (and the key is
@@ -172,29 +166,7 @@ fn with_hash<R>(
     create: bool,
     f: impl FnOnce(&mut Hash, &EncodingLimits) -> Result<R, CmdError>,
 ) -> Result<Option<R>, CmdError> {
-    let limits = cx.shard.limits;
-    let (result, empty) = match cx.lookup_typed(key, Kind::Hash)? {
-        Some(e) => {
-            let Value::Hash(h) = &mut e.value else {
-                return Err(CmdError::WrongType);
-            };
-            let r = f(h, &limits);
-            (r, h.is_empty())
-        }
-        None if !create => return Ok(None),
-        None => {
-            let e = cx.put(key, Value::Hash(Box::default()), false);
-            let Value::Hash(h) = &mut e.value else {
-                return Err(CmdError::WrongType);
-            };
-            let r = f(h, &limits);
-            (r, h.is_empty())
-        }
-    };
-    if empty {
-        cx.remove(key);
-    }
-    result.map(Some)
+    super::collection::with_typed(cx, key, create, f)?.transpose()
 }
 
 /// HSET and HMSET: `key f v [f v ...]`; returns how many fields were new.

@@ -11,12 +11,33 @@ use crate::persist::save::save;
 const SRV: &str = "server";
 
 pub const SPECS: &[CommandSpec] = &[
-    CommandSpec::new("save", 1, ADMIN.union(NOSCRIPT).union(NO_MULTI), KeySpan::NONE, Run::Conn(save_cmd))
-        .doc(SRV, "1.0.0", "Synchronously saves the database(s) to disk.", ""),
-    CommandSpec::new("bgsave", -1, ADMIN.union(NOSCRIPT), KeySpan::NONE, Run::Conn(bgsave))
-        .doc(SRV, "1.0.0", "Asynchronously saves the database(s) to disk.", "[SCHEDULE]"),
-    CommandSpec::new("lastsave", 1, LOADING.union(STALE).union(FAST), KeySpan::NONE, Run::Conn(lastsave))
-        .doc(SRV, "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", ""),
+    CommandSpec::new(
+        "save",
+        1,
+        ADMIN.union(NOSCRIPT).union(NO_MULTI),
+        KeySpan::NONE,
+        Run::Conn(save_cmd),
+    )
+    .doc(SRV, "1.0.0", "Synchronously saves the database(s) to disk.", ""),
+    CommandSpec::new("bgsave", -1, ADMIN.union(NOSCRIPT), KeySpan::NONE, Run::Conn(bgsave)).doc(
+        SRV,
+        "1.0.0",
+        "Asynchronously saves the database(s) to disk.",
+        "[SCHEDULE]",
+    ),
+    CommandSpec::new(
+        "lastsave",
+        1,
+        LOADING.union(STALE).union(FAST),
+        KeySpan::NONE,
+        Run::Conn(lastsave),
+    )
+    .doc(
+        SRV,
+        "1.0.0",
+        "Returns the Unix timestamp of the last successful save to disk.",
+        "",
+    ),
 ];
 
 fn save_cmd(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -53,7 +74,8 @@ fn bgsave(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 
 fn lastsave(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
-        cx.out.int(cx.core.server.persist.last_save.load(Ordering::SeqCst) as i64);
+        cx.out
+            .int(cx.core.server.persist.last_save.load(Ordering::SeqCst) as i64);
         Ok(())
     })
 }

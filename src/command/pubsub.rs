@@ -20,24 +20,71 @@ const P: &str = "pubsub";
 const SUBFLAGS: Flags = PUBSUB.union(NOSCRIPT).union(LOADING).union(STALE);
 
 pub const SPECS: &[CommandSpec] = &[
-    CommandSpec::new("subscribe", -2, SUBFLAGS, KeySpan::NONE, Run::Conn(subscribe))
-        .doc(P, "2.0.0", "Listens for messages published to channels.", "channel [channel ...]"),
-    CommandSpec::new("unsubscribe", -1, SUBFLAGS, KeySpan::NONE, Run::Conn(unsubscribe))
-        .doc(P, "2.0.0", "Stops listening to messages posted to channels.", "[channel [channel ...]]"),
-    CommandSpec::new("psubscribe", -2, SUBFLAGS, KeySpan::NONE, Run::Conn(psubscribe))
-        .doc(P, "2.0.0", "Listens for messages published to channels that match one or more patterns.", "pattern [pattern ...]"),
-    CommandSpec::new("punsubscribe", -1, SUBFLAGS, KeySpan::NONE, Run::Conn(punsubscribe))
-        .doc(P, "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", "[pattern [pattern ...]]"),
-    CommandSpec::new("ssubscribe", -2, SUBFLAGS, KeySpan::NONE, Run::Conn(ssubscribe))
-        .doc(P, "7.0.0", "Listens for messages published to shard channels.", "shardchannel [shardchannel ...]"),
-    CommandSpec::new("sunsubscribe", -1, SUBFLAGS, KeySpan::NONE, Run::Conn(sunsubscribe))
-        .doc(P, "7.0.0", "Stops listening to messages posted to shard channels.", "[shardchannel [shardchannel ...]]"),
-    CommandSpec::new("publish", 3, PUBSUB.union(LOADING).union(STALE).union(FAST), KeySpan::NONE, Run::Conn(publish))
-        .doc(P, "2.0.0", "Posts a message to a channel.", "channel message"),
-    CommandSpec::new("spublish", 3, PUBSUB.union(LOADING).union(STALE).union(FAST), KeySpan::NONE, Run::Conn(spublish))
-        .doc(P, "7.0.0", "Post a message to a shard channel", "shardchannel message"),
-    CommandSpec::new("pubsub", -2, PUBSUB.union(LOADING).union(STALE), KeySpan::NONE, Run::Conn(pubsub_cmd))
-        .doc(P, "2.8.0", "A container for Pub/Sub commands.", "subcommand [arguments]"),
+    CommandSpec::new("subscribe", -2, SUBFLAGS, KeySpan::NONE, Run::Conn(subscribe)).doc(
+        P,
+        "2.0.0",
+        "Listens for messages published to channels.",
+        "channel [channel ...]",
+    ),
+    CommandSpec::new("unsubscribe", -1, SUBFLAGS, KeySpan::NONE, Run::Conn(unsubscribe)).doc(
+        P,
+        "2.0.0",
+        "Stops listening to messages posted to channels.",
+        "[channel [channel ...]]",
+    ),
+    CommandSpec::new("psubscribe", -2, SUBFLAGS, KeySpan::NONE, Run::Conn(psubscribe)).doc(
+        P,
+        "2.0.0",
+        "Listens for messages published to channels that match one or more patterns.",
+        "pattern [pattern ...]",
+    ),
+    CommandSpec::new("punsubscribe", -1, SUBFLAGS, KeySpan::NONE, Run::Conn(punsubscribe)).doc(
+        P,
+        "2.0.0",
+        "Stops listening to messages published to channels that match one or more patterns.",
+        "[pattern [pattern ...]]",
+    ),
+    CommandSpec::new("ssubscribe", -2, SUBFLAGS, KeySpan::NONE, Run::Conn(ssubscribe)).doc(
+        P,
+        "7.0.0",
+        "Listens for messages published to shard channels.",
+        "shardchannel [shardchannel ...]",
+    ),
+    CommandSpec::new("sunsubscribe", -1, SUBFLAGS, KeySpan::NONE, Run::Conn(sunsubscribe)).doc(
+        P,
+        "7.0.0",
+        "Stops listening to messages posted to shard channels.",
+        "[shardchannel [shardchannel ...]]",
+    ),
+    CommandSpec::new(
+        "publish",
+        3,
+        PUBSUB.union(LOADING).union(STALE).union(FAST),
+        KeySpan::NONE,
+        Run::Conn(publish),
+    )
+    .doc(P, "2.0.0", "Posts a message to a channel.", "channel message"),
+    CommandSpec::new(
+        "spublish",
+        3,
+        PUBSUB.union(LOADING).union(STALE).union(FAST),
+        KeySpan::NONE,
+        Run::Conn(spublish),
+    )
+    .doc(P, "7.0.0", "Post a message to a shard channel", "shardchannel message"),
+    CommandSpec::new(
+        "pubsub",
+        -2,
+        PUBSUB.union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(pubsub_cmd),
+    )
+    .doc(
+        P,
+        "2.8.0",
+        "A container for Pub/Sub commands.",
+        "subcommand [arguments]",
+    ),
 ];
 
 /// What a connection is subscribed to.
@@ -68,7 +115,11 @@ impl Subscriptions {
     }
 
     fn reply_count(&self, space: Space) -> usize {
-        if space == Space::Shard { self.shard_channels.len() } else { self.count() }
+        if space == Space::Shard {
+            self.shard_channels.len()
+        } else {
+            self.count()
+        }
     }
 }
 
@@ -76,7 +127,15 @@ impl Subscriptions {
 pub fn allowed_when_subscribed(spec: &CommandSpec) -> bool {
     matches!(
         spec.name,
-        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" | "ping" | "quit" | "reset"
+        "subscribe"
+            | "unsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
     )
 }
 
@@ -205,7 +264,9 @@ async fn publish_everywhere(cx: &ConnCx, space: Space, channel: Bytes, message: 
         let (c, m) = (channel.clone(), message.clone());
         n += cx
             .core
-            .run_on(core, Lock::Pass, move |_| pubsub::with_local(|r| r.publish(space, &c, &m)))
+            .run_on(core, Lock::Pass, move |_| {
+                pubsub::with_local(|r| r.publish(space, &c, &m))
+            })
             .await;
     }
     n as i64
@@ -228,12 +289,20 @@ fn spublish(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 }
 
 /// Runs `f` on every core's registry and collects the answers.
-async fn gather<T: Send + 'static>(cx: &ConnCx, f: fn(&mut pubsub::Registry, &[Bytes]) -> T, args: Vec<Bytes>) -> Vec<T> {
+async fn gather<T: Send + 'static>(
+    cx: &ConnCx,
+    f: fn(&mut pubsub::Registry, &[Bytes]) -> T,
+    args: Vec<Bytes>,
+) -> Vec<T> {
     let args = std::sync::Arc::new(args);
     let mut all = Vec::new();
     for core in 0..cx.core.shards {
         let a = args.clone();
-        all.push(cx.core.run_on(core, Lock::Pass, move |_| pubsub::with_local(|r| f(r, &a))).await);
+        all.push(
+            cx.core
+                .run_on(core, Lock::Pass, move |_| pubsub::with_local(|r| f(r, &a)))
+                .await,
+        );
     }
     all
 }
@@ -244,7 +313,11 @@ fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         let rest = argv[2..].to_vec();
         match (sub.as_str(), rest.len()) {
             ("channels", 0 | 1) | ("shardchannels", 0 | 1) => {
-                let space = if sub == "channels" { Space::Channel } else { Space::Shard };
+                let space = if sub == "channels" {
+                    Space::Channel
+                } else {
+                    Space::Shard
+                };
                 let f = if space == Space::Channel {
                     |r: &mut pubsub::Registry, a: &[Bytes]| r.channels(Space::Channel, a.first().map(|p| &p[..]))
                 } else {
@@ -258,9 +331,13 @@ fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             }
             ("numsub", _) | ("shardnumsub", _) => {
                 let f = if sub == "numsub" {
-                    |r: &mut pubsub::Registry, a: &[Bytes]| a.iter().map(|c| r.count(Space::Channel, c)).collect::<Vec<_>>()
+                    |r: &mut pubsub::Registry, a: &[Bytes]| {
+                        a.iter().map(|c| r.count(Space::Channel, c)).collect::<Vec<_>>()
+                    }
                 } else {
-                    |r: &mut pubsub::Registry, a: &[Bytes]| a.iter().map(|c| r.count(Space::Shard, c)).collect::<Vec<_>>()
+                    |r: &mut pubsub::Registry, a: &[Bytes]| {
+                        a.iter().map(|c| r.count(Space::Shard, c)).collect::<Vec<_>>()
+                    }
                 };
                 let per_core = gather(cx, f, rest.clone()).await;
                 cx.out.map(rest.len());
@@ -277,7 +354,11 @@ fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 cx.out.int(pats.len() as i64);
             }
             _ => {
-                return Err(CmdError::subcommand("pubsub", &argv[1], &["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"]));
+                return Err(CmdError::subcommand(
+                    "pubsub",
+                    &argv[1],
+                    &["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
+                ));
             }
         }
         Ok(())

@@ -105,7 +105,10 @@ fn ensure_backlog(cx: &ConnCx) {
 
 fn new_link(cx: &ConnCx, pre_psync: bool) -> (Arc<ReplicaLink>, crossbeam_channel::Receiver<Arc<Vec<u8>>>) {
     let ip = cx.session.replica.ip.clone().unwrap_or_else(|| {
-        cx.session.peer.rsplit_once(':').map_or(cx.session.peer.clone(), |(h, _)| h.trim_matches(['[', ']']).to_string())
+        cx.session
+            .peer
+            .rsplit_once(':')
+            .map_or(cx.session.peer.clone(), |(h, _)| h.trim_matches(['[', ']']).to_string())
     });
     let limit = cx.core.server.config().buffer_limit(ClientClass::Replica).hard as usize;
     ReplicaLink::new(cx.session.id, ip, cx.session.replica.listening_port, limit, pre_psync)
@@ -114,6 +117,7 @@ fn new_link(cx: &ConnCx, pre_psync: bool) -> (Arc<ReplicaLink>, crossbeam_channe
 /// A full resync: snapshot at a cut, `+FULLRESYNC` (unless SYNC), then the payload.
 async fn full_sync(cx: &mut ConnCx, legacy: bool) {
     ensure_backlog(cx);
+    cx.core.server.repl().sync_full.fetch_add(1, Ordering::Relaxed);
     let (link, rx) = new_link(cx, legacy);
     let snap = crate::persist::snapshot(cx, Some(link.clone())).await;
     let replid = cx.core.server.repl().lock().replid.clone();
@@ -139,7 +143,12 @@ async fn full_sync(cx: &mut ConnCx, legacy: bool) {
         snap.rdb.len(),
         if diskless { "diskless" } else { "disk-style payload" }
     ));
-    cx.session.handoff = Some(Handoff { link, rx, first, wait_ack: diskless });
+    cx.session.handoff = Some(Handoff {
+        link,
+        rx,
+        first,
+        wait_ack: diskless,
+    });
 }
 
 fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -155,7 +164,11 @@ fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         let partial = {
             let mut inner = repl.lock();
             let id_ok = wanted_id == inner.replid || (wanted_id == inner.replid2 && offset <= inner.second_offset);
-            let bytes = if id_ok { inner.backlog.as_ref().and_then(|b| b.since(offset)) } else { None };
+            let bytes = if id_ok {
+                inner.backlog.as_ref().and_then(|b| b.since(offset))
+            } else {
+                None
+            };
             bytes.map(|bytes| {
                 let (link, rx) = new_link(cx, false);
                 inner.replicas.push(link.clone());
@@ -165,11 +178,17 @@ fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                     b"+CONTINUE\r\n".to_vec()
                 };
                 first.extend_from_slice(&bytes);
-                Handoff { link, rx, first, wait_ack: false }
+                Handoff {
+                    link,
+                    rx,
+                    first,
+                    wait_ack: false,
+                }
             })
         };
         match partial {
             Some(h) => {
+                repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
                 crate::server::log::notice(&format!(
                     "Partial resynchronization request from {}:{} accepted, sending {} bytes of backlog",
                     h.link.ip,
@@ -178,7 +197,12 @@ fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 ));
                 cx.session.handoff = Some(h);
             }
-            None => full_sync(cx, false).await,
+            None => {
+                if wanted_id != "?" {
+                    repl.sync_partial_err.fetch_add(1, Ordering::Relaxed);
+                }
+                full_sync(cx, false).await
+            }
         }
         Ok(())
     })
@@ -198,7 +222,9 @@ fn sync(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
 fn replica_link_up(cx: &ConnCx) -> Result<(), CmdError> {
     let replica = &cx.core.server.repl().replica;
     if replica.is_active() && !replica.is_connected() {
-        return Err(CmdError::other("NOMASTERLINK Can't SYNC while not connected with my master"));
+        return Err(CmdError::other(
+            "NOMASTERLINK Can't SYNC while not connected with my master",
+        ));
     }
     Ok(())
 }
@@ -252,7 +278,11 @@ fn role(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
 /// Replicas whose acknowledged offset reached `offset`.
 fn acked(cx: &ConnCx, offset: i64) -> i64 {
     let repl = cx.core.server.repl();
-    repl.lock().replicas.iter().filter(|r| r.is_online() && r.ack_offset() >= offset).count() as i64
+    repl.lock()
+        .replicas
+        .iter()
+        .filter(|r| r.is_online() && r.ack_offset() >= offset)
+        .count() as i64
 }
 
 fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -268,6 +298,11 @@ fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             return Err(CmdError::other("ERR timeout is negative"));
         }
         let repl = cx.core.server.repl().clone();
+        // The client's own writes must be in the stream before the offset to wait for is read.
+        let upto = repl.seq.next_gsn();
+        while repl.seq.is_enabled() && repl.published.load(Ordering::SeqCst) < upto {
+            crate::runtime::sleep(Duration::from_micros(100)).await;
+        }
         let target = repl.master_offset();
         if acked(cx, target) >= want {
             cx.out.int(acked(cx, target));
@@ -277,7 +312,14 @@ fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             // Ask the replicas for their offsets through the stream itself.
             let mut getack = Vec::new();
             crate::shard::writelog::encode_command(&mut getack, &[b"REPLCONF", b"GETACK", b"*"]);
-            repl.seq.push(cx.core.id, vec![WriteRecord { db: crate::shard::NO_DB, resp: getack }], false);
+            repl.seq.push(
+                cx.core.id,
+                vec![WriteRecord {
+                    db: crate::shard::NO_DB,
+                    resp: getack,
+                }],
+                false,
+            );
         }
         let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
         loop {
@@ -297,7 +339,11 @@ pub fn info_section(st: &crate::server::ServerState) -> String {
     let inner = repl.lock();
     let now = crate::shard::unix_ms();
     let live: Vec<_> = inner.replicas.iter().filter(|r| r.is_alive()).collect();
-    let mut s = format!("# Replication\r\n{}connected_slaves:{}\r\n", role_lines(st, repl), live.len());
+    let mut s = format!(
+        "# Replication\r\n{}connected_slaves:{}\r\n",
+        role_lines(st, repl),
+        live.len()
+    );
     let good = live
         .iter()
         .filter(|r| now.saturating_sub(r.last_ack_ms()) <= st.min_replicas_max_lag.load(Ordering::Relaxed) * 1000)
@@ -341,7 +387,11 @@ fn role_lines(st: &crate::server::ServerState, repl: &crate::repl::ReplState) ->
     };
     let now = crate::shard::unix_ms();
     let up = status.state == LinkState::Connected;
-    let last_io = if up { (now.saturating_sub(status.last_io_ms) / 1000) as i64 } else { -1 };
+    let last_io = if up {
+        (now.saturating_sub(status.last_io_ms) / 1000) as i64
+    } else {
+        -1
+    };
     let (read_off, applied) = if up {
         (status.read_offset.max(repl.master_offset()), repl.master_offset())
     } else if status.can_continue {
@@ -358,7 +408,11 @@ fn role_lines(st: &crate::server::ServerState, repl: &crate::repl::ReplState) ->
     );
     if let Some(p) = status.sync {
         let left = p.total.saturating_sub(p.read);
-        let perc = if p.total > 0 { p.read as f64 * 100.0 / p.total as f64 } else { 0.0 };
+        let perc = if p.total > 0 {
+            p.read as f64 * 100.0 / p.total as f64
+        } else {
+            0.0
+        };
         s += &format!(
             "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\n\
              master_sync_perc:{perc:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
@@ -369,7 +423,11 @@ fn role_lines(st: &crate::server::ServerState, repl: &crate::repl::ReplState) ->
         );
     }
     if !up {
-        let since = if status.down_since_ms == 0 { -1 } else { (now.saturating_sub(status.down_since_ms) / 1000) as i64 };
+        let since = if status.down_since_ms == 0 {
+            -1
+        } else {
+            (now.saturating_sub(status.down_since_ms) / 1000) as i64
+        };
         s += &format!("master_link_down_since_seconds:{since}\r\n");
     }
     let c = st.config();

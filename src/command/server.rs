@@ -95,7 +95,6 @@ fn shard_figures(s: &mut Shard) -> ShardFigures {
     f
 }
 
-
 fn cpu_seconds() -> (f64, f64) {
     // SAFETY: getrusage fills a struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -174,12 +173,16 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
         let dirty: u64 = figs.iter().map(|f| f.dirty).sum();
         let _ = write!(
             s,
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\n\
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\n\
              current_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n\
              rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n\
              rdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:-1\r\n\
-             rdb_saves:0\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\
-             aof_rewrite_scheduled:0\r\naof_last_write_status:ok\r\n",
+             rdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\n\
+             rdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\
+             aof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n\
+             aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\n\
+             aof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\n\
+             module_fork_last_cow_size:0\r\n",
             dirty.saturating_sub(p.dirty_at_save.load(Ordering::SeqCst)),
             p.in_progress.load(Ordering::SeqCst) as u8,
             p.last_save.load(Ordering::SeqCst),
@@ -198,7 +201,7 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
              total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
              expired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
-             pubsub_channels:0\r\npubsub_patterns:0\r\n",
+             pubsub_channels:0\r\npubsub_patterns:0\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
             total(c, |x| &x.connections_received),
             total(c, |x| &x.commands_processed),
             total(c, |x| &x.net_input_bytes),
@@ -207,6 +210,9 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
             sum_stats(|x| x.expired_keys),
             sum_stats(|x| x.keyspace_hits),
             sum_stats(|x| x.keyspace_misses),
+            st.repl().sync_full.load(Ordering::Relaxed),
+            st.repl().sync_partial_ok.load(Ordering::Relaxed),
+            st.repl().sync_partial_err.load(Ordering::Relaxed),
         );
     }
     if want("cpu") {
@@ -287,7 +293,11 @@ fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 cx.out.ok();
             }
             _ => {
-                return Err(CmdError::subcommand("config", &argv[1], &["get", "set", "resetstat", "rewrite", "help"]));
+                return Err(CmdError::subcommand(
+                    "config",
+                    &argv[1],
+                    &["get", "set", "resetstat", "rewrite", "help"],
+                ));
             }
         }
         Ok(())

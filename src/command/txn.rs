@@ -16,12 +16,30 @@ use crate::txn::Lock;
 const T: &str = "transactions";
 
 pub const SPECS: &[CommandSpec] = &[
-    CommandSpec::new("multi", 1, NOSCRIPT.union(LOADING).union(STALE).union(FAST), KeySpan::NONE, Run::Conn(multi))
-        .doc(T, "1.2.0", "Starts a transaction.", ""),
-    CommandSpec::new("exec", 1, NOSCRIPT.union(LOADING).union(STALE), KeySpan::NONE, Run::Conn(exec))
-        .doc(T, "1.2.0", "Executes all commands in a transaction.", ""),
-    CommandSpec::new("discard", 1, NOSCRIPT.union(LOADING).union(STALE).union(FAST), KeySpan::NONE, Run::Conn(discard))
-        .doc(T, "2.0.0", "Discards a transaction.", ""),
+    CommandSpec::new(
+        "multi",
+        1,
+        NOSCRIPT.union(LOADING).union(STALE).union(FAST),
+        KeySpan::NONE,
+        Run::Conn(multi),
+    )
+    .doc(T, "1.2.0", "Starts a transaction.", ""),
+    CommandSpec::new(
+        "exec",
+        1,
+        NOSCRIPT.union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(exec),
+    )
+    .doc(T, "1.2.0", "Executes all commands in a transaction.", ""),
+    CommandSpec::new(
+        "discard",
+        1,
+        NOSCRIPT.union(LOADING).union(STALE).union(FAST),
+        KeySpan::NONE,
+        Run::Conn(discard),
+    )
+    .doc(T, "2.0.0", "Discards a transaction.", ""),
     CommandSpec::new(
         "watch",
         -2,
@@ -29,9 +47,20 @@ pub const SPECS: &[CommandSpec] = &[
         KeySpan::range(1, -1, 1),
         Run::Conn(watch),
     )
-    .doc(T, "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", "key [key ...]"),
-    CommandSpec::new("unwatch", 1, NOSCRIPT.union(LOADING).union(STALE).union(FAST), KeySpan::NONE, Run::Conn(unwatch))
-        .doc(T, "2.2.0", "Forgets about watched keys of a transaction.", ""),
+    .doc(
+        T,
+        "2.2.0",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        "key [key ...]",
+    ),
+    CommandSpec::new(
+        "unwatch",
+        1,
+        NOSCRIPT.union(LOADING).union(STALE).union(FAST),
+        KeySpan::NONE,
+        Run::Conn(unwatch),
+    )
+    .doc(T, "2.2.0", "Forgets about watched keys of a transaction.", ""),
 ];
 
 /// Commands that act at once even while a transaction is being queued.
@@ -41,7 +70,10 @@ pub fn runs_inside_multi(spec: &CommandSpec) -> bool {
 
 /// Commands that only touch the connection: they need no shard inside EXEC.
 fn connection_only(spec: &CommandSpec) -> bool {
-    matches!(spec.name, "ping" | "echo" | "select" | "time" | "unwatch" | "client" | "hello" | "auth" | "command")
+    matches!(
+        spec.name,
+        "ping" | "echo" | "select" | "time" | "unwatch" | "client" | "hello" | "auth" | "command"
+    )
 }
 
 fn multi(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -134,7 +166,11 @@ fn shards_for(cx: &ConnCx, queued: &[Bytes], all: &mut bool, out: &mut Vec<Shard
     }
     match spec.run {
         Run::Conn(_) if spec.keys.first == 0 || !matches!(spec.name, "rename" | "renamenx" | "copy") => *all = true,
-        _ => out.extend(spec.keys.positions(queued.len()).map(|p| shard_of(&queued[p], cx.core.shards))),
+        _ => out.extend(
+            spec.keys
+                .positions(queued.len())
+                .map(|p| shard_of(&queued[p], cx.core.shards)),
+        ),
     }
 }
 
@@ -145,7 +181,9 @@ fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         };
         if multi.aborted {
             unwatch_all(cx).await;
-            return Err(CmdError::other("EXECABORT Transaction discarded because of previous errors."));
+            return Err(CmdError::other(
+                "EXECABORT Transaction discarded because of previous errors.",
+            ));
         }
         let mut all = false;
         let mut shards: Vec<ShardId> = watched_by_shard(cx).into_iter().map(|(s, _)| s).collect();
@@ -167,7 +205,9 @@ fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
                 let mine = watched.get(&s.id).cloned().unwrap_or_default();
                 // A watched key that has expired since counts as changed, as in 7.0.
                 let expired = mine.iter().any(|(db, k)| {
-                    s.dbs[*db].entry(key_hash(k), k).is_some_and(|e| e.expire_at != 0 && e.expire_at <= now)
+                    s.dbs[*db]
+                        .entry(key_hash(k), k)
+                        .is_some_and(|e| e.expire_at != 0 && e.expire_at <= now)
                 });
                 let touched = s.watches.unwatch(client, &mine);
                 touched || expired

@@ -123,7 +123,9 @@ impl Registry {
 
     pub fn unsubscribe(&mut self, space: Space, name: &[u8], id: u64) -> bool {
         let key = (space, name.to_vec());
-        let Some(list) = self.subs.get_mut(&key) else { return false };
+        let Some(list) = self.subs.get_mut(&key) else {
+            return false;
+        };
         let before = list.len();
         list.retain(|s| s.id != id);
         let removed = list.len() != before;

@@ -65,9 +65,10 @@ pub fn with_value_ref<T>(value: &Value, f: impl FnOnce(ValueRef<'_>) -> T) -> T 
 pub fn from_rdb(value: RdbValue, limits: &EncodingLimits) -> Value {
     match value {
         RdbValue::String(s) => Value::string(&s),
-        RdbValue::List(items) => {
-            Value::List(Box::new(List::from_elements(items.iter().map(Vec::as_slice), limits.list_max_listpack_size)))
-        }
+        RdbValue::List(items) => Value::List(Box::new(List::from_elements(
+            items.iter().map(Vec::as_slice),
+            limits.list_max_listpack_size,
+        ))),
         RdbValue::Set(members) => {
             let mut set = Set::new();
             for m in &members {

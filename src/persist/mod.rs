@@ -40,7 +40,12 @@ pub fn encode_shard(shard: &Shard, compress: bool) -> Vec<DbChunk> {
         if table.is_empty() {
             continue;
         }
-        let mut c = DbChunk { db, keys: 0, expires: 0, bytes: Vec::new() };
+        let mut c = DbChunk {
+            db,
+            keys: 0,
+            expires: 0,
+            bytes: Vec::new(),
+        };
         for e in table.iter() {
             if e.expire_at != 0 && e.expire_at <= now {
                 continue;
@@ -65,7 +70,11 @@ pub fn assemble(chunks: Vec<DbChunk>, repl: Option<(String, i64)>, checksum: boo
     let aux = standard_aux(
         ctime,
         used,
-        repl.as_ref().map(|(id, off)| ReplAux { stream_db: 0, replid: id, offset: *off }),
+        repl.as_ref().map(|(id, off)| ReplAux {
+            stream_db: 0,
+            replid: id,
+            offset: *off,
+        }),
     );
     let aux: Vec<(&str, AuxValue<'_>)> = aux.iter().map(|(k, v)| (*k, *v)).collect();
     w.header(&aux);
@@ -74,7 +83,11 @@ pub fn assemble(chunks: Vec<DbChunk>, repl: Option<(String, i64)>, checksum: boo
     dbs.dedup();
     for db in dbs {
         let mine: Vec<&DbChunk> = chunks.iter().filter(|c| c.db == db).collect();
-        w.select_db(db, mine.iter().map(|c| c.keys).sum(), mine.iter().map(|c| c.expires).sum());
+        w.select_db(
+            db,
+            mine.iter().map(|c| c.keys).sum(),
+            mine.iter().map(|c| c.expires).sum(),
+        );
         for c in mine {
             w.append(&c.bytes);
         }

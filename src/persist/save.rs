@@ -1,7 +1,7 @@
 //! SAVE, BGSAVE, save points and the state INFO persistence reports.
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 
 use crate::shard::{Shard, unix_ms};
 use crate::txn::{CoreCx, Lock, Txn};
@@ -75,16 +75,21 @@ pub async fn save(core: &Rc<CoreCx>, txn: Txn, background: bool) -> Result<(), S
         match &r {
             Ok(()) => {
                 p.last_save.store(unix_ms() / 1000, Ordering::SeqCst);
-                p.dirty_at_save.store(p.dirty_at_start.load(Ordering::SeqCst), Ordering::SeqCst);
+                p.dirty_at_save
+                    .store(p.dirty_at_start.load(Ordering::SeqCst), Ordering::SeqCst);
                 p.last_ok.store(true, Ordering::SeqCst);
                 crate::server::log::notice("DB saved on disk");
             }
             Err(e) => {
-                p.last_ok.store(!cfg.stop_writes_on_bgsave_error || cfg.save.is_empty(), Ordering::SeqCst);
+                p.last_ok.store(
+                    !cfg.stop_writes_on_bgsave_error || cfg.save.is_empty(),
+                    Ordering::SeqCst,
+                );
                 crate::server::log::warning(&format!("Write error saving DB on disk: {e}"));
             }
         }
-        p.last_duration_s.store(((unix_ms() - started) / 1000) as i64, Ordering::SeqCst);
+        p.last_duration_s
+            .store(((unix_ms() - started) / 1000) as i64, Ordering::SeqCst);
         p.in_progress.store(false, Ordering::SeqCst);
         r.map_err(|e| format!("ERR {e}"))
     };
@@ -110,7 +115,9 @@ pub async fn save_points(core: Rc<CoreCx>) {
         if points.is_empty() && !scheduled {
             continue;
         }
-        let changes = total_dirty(&core).await.saturating_sub(p.dirty_at_save.load(Ordering::SeqCst));
+        let changes = total_dirty(&core)
+            .await
+            .saturating_sub(p.dirty_at_save.load(Ordering::SeqCst));
         let elapsed = (unix_ms() / 1000).saturating_sub(p.last_save.load(Ordering::SeqCst));
         let due = points.iter().any(|sp| changes >= sp.changes && elapsed >= sp.seconds);
         // After a failure Redis retries only every 5 seconds.

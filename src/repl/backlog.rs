@@ -13,7 +13,11 @@ pub struct Backlog {
 impl Backlog {
     /// An empty backlog whose next byte will have offset `next_offset`.
     pub fn new(size: usize, next_offset: i64) -> Backlog {
-        Backlog { buf: VecDeque::new(), size: size.max(16 * 1024), first_offset: next_offset }
+        Backlog {
+            buf: VecDeque::new(),
+            size: size.max(16 * 1024),
+            first_offset: next_offset,
+        }
     }
 
     pub fn append(&mut self, bytes: &[u8]) {

@@ -38,14 +38,28 @@ impl Ord for ByGsn {
     }
 }
 
+const MULTI_RECORD: &[u8] = b"*1\r\n$5\r\nMULTI\r\n";
+const EXEC_RECORD: &[u8] = b"*1\r\n$4\r\nEXEC\r\n";
+
 /// Appends one batch to `out` as stream bytes.
 fn encode_batch(inner: &mut ReplInner, batch: &Batch, out: &mut Vec<u8>) {
     let wrap = batch.group && batch.records.len() > 1;
     if wrap {
-        // MULTI is not a db command; SELECT (if needed) comes with the first record inside.
+        // As Redis does, a needed SELECT goes before MULTI (the group's first db).
+        if let Some(r) = batch.records.iter().find(|r| r.db != crate::shard::NO_DB)
+            && inner.last_db != r.db as i64
+        {
+            encode_command(out, &[b"SELECT", r.db.to_string().as_bytes()]);
+            inner.last_db = r.db as i64;
+        }
         encode_command(out, &[b"MULTI"]);
     }
     for r in &batch.records {
+        // A command's own MULTI/EXEC (SPOP with a count) is dropped inside a wrapped group:
+        // the group's MULTI/EXEC already makes it atomic, and they cannot nest.
+        if wrap && (r.resp == MULTI_RECORD || r.resp == EXEC_RECORD) {
+            continue;
+        }
         if r.db != crate::shard::NO_DB && inner.last_db != r.db as i64 {
             let db = r.db.to_string();
             encode_command(out, &[b"SELECT", db.as_bytes()]);
@@ -66,7 +80,8 @@ pub(crate) fn publish(repl: &ReplState, inner: &mut ReplInner, chunk: Vec<u8>) {
     if let Some(b) = inner.backlog.as_mut() {
         b.append(&chunk);
     }
-    repl.offset.fetch_add(chunk.len() as i64, std::sync::atomic::Ordering::SeqCst);
+    repl.offset
+        .fetch_add(chunk.len() as i64, std::sync::atomic::Ordering::SeqCst);
     let chunk = Arc::new(chunk);
     inner.replicas.retain(|r| r.is_alive());
     for r in &inner.replicas {
@@ -109,6 +124,8 @@ pub fn run(repl: Arc<ReplState>, queues: Vec<Receiver<Batch>>, ctl: Receiver<Ctl
         publish(&repl, &mut inner, std::mem::take(&mut chunk));
         // Full-sync cuts whose GSN has been reached: everything below is in the stream now.
         let lowest_left = heap.peek().map_or(u64::MAX, |Reverse(ByGsn(b))| b.gsn);
+        repl.published
+            .store(bound.min(lowest_left), std::sync::atomic::Ordering::SeqCst);
         waiting.retain(|(upto, link, reply)| {
             if bound >= *upto && lowest_left >= *upto {
                 inner.last_db = -1;

@@ -35,7 +35,13 @@ pub struct ReplicaLink {
 
 impl ReplicaLink {
     /// A link and the receiving end of its stream queue.
-    pub fn new(id: u64, ip: String, listening_port: u16, hard_limit: usize, pre_psync: bool) -> (Arc<Self>, Receiver<Arc<Vec<u8>>>) {
+    pub fn new(
+        id: u64,
+        ip: String,
+        listening_port: u16,
+        hard_limit: usize,
+        pre_psync: bool,
+    ) -> (Arc<Self>, Receiver<Arc<Vec<u8>>>) {
         let (tx, rx) = unbounded();
         let link = Arc::new(ReplicaLink {
             id,
@@ -93,13 +99,24 @@ impl ReplicaLink {
 
     /// `state=...` as INFO prints it.
     pub fn state_name(&self) -> &'static str {
-        if self.online.load(Ordering::SeqCst) { "online" } else { "wait_bgsave" }
+        if self.online.load(Ordering::SeqCst) {
+            "online"
+        } else {
+            "wait_bgsave"
+        }
     }
 }
 
 /// Starts the link's threads: the writer sends `first` (the sync reply and payload), waits for
 /// the first ACK when `wait_ack` (EOF-marked payloads), then forwards the stream.
-pub fn start(stream: TcpStream, link: Arc<ReplicaLink>, rx: Receiver<Arc<Vec<u8>>>, first: Vec<u8>, wait_ack: bool, repl_timeout_s: u64) {
+pub fn start(
+    stream: TcpStream,
+    link: Arc<ReplicaLink>,
+    rx: Receiver<Arc<Vec<u8>>>,
+    first: Vec<u8>,
+    wait_ack: bool,
+    repl_timeout_s: u64,
+) {
     let _ = stream.set_nodelay(true);
     let reader = match stream.try_clone() {
         Ok(r) => r,
@@ -117,7 +134,14 @@ pub fn start(stream: TcpStream, link: Arc<ReplicaLink>, rx: Receiver<Arc<Vec<u8>
         .spawn(move || write_stream(stream, link, rx, first, wait_ack, repl_timeout_s));
 }
 
-fn write_stream(mut s: TcpStream, link: Arc<ReplicaLink>, rx: Receiver<Arc<Vec<u8>>>, first: Vec<u8>, wait_ack: bool, timeout_s: u64) {
+fn write_stream(
+    mut s: TcpStream,
+    link: Arc<ReplicaLink>,
+    rx: Receiver<Arc<Vec<u8>>>,
+    first: Vec<u8>,
+    wait_ack: bool,
+    timeout_s: u64,
+) {
     let _ = s.set_write_timeout(Some(Duration::from_secs(timeout_s.max(1))));
     if s.write_all(&first).is_err() {
         link.kill();
@@ -166,7 +190,8 @@ fn read_acks(mut s: TcpStream, link: Arc<ReplicaLink>) {
             Err(_) => break,
         }
         while let Ok(Some(req)) = parser.next(&mut buf, &ParseLimits::default()) {
-            let is_ack = req.len() >= 3 && req[0].eq_ignore_ascii_case(b"replconf") && req[1].eq_ignore_ascii_case(b"ack");
+            let is_ack =
+                req.len() >= 3 && req[0].eq_ignore_ascii_case(b"replconf") && req[1].eq_ignore_ascii_case(b"ack");
             if is_ack && let Some(off) = std::str::from_utf8(&req[2]).ok().and_then(|v| v.parse::<i64>().ok()) {
                 link.ack_offset.fetch_max(off, Ordering::SeqCst);
                 link.last_ack_ms.store(unix_ms(), Ordering::SeqCst);

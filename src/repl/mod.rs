@@ -25,7 +25,11 @@ pub use sequencer::Sequencer;
 pub enum Ctl {
     /// Emit every batch below `upto`, register `link` to receive the stream from there, and
     /// answer the offset at that point (the cut of a full sync, R6).
-    FullSync { upto: u64, link: Arc<ReplicaLink>, reply: Sender<i64> },
+    FullSync {
+        upto: u64,
+        link: Arc<ReplicaLink>,
+        reply: Sender<i64>,
+    },
 }
 
 /// What the stream, the backlog and the replicas share, behind one lock taken by the
@@ -48,6 +52,12 @@ pub struct ReplState {
     ctl: Sender<Ctl>,
     /// Replica side: the master we follow, if any (`replica`).
     pub replica: replica::Shared,
+    /// Every batch with a GSN below this is in the stream (WAIT waits for it).
+    pub published: std::sync::atomic::AtomicU64,
+    /// INFO stats: full syncs served, partial resyncs accepted and refused.
+    pub sync_full: std::sync::atomic::AtomicU64,
+    pub sync_partial_ok: std::sync::atomic::AtomicU64,
+    pub sync_partial_err: std::sync::atomic::AtomicU64,
 }
 
 impl ReplState {
@@ -81,6 +91,10 @@ pub fn start(cores: usize, state: Arc<crate::server::ServerState>) -> Arc<ReplSt
     let repl = Arc::new(ReplState {
         seq,
         offset: AtomicI64::new(0),
+        published: std::sync::atomic::AtomicU64::new(0),
+        sync_full: std::sync::atomic::AtomicU64::new(0),
+        sync_partial_ok: std::sync::atomic::AtomicU64::new(0),
+        sync_partial_err: std::sync::atomic::AtomicU64::new(0),
         inner: Mutex::new(ReplInner {
             replid: crate::server::random_hex40(),
             replid2: "0".repeat(40),

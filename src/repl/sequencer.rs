@@ -75,7 +75,10 @@ impl Sequencer {
     /// The GSN below which every batch is already queued (see the module comment).
     pub fn safe_bound(&self) -> u64 {
         let c = self.counter.load(Ordering::SeqCst);
-        self.pending.iter().map(|p| p.0.load(Ordering::SeqCst)).fold(c, u64::min)
+        self.pending
+            .iter()
+            .map(|p| p.0.load(Ordering::SeqCst))
+            .fold(c, u64::min)
     }
 
     /// The next GSN to be handed out (a barrier: everything before it is pushed once no core

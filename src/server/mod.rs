@@ -66,8 +66,10 @@ impl ServerState {
     /// Copies the config values the hot path reads into atomics (at start and CONFIG SET).
     pub fn refresh_cached_config(&self) {
         let c = self.config();
-        self.min_replicas_to_write.store(c.min_replicas_to_write as u64, Ordering::Relaxed);
-        self.min_replicas_max_lag.store(c.min_replicas_max_lag as u64, Ordering::Relaxed);
+        self.min_replicas_to_write
+            .store(c.min_replicas_to_write as u64, Ordering::Relaxed);
+        self.min_replicas_max_lag
+            .store(c.min_replicas_max_lag as u64, Ordering::Relaxed);
     }
 
     /// The replication state (always set once the server runs).
@@ -93,6 +95,10 @@ pub fn random_hex40() -> String {
 /// Resident memory of this process, in bytes.
 pub fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }

@@ -205,7 +205,11 @@ impl<'a> ShardCx<'a> {
     /// `lookup` for reads: also counts keyspace hits and misses.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let hash = key_hash(key);
-        let found = if self.expire_if_due(hash, key) { None } else { self.shard.dbs[self.db].entry_mut(hash, key) };
+        let found = if self.expire_if_due(hash, key) {
+            None
+        } else {
+            self.shard.dbs[self.db].entry_mut(hash, key)
+        };
         match found {
             Some(_) => self.shard.stats.keyspace_hits += 1,
             None => self.shard.stats.keyspace_misses += 1,

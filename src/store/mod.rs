@@ -21,6 +21,44 @@ pub enum Value {
     ZSet(Box<zset::ZSet>),
 }
 
+/// A collection type stored in a `Value`: lets command families share typed access code.
+pub trait Collection: Default {
+    const KIND: Kind;
+    fn of(v: &Value) -> Option<&Self>;
+    fn of_mut(v: &mut Value) -> Option<&mut Self>;
+    fn into_value(self: Box<Self>) -> Value;
+    fn is_empty_collection(&self) -> bool;
+}
+
+macro_rules! collection {
+    ($ty:ty, $variant:ident, $kind:ident) => {
+        impl Collection for $ty {
+            const KIND: Kind = Kind::$kind;
+            fn of(v: &Value) -> Option<&Self> {
+                match v {
+                    Value::$variant(c) => Some(c),
+                    _ => None,
+                }
+            }
+            fn of_mut(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(c) => Some(c),
+                    _ => None,
+                }
+            }
+            fn into_value(self: Box<Self>) -> Value {
+                Value::$variant(self)
+            }
+            fn is_empty_collection(&self) -> bool {
+                self.len() == 0
+            }
+        }
+    };
+}
+
+collection!(hash::Hash, Hash, Hash);
+collection!(set::Set, Set, Set);
+
 /// Size thresholds that pick compact encodings (the `*-max-listpack-*` directives).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EncodingLimits {

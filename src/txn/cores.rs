@@ -255,7 +255,12 @@ impl CoreCx {
 
     /// Waits for the next result delivered to `ticket`; the ticket stays registered.
     pub async fn wait_ticket(&self, ticket: u64) -> AnyBox {
-        TicketWait { core: self, ticket, keep: true }.await
+        TicketWait {
+            core: self,
+            ticket,
+            keep: true,
+        }
+        .await
     }
 
     /// Drops a ticket from `new_ticket`.
@@ -277,7 +282,17 @@ impl CoreCx {
         } else {
             // Ticket 0 is never issued: the acknowledgement is ignored.
             runtime::spawn(async move {
-                let _ = me.mesh.send(to, CoreMsg::Run { job, ticket: 0, lock: Lock::Pass }).await;
+                let _ = me
+                    .mesh
+                    .send(
+                        to,
+                        CoreMsg::Run {
+                            job,
+                            ticket: 0,
+                            lock: Lock::Pass,
+                        },
+                    )
+                    .await;
             });
         }
     }
@@ -340,7 +355,12 @@ impl CoreCx {
                     ticket,
                     done: false,
                 };
-                let r = TicketWait { core: self, ticket, keep: false }.await;
+                let r = TicketWait {
+                    core: self,
+                    ticket,
+                    keep: false,
+                }
+                .await;
                 guard.done = true;
                 r
             }
@@ -355,7 +375,13 @@ impl CoreCx {
             Some(p) => p,
             None => self.gate.enter().await,
         };
-        let r = f(&mut self.shard.borrow_mut());
+        let r = {
+            let mut shard = self.shard.borrow_mut();
+            let r = f(&mut shard);
+            // Before the reply leaves this core: the write is in the stream first (R3).
+            self.flush_log(&mut shard);
+            r
+        };
         drop(pass);
         self.serve_blocked();
         r

@@ -96,7 +96,10 @@ impl Txn {
             self.locked = true;
             for &s in &self.shards {
                 let f = f.clone();
-                let (r, recs) = self.core.run_on(s, Lock::Acquire(self.id), move |sh| with_records(sh, &*f)).await;
+                let (r, recs) = self
+                    .core
+                    .run_on(s, Lock::Acquire(self.id), move |sh| with_records(sh, &*f))
+                    .await;
                 self.records.extend(recs);
                 out.push((s, r));
             }
@@ -104,7 +107,12 @@ impl Txn {
             let mut started = Vec::with_capacity(self.shards.len());
             for &s in &self.shards {
                 let f = f.clone();
-                started.push((s, self.core.submit(s, Lock::Held(self.id), move |sh| with_records(sh, &*f)).await));
+                started.push((
+                    s,
+                    self.core
+                        .submit(s, Lock::Held(self.id), move |sh| with_records(sh, &*f))
+                        .await,
+                ));
             }
             for (s, job) in started {
                 let (r, recs) = self.core.wait(job).await;

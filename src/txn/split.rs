@@ -10,49 +10,91 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use crate::command::{CmdError, CommandSpec, ConnCx, Merge, ShardHandler, run_on_shard};
-use crate::resp::scan::array_items;
 use crate::resp::Out;
+use crate::resp::scan::array_items;
 use crate::shard::{ShardCx, ShardId, shard_of, unix_ms};
 
-/// Runs a split command and writes the merged reply to `out`.
-pub async fn run_split(cx: &mut ConnCx, spec: &'static CommandSpec, handler: ShardHandler, merge: Merge, argv: Vec<Bytes>) {
-    let core = cx.core.clone();
+/// One split command, planned: its sub-command per shard and where each shard's keys sit in
+/// the original key order.
+pub struct SplitPlan {
+    handler: ShardHandler,
+    merge: Merge,
+    nkeys: usize,
+    subs: HashMap<ShardId, Vec<Bytes>>,
+    orders: HashMap<ShardId, Vec<usize>>,
+}
+
+impl SplitPlan {
+    pub fn new(spec: &'static CommandSpec, handler: ShardHandler, merge: Merge, argv: &[Bytes], shards: usize) -> Self {
+        let step = spec.keys.step.max(1) as usize;
+        let positions: Vec<usize> = spec.keys.positions(argv.len()).collect();
+        let first = positions.first().copied().unwrap_or(argv.len());
+        let tail_start = positions.last().map_or(argv.len(), |&p| (p + step).min(argv.len()));
+        let mut subs: HashMap<ShardId, Vec<Bytes>> = HashMap::new();
+        let mut orders: HashMap<ShardId, Vec<usize>> = HashMap::new();
+        for (order, &p) in positions.iter().enumerate() {
+            let s = shard_of(&argv[p], shards);
+            subs.entry(s)
+                .or_insert_with(|| argv[..first].to_vec())
+                .extend_from_slice(&argv[p..(p + step).min(argv.len())]);
+            orders.entry(s).or_default().push(order);
+        }
+        for sub in subs.values_mut() {
+            sub.extend_from_slice(&argv[tail_start..]);
+        }
+        SplitPlan {
+            handler,
+            merge,
+            nkeys: positions.len(),
+            subs,
+            orders,
+        }
+    }
+}
+
+/// Runs consecutive split commands of one pipeline under ONE transaction over the union of
+/// their shards (one lock round per batch instead of per command; each command stays atomic,
+/// and so does the batch), then writes their merged replies in order.
+pub async fn run_splits(cx: &mut ConnCx, plans: Vec<SplitPlan>) {
+    if plans.is_empty() {
+        return;
+    }
     let db = cx.session.db;
-    let step = spec.keys.step.max(1) as usize;
-    let positions: Vec<usize> = spec.keys.positions(argv.len()).collect();
-    let first = positions.first().copied().unwrap_or(argv.len());
-    let tail_start = positions.last().map_or(argv.len(), |&p| (p + step).min(argv.len()));
-
-    // Sub-commands per shard, and for each shard the original key order of its keys.
-    let mut subs: HashMap<ShardId, (Vec<Bytes>, Vec<usize>)> = HashMap::new();
-    for (order, &p) in positions.iter().enumerate() {
-        let s = shard_of(&argv[p], core.shards);
-        let (sub, orders) = subs.entry(s).or_insert_with(|| (argv[..first].to_vec(), Vec::new()));
-        sub.extend_from_slice(&argv[p..(p + step).min(argv.len())]);
-        orders.push(order);
-    }
-    for (sub, _) in subs.values_mut() {
-        sub.extend_from_slice(&argv[tail_start..]);
-    }
-    let shard_list: Vec<ShardId> = subs.keys().copied().collect();
-    let orders: HashMap<ShardId, Vec<usize>> = subs.iter().map(|(s, (_, o))| (*s, o.clone())).collect();
-    let subs: Arc<HashMap<ShardId, Vec<Bytes>>> = Arc::new(subs.into_iter().map(|(s, (a, _))| (s, a)).collect());
-
     let proto = cx.out.proto();
+    let mut shard_list: Vec<ShardId> = plans.iter().flat_map(|p| p.subs.keys().copied()).collect();
+    shard_list.sort_unstable();
+    shard_list.dedup();
+    // What each shard runs: (plan index, handler, sub-command), in pipeline order.
+    let mut work: HashMap<ShardId, Vec<(usize, ShardHandler, Vec<Bytes>)>> = HashMap::new();
+    for (i, p) in plans.iter().enumerate() {
+        for (s, sub) in &p.subs {
+            work.entry(*s).or_default().push((i, p.handler, sub.clone()));
+        }
+    }
+    let work = Arc::new(work);
     let mut txn = cx.txn(shard_list, 1);
     let replies = txn
         .hop(move |shard| {
-            let now = unix_ms();
-            let mut o = Out::new(proto);
-            if let Some(sub) = subs.get(&shard.id) {
-                let mut cx = ShardCx::new(shard, db, now);
-                run_on_shard(&mut cx, handler, sub, &mut o);
+            let mut out: Vec<(usize, Vec<u8>)> = Vec::new();
+            if let Some(items) = work.get(&shard.id) {
+                let mut scx = ShardCx::new(shard, db, unix_ms());
+                for (i, h, sub) in items {
+                    let mut o = Out::new(proto);
+                    run_on_shard(&mut scx, *h, sub, &mut o);
+                    out.push((*i, o.take()));
+                }
             }
-            o.take()
+            out
         })
         .await;
     txn.finish();
-    merge_replies(merge, positions.len(), &replies, &orders, &mut cx.out);
+    for (i, plan) in plans.iter().enumerate() {
+        let mine: Vec<(ShardId, Vec<u8>)> = replies
+            .iter()
+            .flat_map(|(s, rs)| rs.iter().filter(|(j, _)| *j == i).map(move |(_, r)| (*s, r.clone())))
+            .collect();
+        merge_replies(plan.merge, plan.nkeys, &mine, &plan.orders, &mut cx.out);
+    }
 }
 
 fn merge_replies(

@@ -51,7 +51,7 @@ fn args(parts: &[&[u8]]) -> Vec<Vec<u8>> {
 /// The commands that create key number `i` (its kind picked by `i`), TTL included. Every 10th
 /// round of kinds makes large values (hashtable / skiplist / quicklist encodings).
 pub fn key_commands(key: &[u8], i: usize, rng: &mut Rng, with_ttl: bool) -> Vec<Vec<Vec<u8>>> {
-    let large = (i / 14) % 10 == 0;
+    let large = (i / 14).is_multiple_of(10);
     let mut cmds = Vec::new();
     match i % 14 {
         0 => cmds.push(args(&[b"SET", key, (i as i64 * 7 - 5000).to_string().as_bytes()])),

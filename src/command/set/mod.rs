@@ -56,13 +56,7 @@ pub const SPECS: &[CommandSpec] = &[
 
 /// The set under `key` for reading: `None` when missing, WRONGTYPE for another type.
 fn read_set<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a Set>, CmdError> {
-    match cx.lookup_read(key) {
-        None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Set(s) => Ok(Some(s)),
-            _ => Err(CmdError::WrongType),
-        },
-    }
+    super::collection::read_typed(cx, key)
 }
 
 /// Runs `f` on the set under `key`, creating an empty one first when `create` (and the key is
@@ -73,29 +67,7 @@ fn with_set<R>(
     create: bool,
     f: impl FnOnce(&mut Set, &EncodingLimits) -> R,
 ) -> Result<Option<R>, CmdError> {
-    let limits = cx.shard.limits;
-    let (result, empty) = match cx.lookup_typed(key, Kind::Set)? {
-        Some(e) => {
-            let Value::Set(s) = &mut e.value else {
-                return Err(CmdError::WrongType);
-            };
-            let r = f(s, &limits);
-            (r, s.is_empty())
-        }
-        None if !create => return Ok(None),
-        None => {
-            let e = cx.put(key, Value::Set(Box::default()), false);
-            let Value::Set(s) = &mut e.value else {
-                return Err(CmdError::WrongType);
-            };
-            let r = f(s, &limits);
-            (r, s.is_empty())
-        }
-    };
-    if empty {
-        cx.remove(key);
-    }
-    Ok(Some(result))
+    super::collection::with_typed(cx, key, create, f)
 }
 
 /// Writes one member as a bulk string.
@@ -237,8 +209,16 @@ fn spop(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
         picked
     })?
     .unwrap_or_default();
+    // Several effects of one command travel as one MULTI/EXEC group, as in Redis 7.0.
+    let wrap = popped.len() > 1;
+    if wrap {
+        cx.emit(&[b"MULTI"]);
+    }
     for m in &popped {
         cx.emit(&[b"SREM", key, m]);
+    }
+    if wrap {
+        cx.emit(&[b"EXEC"]);
     }
     out.set(popped.len());
     popped.iter().for_each(|m| out.bulk(m));
