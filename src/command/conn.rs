@@ -242,9 +242,20 @@ fn check_password(cx: &ConnCx, user: &[u8], pass: &[u8]) -> Result<(), CmdError>
     match cx.core.server.config().requirepass {
         None if user == b"default" => Ok(()),
         None => Err(wrong()),
-        Some(p) if user == b"default" && p.as_bytes() == pass => Ok(()),
+        Some(p) if user == b"default" && same_secret(p.as_bytes(), pass) => Ok(()),
         Some(_) => Err(wrong()),
     }
+}
+
+/// Compares a password in time that does not depend on where the inputs differ (nor, beyond
+/// the longer length, on their lengths), so timing does not leak the secret.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().max(b.len());
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..n {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    std::hint::black_box(diff) == 0
 }
 
 fn auth(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
