@@ -14,4 +14,4 @@ fi
 # The Debian package may start a system redis-server on 6379; the tests never use fixed ports.
 
 cargo build --all-targets
-cargo test --all-targets -- --test-threads "${SHOAL_TEST_THREADS:-4}"
+cargo test --all-targets --no-fail-fast -- --test-threads "${SHOAL_TEST_THREADS:-4}"

@@ -129,32 +129,6 @@ pub fn distinct_positions(len: usize, count: usize, rng: &mut PickRng) -> Vec<us
     idx
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_like_strtoul() {
-        assert_eq!(parse_scan_cursor(b"0"), Ok(0));
-        assert_eq!(parse_scan_cursor(b""), Ok(0));
-        assert_eq!(parse_scan_cursor(b"+7"), Ok(7));
-        assert_eq!(parse_scan_cursor(b"-1"), Ok(u64::MAX));
-        for bad in [&b" 1"[..], b"1 ", b"x", b"+", b"18446744073709551616"] {
-            assert!(parse_scan_cursor(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn positions_are_distinct() {
-        let mut rng = PickRng::new(42);
-        let mut p = distinct_positions(10, 7, &mut rng);
-        p.sort();
-        p.dedup();
-        assert_eq!(p.len(), 7);
-        assert!(p.iter().all(|&i| i < 10));
-    }
-}
-
 /// The collection of type `C` under `key` for reading: `None` when missing, WRONGTYPE for
 /// another type.
 pub fn read_typed<'a, C: Collection>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a C>, CmdError> {
@@ -187,4 +161,30 @@ pub fn with_typed<C: Collection, R>(
         cx.remove(key);
     }
     Ok(Some(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_like_strtoul() {
+        assert_eq!(parse_scan_cursor(b"0"), Ok(0));
+        assert_eq!(parse_scan_cursor(b""), Ok(0));
+        assert_eq!(parse_scan_cursor(b"+7"), Ok(7));
+        assert_eq!(parse_scan_cursor(b"-1"), Ok(u64::MAX));
+        for bad in [&b" 1"[..], b"1 ", b"x", b"+", b"18446744073709551616"] {
+            assert!(parse_scan_cursor(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn positions_are_distinct() {
+        let mut rng = PickRng::new(42);
+        let mut p = distinct_positions(10, 7, &mut rng);
+        p.sort();
+        p.dedup();
+        assert_eq!(p.len(), 7);
+        assert!(p.iter().all(|&i| i < 10));
+    }
 }
