@@ -321,6 +321,17 @@ async fn full_sync(link: &mut Link, replid: String, mut offset: i64, legacy: boo
     let loaded = load(&link.core, &payload).await;
     repl.replica.set_loading(false);
     let (stream_db, aux_offset) = loaded?;
+    // Like redis-server with repl-diskless-load disabled, keep the master's snapshot as our
+    // dump (written off the core: temp file, fsync, rename).
+    {
+        let cfg = link.core.server.config();
+        let (dir, name) = (cfg.dir.clone(), cfg.dbfilename.clone());
+        std::thread::spawn(move || {
+            if let Err(e) = crate::persist::write_atomically(&dir, &name, &payload) {
+                crate::server::log::warning(&format!("Failed saving the snapshot received from the master: {e}"));
+            }
+        });
+    }
     if legacy && let Some(o) = aux_offset {
         offset = o;
     }
