@@ -3,14 +3,14 @@
 # (hash tag {t}) and with the keys on two different shards, on `shoal-server --shards 2`.
 #
 #   mset    redis-benchmark, CLIENTS connections, pipeline PIPELINE:
-#           MSET {t}a v {t}b v   vs   MSET key:0 v key:1 v
+#           MSET {t}a v {t}b v   vs   MSET key:0 v key:6 v
 #   multi   MULTI / INCR / INCR / EXEC transactions, pipelined, through TX_CONNS parallel
 #           `redis-cli --pipe` connections (redis-benchmark sends single commands only, so it
-#           cannot drive a transaction): INCR {t}a, INCR {t}b  vs  INCR key:0, INCR key:1
+#           cannot drive a transaction): INCR {t}a, INCR {t}b  vs  INCR key:0, INCR key:6
 #
 # Printed per case: requests/s (wall clock, a transaction counts as one request) and server
 # CPU time per request (utime+stime of the server process over the run), then the
-# cross/single ratios. key:0 / key:1 sitting on different shards of two is asserted by
+# cross/single ratios. key:0 / key:6 sitting on different shards of two is asserted by
 # `key_placement_premises` in tests/transactions.rs.
 #
 # Usage: perf/cross_shard.sh
@@ -32,7 +32,7 @@ PIPELINE="${PIPELINE:-16}"
 TX_N="${TX_N:-200000}"
 TX_CONNS="${TX_CONNS:-4}"
 SAME_A='{t}a' SAME_B='{t}b'
-CROSS_A='key:0' CROSS_B='key:1'
+CROSS_A='key:0' CROSS_B='key:6'
 TICK_HZ="$(getconf CLK_TCK)"
 
 build_release

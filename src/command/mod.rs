@@ -315,6 +315,29 @@ pub fn run_on_shard(cx: &mut ShardCx, handler: ShardHandler, argv: &[Bytes], out
     }
 }
 
+/// Helpers for the families' shard-level unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use bytes::Bytes;
+
+    use super::{Run, lookup, run_on_shard};
+    use crate::resp::{Out, Proto};
+    use crate::shard::{Shard, ShardCx};
+
+    /// Runs `line` (space-separated words) as a shard command on db 0 of `shard` at time
+    /// 1000 ms; returns the RESP2 reply bytes.
+    pub fn run_line(shard: &mut Shard, line: &str) -> Vec<u8> {
+        let argv: Vec<Bytes> = line.split(' ').map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        let spec = lookup(&argv[0]).expect("known command");
+        let Run::Shard(h) = spec.run else {
+            panic!("{line}: not a shard command")
+        };
+        let mut out = Out::new(Proto::Resp2);
+        run_on_shard(&mut ShardCx::new(shard, 0, 1_000), h, &argv, &mut out);
+        out.take()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,19 +285,10 @@ fn sscan(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::resp::Proto;
     use crate::shard::Shard;
 
     fn run(shard: &mut Shard, line: &str) -> Vec<u8> {
-        let argv: Vec<Bytes> = line.split(' ').map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
-        let spec = lookup(&argv[0]).expect("known command");
-        let Run::Shard(h) = spec.run else {
-            panic!("not a shard command")
-        };
-        let mut out = Out::new(Proto::Resp2);
-        run_on_shard(&mut ShardCx::new(shard, 0, 1_000), h, &argv, &mut out);
-        out.take()
+        crate::command::test_support::run_line(shard, line)
     }
 
     fn logged(shard: &mut Shard) -> Vec<String> {

@@ -1,23 +1,13 @@
 //! Shard-level checks of what each write propagates (the write log), against what
 //! redis-server 7.0 puts in its AOF for the same commands.
 
-use bytes::Bytes;
-
 use super::*;
 use crate::resp::Proto;
 use crate::shard::Shard;
 
 /// Runs `line` (space-separated) on `shard`, returns the reply bytes.
 fn run(shard: &mut Shard, line: &str) -> Vec<u8> {
-    let argv: Vec<Bytes> = line.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
-    let spec = crate::command::lookup(&argv[0]).expect("known command");
-    let Run::Shard(h) = spec.run else {
-        panic!("{line}: not a shard command")
-    };
-    let mut cx = ShardCx::new(shard, 0, 1_000);
-    let mut out = Out::new(Proto::Resp2);
-    crate::command::run_on_shard(&mut cx, h, &argv, &mut out);
-    out.take()
+    crate::command::test_support::run_line(shard, line)
 }
 
 /// The commands logged since the last call, as space-separated lines.
