@@ -7,7 +7,7 @@
 #   N_P1=50000        requests per test at -P 1
 #   N_P16=200000      requests per test at -P 16
 #   CLIENTS=50        redis-benchmark -c
-#   TESTS=set,get,incr,mset,ping   redis-benchmark -t (Shoal has strings/keys only so far)
+#   TESTS=...                      redis-benchmark -t (default: every test of its default run)
 #   KEYSPACE=100000   redis-benchmark -r (random keys in a keyspace of this size)
 #   PLACEMENTS="pinned spread"
 #       pinned: each server on CPU 0 (Shoal --shards 1), redis-benchmark on CPU 1
@@ -23,7 +23,7 @@ RUNS="${RUNS:-3}"
 N_P1="${N_P1:-50000}"
 N_P16="${N_P16:-200000}"
 CLIENTS="${CLIENTS:-50}"
-TESTS="${TESTS:-set,get,incr,mset,ping}"
+TESTS="${TESTS:-ping,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange,mset}"
 KEYSPACE="${KEYSPACE:-100000}"
 PLACEMENTS="${PLACEMENTS:-pinned spread}"
 RAW="$OUT/compare-raw.csv"
