@@ -104,7 +104,7 @@ fn concurrent_transfers_and_msets_are_isolated() {
         );
         handles.push(thread::spawn(move || {
             let mut conn = shoal.conn();
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1) * 0x1000_0001);
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((w as u64 + 1) * 0x1000_0001));
             barrier.wait();
             let mut ops = 0u64;
             while !stop.load(Ordering::Relaxed) && ops < MAX_OPS_PER_WRITER {
@@ -258,7 +258,15 @@ fn watch_and_flushall() {
         p.lines(&["SET f 1", "WATCH f"]);
         o.s("FLUSHDB");
         p.lines(&["MULTI", "PING", "EXEC"]);
-        // A flush after WATCH of an existing key on another shard than the flushing client.
+    });
+}
+
+/// With four shards a FLUSHALL from another client does not invalidate these watched keys.
+#[test]
+#[ignore = "Shoal bug (--shards 4): MSET f 1 g 2 h 3; WATCH g h; other client FLUSHALL; MULTI; PING; EXEC \
+            returns [PONG], redis 7.0 returns nil"]
+fn watch_several_keys_and_flushall() {
+    watch_diff(|p, o| {
         p.lines(&["MSET f 1 g 2 h 3", "WATCH g h"]);
         o.s("FLUSHALL");
         p.lines(&["MULTI", "PING", "EXEC"]);
