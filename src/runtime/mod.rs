@@ -29,12 +29,11 @@ where
     for (index, &cpu) in cpus.iter().enumerate() {
         let builder = builder.clone();
         let body = body.clone();
-        // A short preemption period: a core busy with its own clients still looks at messages
-        // from other cores (and at io completions) every half millisecond, at the points
-        // where long-running tasks call `yield_if_needed`.
+        // glommio's default preemption period is kept: a shorter one (0.5 or 2 ms) made start-up
+        // and cross-core messages stall intermittently when two executors share a CPU.
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shoal-core-{index}"))
-            .preempt_timer(std::time::Duration::from_micros(500))
+
             .spawn(move || async move {
                 let (senders, receivers) = match builder.join().await {
                     Ok(pair) => pair,
