@@ -14,4 +14,6 @@ fi
 # The Debian package may start a system redis-server on 6379; the tests never use fixed ports.
 
 cargo build --all-targets
-cargo test --all-targets --no-fail-fast -- --test-threads "${SHOAL_TEST_THREADS:-4}"
+cargo test --lib --bins --tests --no-fail-fast -- --test-threads "${SHOAL_TEST_THREADS:-4}"
+# Criterion benchmarks, each run once as a smoke test (they take no libtest arguments).
+cargo test --benches

@@ -263,8 +263,6 @@ fn watch_and_flushall() {
 
 /// With four shards a FLUSHALL from another client does not invalidate these watched keys.
 #[test]
-#[ignore = "Shoal bug (--shards 4): MSET f 1 g 2 h 3; WATCH g h; other client FLUSHALL; MULTI; PING; EXEC \
-            returns [PONG], redis 7.0 returns nil"]
 fn watch_several_keys_and_flushall() {
     watch_diff(|p, o| {
         p.lines(&["MSET f 1 g 2 h 3", "WATCH g h"]);
@@ -276,7 +274,6 @@ fn watch_several_keys_and_flushall() {
 /// Redis 7.0 only invalidates watched keys that existed in the flushed database
 /// (`touchAllWatchedKeysInDb` checks the key against the emptied dict).
 #[test]
-#[ignore = "Shoal bug: FLUSHALL/FLUSHDB aborts a transaction that WATCHed a key that did not exist; redis 7.0 commits it"]
 fn watch_missing_key_survives_flush() {
     watch_diff(|p, o| {
         p.lines(&["WATCH absent"]);

@@ -298,7 +298,9 @@ fn flush_mode(argv: &[Bytes]) -> Result<(), CmdError> {
 async fn all_shards_write(cx: &mut ConnCx, record: Vec<Bytes>, f: fn(&mut Shard, usize)) {
     let db = cx.session.db;
     let mut txn = cx.txn_all(1);
+    let all_dbs = record[0].eq_ignore_ascii_case(b"flushall");
     txn.hop(move |s: &mut Shard| {
+        s.touch_whole_db(if all_dbs { None } else { Some(db) });
         f(s, db);
         if s.id == 0 {
             let argv: Vec<&[u8]> = record.iter().map(|b| &b[..]).collect();
@@ -342,6 +344,8 @@ fn swapdb(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         let mut txn = cx.txn_all(1);
         let record = argv.clone();
         txn.hop(move |s: &mut Shard| {
+            s.touch_whole_db(Some(a));
+            s.touch_whole_db(Some(b));
             s.dbs.swap(a, b);
             if s.id == 0 {
                 let argv: Vec<&[u8]> = record.iter().map(|b| &b[..]).collect();

@@ -368,7 +368,7 @@ async fn load(core: &Rc<CoreCx>, payload: &[u8]) -> Result<(usize, Option<i64>),
             for db in shard.dbs.iter_mut() {
                 db.clear();
             }
-            shard.watches.touch_db(None);
+            shard.touch_whole_db(None);
         })
         .await;
     }

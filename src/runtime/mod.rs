@@ -33,7 +33,6 @@ where
         // and cross-core messages stall intermittently when two executors share a CPU.
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shoal-core-{index}"))
-
             .spawn(move || async move {
                 let (senders, receivers) = match builder.join().await {
                     Ok(pair) => pair,

@@ -97,17 +97,14 @@ impl Shard {
             return;
         }
         let name = args[0];
-        if name.eq_ignore_ascii_case(b"flushall") {
-            self.watches.touch_db(None);
-        } else if name.eq_ignore_ascii_case(b"flushdb") {
-            self.watches.touch_db(Some(db));
-        } else if name.eq_ignore_ascii_case(b"swapdb") {
-            for a in &args[1..] {
-                if let Some(d) = std::str::from_utf8(a).ok().and_then(|s| s.parse().ok()) {
-                    self.watches.touch_db(Some(d));
-                }
-            }
-        } else if let Some(f) = WRITTEN_KEYS.get() {
+        let whole_db = ["flushall", "flushdb", "swapdb"]
+            .iter()
+            .any(|c| name.eq_ignore_ascii_case(c.as_bytes()));
+        // Whole-db writes touch watchers on every shard, before the change (`touch_whole_db`).
+        if whole_db {
+            return;
+        }
+        if let Some(f) = WRITTEN_KEYS.get() {
             // Any write to a key a client blocks on may serve it (RENAME onto it, a push...).
             let (watches, blocking) = (&mut self.watches, &mut self.blocking);
             f(args, &mut |k| {
@@ -115,6 +112,21 @@ impl Shard {
                 blocking.signal(db, k);
             });
         }
+    }
+
+    /// Invalidates WATCHes on keys of `db` (`None`: every db) that exist now: call it on every
+    /// shard just before FLUSHDB / FLUSHALL / SWAPDB change them.
+    pub fn touch_whole_db(&mut self, db: Option<usize>) {
+        if self.watches.is_empty() {
+            return;
+        }
+        let now = unix_ms();
+        let dbs = &self.dbs;
+        self.watches.touch_db(db, |d, k| {
+            dbs.get(d)
+                .and_then(|t| t.entry(key_hash(k), k))
+                .is_some_and(|e| e.expire_at == 0 || e.expire_at > now)
+        });
     }
 
     /// Runs one step of active expiry over every db; returns how many keys it removed.

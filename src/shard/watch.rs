@@ -44,10 +44,11 @@ impl Watches {
         }
     }
 
-    /// Every watcher of a key in `db` (FLUSHDB, SWAPDB); `None` = every db (FLUSHALL).
-    pub fn touch_db(&mut self, db: Option<usize>) {
-        for ((d, _), ids) in &self.keys {
-            if db.is_none_or(|x| x == *d) {
+    /// Watchers of the keys in `db` (`None` = every db) for which `exists` holds: a flush or
+    /// swap changes only keys that exist, as Redis 7.0 counts it.
+    pub fn touch_db(&mut self, db: Option<usize>, exists: impl Fn(usize, &[u8]) -> bool) {
+        for ((d, k), ids) in &self.keys {
+            if db.is_none_or(|x| x == *d) && exists(*d, k) {
                 self.dirty.extend(ids.iter().copied());
             }
         }
