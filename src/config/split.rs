@@ -5,15 +5,6 @@
 //! byte for byte. [`quote`] is the inverse used when Shoal itself writes
 //! lines (command-line options, CONFIG REWRITE).
 
-/// Whitespace as C's `isspace` sees it: the separator set Redis uses.
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
 /// Why a line could not be split; the only failure is an unbalanced or
 /// badly terminated quote, which Redis treats as fatal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,86 +17,14 @@ pub struct UnbalancedQuotes;
 /// line. A quote in the middle of a bare word starts a quoted section that
 /// is glued to the word, as in Redis.
 pub fn split_args(line: &str) -> Result<Vec<String>, UnbalancedQuotes> {
-    let s = line.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < s.len() && is_space(s[i]) {
-            i += 1;
-        }
-        if i >= s.len() {
-            return Ok(out);
-        }
-        let mut cur: Vec<u8> = Vec::new();
-        let (mut in_dq, mut in_sq) = (false, false);
-        loop {
-            if in_dq {
-                let Some(&c) = s.get(i) else {
-                    return Err(UnbalancedQuotes);
-                };
-                if c == b'\\' && s.get(i + 1) == Some(&b'x') {
-                    let hi = s.get(i + 2).copied().and_then(hex_val);
-                    let lo = s.get(i + 3).copied().and_then(hex_val);
-                    if let (Some(h), Some(l)) = (hi, lo) {
-                        cur.push(h * 16 + l);
-                        i += 4;
-                        continue;
-                    }
-                }
-                if c == b'\\' && i + 1 < s.len() {
-                    cur.push(match s[i + 1] {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 0x08,
-                        b'a' => 0x07,
-                        other => other,
-                    });
-                    i += 2;
-                    continue;
-                }
-                if c == b'"' {
-                    if s.get(i + 1).is_some_and(|&n| !is_space(n)) {
-                        return Err(UnbalancedQuotes);
-                    }
-                    i += 1;
-                    break;
-                }
-                cur.push(c);
-                i += 1;
-            } else if in_sq {
-                let Some(&c) = s.get(i) else {
-                    return Err(UnbalancedQuotes);
-                };
-                if c == b'\\' && s.get(i + 1) == Some(&b'\'') {
-                    cur.push(b'\'');
-                    i += 2;
-                    continue;
-                }
-                if c == b'\'' {
-                    if s.get(i + 1).is_some_and(|&n| !is_space(n)) {
-                        return Err(UnbalancedQuotes);
-                    }
-                    i += 1;
-                    break;
-                }
-                cur.push(c);
-                i += 1;
-            } else {
-                match s.get(i) {
-                    None => break,
-                    Some(&c) if is_space(c) => break,
-                    Some(b'"') => in_dq = true,
-                    Some(b'\'') => in_sq = true,
-                    Some(&c) => cur.push(c),
-                }
-                i += 1;
-            }
-        }
-        // `\xHH` may produce bytes that are not UTF-8; configuration values
-        // are text, so such bytes are replaced rather than rejected.
-        out.push(String::from_utf8_lossy(&cur).into_owned());
-    }
+    // The same splitter as inline commands: one implementation of Redis's rules.
+    crate::resp::inline::split_inline(line.as_bytes())
+        .map(|args| {
+            args.into_iter()
+                .map(|a| String::from_utf8_lossy(&a).into_owned())
+                .collect()
+        })
+        .ok_or(UnbalancedQuotes)
 }
 
 /// Quotes `s` so that [`split_args`] yields it back as one argument.
