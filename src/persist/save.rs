@@ -2,7 +2,9 @@
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use super::snapshot::Flow;
 use crate::shard::{Shard, unix_ms};
 use crate::txn::{CoreCx, Lock, Txn};
 
@@ -20,6 +22,17 @@ pub struct PersistState {
     /// SHUTDOWN's choice: 0 default (save when save points exist), 1 NOSAVE, 2 SAVE.
     pub shutdown_mode: AtomicU8,
     pub bgsave_scheduled: AtomicBool,
+    /// A snapshot (BGSAVE, SAVE or full resync) is running; one at a time.
+    pub snapshot_busy: AtomicBool,
+    /// The running snapshot's progress, for INFO.
+    pub current: Mutex<Option<Arc<Flow>>>,
+    /// Peak extra bytes of the last completed snapshot (`rdb_last_cow_size`).
+    pub last_peak: AtomicU64,
+    /// Completed snapshots (`rdb_saves`).
+    pub saves: AtomicU64,
+    /// Keys loaded and keys skipped as expired by the last load (start-up or full sync).
+    pub load_loaded: AtomicU64,
+    pub load_expired: AtomicU64,
 }
 
 impl Default for PersistState {
@@ -33,6 +46,12 @@ impl Default for PersistState {
             last_duration_s: AtomicI64::new(-1),
             shutdown_mode: AtomicU8::new(0),
             bgsave_scheduled: AtomicBool::new(false),
+            snapshot_busy: AtomicBool::new(false),
+            current: Mutex::new(None),
+            last_peak: AtomicU64::new(0),
+            saves: AtomicU64::new(0),
+            load_loaded: AtomicU64::new(0),
+            load_expired: AtomicU64::new(0),
         }
     }
 }
@@ -41,6 +60,69 @@ impl Default for PersistState {
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
 impl PersistState {
+    /// The writer thread's last act: records the outcome and frees the snapshot slot.
+    pub(super) fn finished(&self, flow: &Flow, ok: bool) {
+        if ok {
+            self.saves.fetch_add(1, Ordering::SeqCst);
+        }
+        self.last_peak
+            .store(flow.peak_in_flight.load(Ordering::SeqCst) as u64, Ordering::SeqCst);
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.snapshot_busy.store(false, Ordering::SeqCst);
+    }
+
+    /// The `# Persistence` section of INFO; `dirty` is the shards' write count.
+    pub fn info_section(&self, dirty: u64) -> String {
+        let now = unix_ms();
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (cow, peak, age, done, total) = match &current {
+            Some(f) => (
+                f.in_flight.load(Ordering::Relaxed),
+                f.peak_in_flight.load(Ordering::Relaxed),
+                now.saturating_sub(f.started_ms.load(Ordering::Relaxed)) / 1000,
+                f.keys_done.load(Ordering::Relaxed),
+                f.keys_total.load(Ordering::Relaxed),
+            ),
+            None => (0, 0, 0, 0, 0),
+        };
+        let bg = self.in_progress.load(Ordering::SeqCst);
+        let current_time = match (&current, bg) {
+            (Some(_), true) => age as i64,
+            _ => -1,
+        };
+        let perc = if total > 0 {
+            done as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        format!(
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:{peak}\r\ncurrent_cow_size:{cow}\r\n\
+             current_cow_size_age:{}\r\ncurrent_fork_perc:{perc:.2}\r\ncurrent_save_keys_processed:{done}\r\n\
+             current_save_keys_total:{total}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\n\
+             rdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\n\
+             rdb_current_bgsave_time_sec:{current_time}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\n\
+             rdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\naof_enabled:0\r\n\
+             aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\n\
+             aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n\
+             aof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\n\
+             module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            if current.is_some() { age } else { 0 },
+            dirty.saturating_sub(self.dirty_at_save.load(Ordering::SeqCst)),
+            bg as u8,
+            self.last_save.load(Ordering::SeqCst),
+            if self.last_ok.load(Ordering::SeqCst) {
+                "ok"
+            } else {
+                "err"
+            },
+            self.last_duration_s.load(Ordering::SeqCst),
+            self.saves.load(Ordering::SeqCst),
+            self.last_peak.load(Ordering::SeqCst),
+            self.load_expired.load(Ordering::SeqCst),
+            self.load_loaded.load(Ordering::SeqCst),
+        )
+    }
+
     /// Whether writes must be refused (failed save, `stop-writes-on-bgsave-error yes`).
     pub fn refuses_writes(&self) -> bool {
         !self.last_ok.load(Ordering::Relaxed)
@@ -56,8 +138,9 @@ pub async fn total_dirty(core: &Rc<CoreCx>) -> u64 {
     n
 }
 
-/// Takes a snapshot now and writes it to `dir/dbfilename`. With `background`, the file is
-/// written by a thread and this returns as soon as the snapshot is encoded.
+/// Takes a snapshot now and writes it to `dir/dbfilename`. With `background`, this returns
+/// once the instant is fixed (BGSAVE); otherwise once the file is on disk (SAVE, SHUTDOWN).
+/// `txn` spans every shard and is used only for the instant's barrier.
 pub async fn save(core: &Rc<CoreCx>, txn: Txn, background: bool) -> Result<(), String> {
     let st = core.server.clone();
     if st.persist.in_progress.swap(true, Ordering::SeqCst) {
@@ -66,11 +149,25 @@ pub async fn save(core: &Rc<CoreCx>, txn: Txn, background: bool) -> Result<(), S
     let started = unix_ms();
     let dirty = total_dirty(core).await;
     st.persist.dirty_at_start.store(dirty, Ordering::SeqCst);
-    let snap = super::snapshot_with(core, txn, None).await;
     let cfg = st.config();
-    let (dir, name) = (cfg.dir.clone(), cfg.dbfilename.clone());
-    let job = move || {
-        let r = super::write_atomically(&dir, &name, &snap.rdb);
+    let (dir, name, stop_writes) = (
+        cfg.dir.clone(),
+        cfg.dbfilename.clone(),
+        cfg.stop_writes_on_bgsave_error && !cfg.save.is_empty(),
+    );
+    drop(cfg);
+    let running = match super::snapshot::FileSink::create(&dir, &name) {
+        Ok(sink) => {
+            super::snapshot::acquire_slot(core).await;
+            Ok(super::snapshot::start(core, txn, None, sink).await)
+        }
+        Err(e) => Err(e),
+    };
+    let finish = async move {
+        let r = match running {
+            Ok(running) => running.finished().await,
+            Err(e) => Err(e),
+        };
         let p = &st.persist;
         match &r {
             Ok(()) => {
@@ -81,10 +178,7 @@ pub async fn save(core: &Rc<CoreCx>, txn: Txn, background: bool) -> Result<(), S
                 crate::server::log::notice("DB saved on disk");
             }
             Err(e) => {
-                p.last_ok.store(
-                    !cfg.stop_writes_on_bgsave_error || cfg.save.is_empty(),
-                    Ordering::SeqCst,
-                );
+                p.last_ok.store(!stop_writes, Ordering::SeqCst);
                 crate::server::log::warning(&format!("Write error saving DB on disk: {e}"));
             }
         }
@@ -94,10 +188,12 @@ pub async fn save(core: &Rc<CoreCx>, txn: Txn, background: bool) -> Result<(), S
         r.map_err(|e| format!("ERR {e}"))
     };
     if background {
-        std::thread::spawn(job);
+        crate::runtime::spawn(async move {
+            let _ = finish.await;
+        });
         Ok(())
     } else {
-        job()
+        finish.await
     }
 }
 

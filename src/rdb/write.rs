@@ -119,6 +119,13 @@ impl RdbWriter {
         put_len(&mut self.buf, expires);
     }
 
+    /// Switches back to a db already started with [`select_db`](Self::select_db): SELECTDB
+    /// alone (snapshots interleave the shards' pieces, so a db may come back).
+    pub fn switch_db(&mut self, db: usize) {
+        self.buf.push(opcode::SELECTDB);
+        put_len(&mut self.buf, db as u64);
+    }
+
     /// Encodes one key directly (the single-threaded path; shards use [`encode_entry`]).
     pub fn entry(&mut self, key: &[u8], value: ValueRef<'_>, expire_ms: Option<i64>, compress: bool) {
         encode_entry(key, value, expire_ms, compress, &mut self.buf);

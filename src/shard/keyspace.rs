@@ -3,14 +3,19 @@
 //! Every change of a key's expiry goes through here, so the count of volatile keys (INFO
 //! keyspace `expires=`, and whether the active cycle has work) stays exact.
 
+use super::snapshot::{DbSnapshot, EntryEncoder};
 use crate::store::{Entry, SegTable, Value};
 
+/// Every change to `table` goes through a `&mut self` method here that first calls
+/// `before_write`, so a snapshot in progress saves what the change is about to alter.
 #[derive(Default)]
 pub struct Db {
     table: SegTable<Entry>,
     volatile: usize,
     /// Where the active expiry cycle resumes (a segment index).
     expire_cursor: usize,
+    /// The snapshot in progress, if any.
+    snapshot: Option<Box<DbSnapshot>>,
 }
 
 impl Db {
@@ -33,12 +38,55 @@ impl Db {
     }
 
     pub fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
+        if self.snapshot.is_some() {
+            // A miss changes nothing, so only a hit needs its segment saved first.
+            self.table.find(hash, |e| e.key() == key)?;
+            self.before_write(hash);
+        }
         self.table.find_mut(hash, |e| e.key() == key)
+    }
+
+    /// Lets a snapshot in progress save the segment of `hash` before it changes.
+    #[inline]
+    fn before_write(&mut self, hash: u64) {
+        if let Some(snap) = self.snapshot.as_mut() {
+            snap.save_live_segment(&self.table, self.table.segment_of(hash));
+        }
+    }
+
+    /// Starts this db's part of a snapshot: from now on the db is saved as it is now.
+    pub fn begin_snapshot(&mut self, number: usize, encode: EntryEncoder) {
+        self.table.set_frozen(true);
+        self.snapshot = Some(Box::new(DbSnapshot::new(number, self.table.segment_count(), encode)));
+    }
+
+    /// Saves more of the snapshot, up to about `budget` bytes. Returns the db's number at the
+    /// instant with the bytes produced since the last call (including those written-through
+    /// by writes), and whether this db's part is complete (its snapshot state is then gone).
+    pub fn snapshot_step(&mut self, budget: usize) -> Option<(usize, Vec<u8>, bool)> {
+        let snap = self.snapshot.as_mut()?;
+        let done = snap.step(&self.table, budget);
+        let out = (snap.number, std::mem::take(&mut snap.out), done);
+        if done {
+            self.end_snapshot();
+        }
+        Some(out)
+    }
+
+    /// Drops the snapshot state (finished, or abandoned).
+    pub fn end_snapshot(&mut self) {
+        self.snapshot = None;
+        self.table.set_frozen(false);
+    }
+
+    pub fn in_snapshot(&self) -> bool {
+        self.snapshot.is_some()
     }
 
     /// Stores `value` under `key`. An existing key keeps its expiry only with `keep_ttl`
     /// (SET without KEEPTTL clears it, as in Redis).
     pub fn put(&mut self, hash: u64, key: &[u8], value: Value, keep_ttl: bool) -> &mut Entry {
+        self.before_write(hash);
         // Two lookups on the insert path keep the borrow checker simple; the miss is cheap.
         if self.table.find(hash, |e| e.key() == key).is_some() {
             let volatile = &mut self.volatile;
@@ -56,6 +104,7 @@ impl Db {
     /// Inserts a whole entry (RENAME, MOVE, COPY), replacing any entry with the same key.
     pub fn put_entry(&mut self, entry: Entry) {
         let _ = self.remove(entry.hash(), entry.key());
+        self.before_write(entry.hash());
         if entry.expire_at != 0 {
             self.volatile += 1;
         }
@@ -63,6 +112,7 @@ impl Db {
     }
 
     pub fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
+        self.before_write(hash);
         let e = self.table.remove(hash, |e| e.key() == key)?;
         if e.expire_at != 0 {
             self.volatile -= 1;
@@ -72,6 +122,7 @@ impl Db {
 
     /// Sets (or with 0 clears) the expiry of an existing key; false when the key is missing.
     pub fn set_expire(&mut self, hash: u64, key: &[u8], at_ms: u64) -> bool {
+        self.before_write(hash);
         let Some(e) = self.table.find_mut(hash, |e| e.key() == key) else {
             return false;
         };
@@ -85,7 +136,12 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        self.table.clear();
+        let old = std::mem::take(&mut self.table);
+        match self.snapshot.as_mut() {
+            // The snapshot still needs the old contents; it saves and drops them later.
+            Some(snap) => snap.detach(old),
+            None => drop(old),
+        }
         self.volatile = 0;
         self.expire_cursor = 0;
     }
@@ -116,6 +172,9 @@ impl Db {
         for _ in 0..segments.min(self.table.segment_count()) {
             if self.expire_cursor >= self.table.segment_count() {
                 self.expire_cursor = 0;
+            }
+            if let Some(snap) = self.snapshot.as_mut() {
+                snap.save_live_segment(&self.table, self.expire_cursor);
             }
             let removed = self
                 .table

@@ -6,6 +6,7 @@
 pub mod blocking;
 pub mod keyspace;
 pub mod route;
+pub mod snapshot;
 pub mod watch;
 pub mod writelog;
 

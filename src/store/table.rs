@@ -26,6 +26,9 @@ pub struct SegTable<E> {
     level: u32,
     split: usize,
     len: usize,
+    /// While set, segments do not split, so an entry's segment stays fixed (a snapshot in
+    /// progress tracks which segments it has saved). Splits catch up once it is cleared.
+    frozen: bool,
 }
 
 impl<E: Hashed> Default for SegTable<E> {
@@ -41,6 +44,7 @@ impl<E: Hashed> SegTable<E> {
             level: 0,
             split: 0,
             len: 0,
+            frozen: false,
         }
     }
 
@@ -57,7 +61,13 @@ impl<E: Hashed> SegTable<E> {
         self.segments.len()
     }
 
-    fn segment_of(&self, hash: u64) -> usize {
+    /// Stops (or resumes) splitting; see `frozen`.
+    pub fn set_frozen(&mut self, frozen: bool) {
+        self.frozen = frozen;
+    }
+
+    /// The segment that holds (or would hold) an entry with `hash`.
+    pub fn segment_of(&self, hash: u64) -> usize {
         let low = (hash & ((1u64 << self.level) - 1)) as usize;
         if low < self.split {
             (hash & ((1u64 << (self.level + 1)) - 1)) as usize
@@ -78,8 +88,11 @@ impl<E: Hashed> SegTable<E> {
     /// Inserts an entry known not to be present.
     pub fn insert_new(&mut self, hash: u64, entry: E) -> &mut E {
         self.len += 1;
-        if self.len > SPLIT_LOAD * self.segments.len() {
+        // Two splits per insert at most: enough to catch up after a freeze, never a long pause.
+        let mut budget = 2;
+        while !self.frozen && budget > 0 && self.len > SPLIT_LOAD * self.segments.len() {
             self.split_one();
+            budget -= 1;
         }
         let seg = self.segment_of(hash);
         self.segments[seg].insert_unique(hash, entry, Hashed::hash).into_mut()
@@ -124,11 +137,6 @@ impl<E: Hashed> SegTable<E> {
     /// The entries of one segment; `seg` must be below `segment_count()`.
     pub fn segment(&self, seg: usize) -> impl Iterator<Item = &E> {
         self.segments[seg].iter()
-    }
-
-    /// Mutable entries of one segment, for the active expiry cycle.
-    pub fn segment_mut(&mut self, seg: usize) -> impl Iterator<Item = &mut E> {
-        self.segments[seg].iter_mut()
     }
 
     /// Removes the entries of one segment that `drop_it` selects, returning them.
