@@ -521,3 +521,23 @@ fn damaged_files_are_refused() {
     let err = read_file(b"REDIS0011\xff\0\0\0\0\0\0\0\0").unwrap_err();
     assert!(err.to_string().contains("version 11"), "{err}");
 }
+
+/// A dump holding a function library is refused with an error that says so, rather than
+/// loaded without the library (Shoal has no functions).
+#[test]
+fn function_libraries_are_refused() {
+    let dir = temp_dir("functions");
+    let mut r = Redis::start(&dir, &[]);
+    r.cmd(&[b"SET", b"k", b"v"]);
+    r.cmd(&[
+        b"FUNCTION",
+        b"LOAD",
+        b"#!lua name=shoaltest\nredis.register_function('f', function() return 1 end)",
+    ]);
+    r.cmd(&[b"SAVE"]);
+    let bytes = std::fs::read(r.dir.join("dump.rdb")).unwrap();
+    let err = read_file(&bytes).expect_err("a dump with functions was accepted");
+    assert!(err.to_string().contains("FUNCTION2"), "{err}");
+    drop(r);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,4 +1,5 @@
-//! The compact containers that RDB stores as one string: listpack, ziplist and intset.
+//! The compact containers that RDB stores as one string: listpack, ziplist, intset and the
+//! zipmap of hashes saved before Redis 2.6.
 //!
 //! Why every read is checked: these blobs come straight from files and replicas' sockets, so a
 //! bad length must yield an error with its position, never a panic or an out-of-bounds slice
@@ -367,4 +368,76 @@ pub(crate) fn intset_encode(sorted: &[i64]) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes()[..width]);
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// Zipmap (hashes written by Redis before 2.6)
+// ---------------------------------------------------------------------------------------
+
+/// A zipmap length: one byte below 254, or 254 followed by a 4-byte little-endian length.
+fn zipmap_len(c: &mut Cursor<'_>) -> BlobResult<Option<usize>> {
+    match c.byte("zipmap truncated")? {
+        255 => Ok(None),
+        254 => Ok(Some(c.le(4, "zipmap length truncated")? as usize)),
+        253.. => Err(BlobError {
+            at: c.pos - 1,
+            msg: "bad zipmap length byte",
+        }),
+        n => Ok(Some(n as usize)),
+    }
+}
+
+/// Decodes a zipmap into field, value, field, value...: a count byte (informative only),
+/// then `len key len free value [free padding bytes]` pairs up to the 255 end marker.
+pub(crate) fn zipmap_decode(buf: &[u8]) -> BlobResult<Vec<Vec<u8>>> {
+    let mut c = Cursor { buf, pos: 0 };
+    c.byte("zipmap header truncated")?;
+    let mut out = Vec::new();
+    while let Some(klen) = zipmap_len(&mut c)? {
+        out.push(c.take(klen, "zipmap field truncated")?.to_vec());
+        let Some(vlen) = zipmap_len(&mut c)? else {
+            return Err(BlobError {
+                at: c.pos - 1,
+                msg: "zipmap field without a value",
+            });
+        };
+        let free = c.byte("zipmap value truncated")? as usize;
+        out.push(c.take(vlen, "zipmap value truncated")?.to_vec());
+        c.take(free, "zipmap padding truncated")?;
+    }
+    if c.pos != buf.len() {
+        return Err(BlobError {
+            at: c.pos,
+            msg: "bytes after the zipmap end marker",
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod zipmap_tests {
+    use super::zipmap_decode;
+
+    #[test]
+    fn decodes_pairs_with_padding_and_long_lengths() {
+        let long = vec![b'x'; 300];
+        let mut z = vec![2u8, 3];
+        z.extend_from_slice(b"foo");
+        z.extend_from_slice(&[3, 2]);
+        z.extend_from_slice(b"bar\0\0");
+        z.push(254);
+        z.extend_from_slice(&300u32.to_le_bytes());
+        z.extend_from_slice(&long);
+        z.extend_from_slice(&[1, 0, b'v', 255]);
+        let got = zipmap_decode(&z).expect("valid zipmap");
+        assert_eq!(got, vec![b"foo".to_vec(), b"bar".to_vec(), long, b"v".to_vec()]);
+    }
+
+    #[test]
+    fn refuses_truncated_and_dangling() {
+        assert!(zipmap_decode(&[1, 3, b'f', b'o']).is_err());
+        assert!(zipmap_decode(&[1, 1, b'f', 255]).is_err());
+        assert!(zipmap_decode(&[0, 255, 7]).is_err());
+        assert!(zipmap_decode(&[0]).is_err());
+    }
 }

@@ -12,7 +12,7 @@
 
 use std::io::{ErrorKind, Read};
 
-use super::blob::{BlobError, intset_decode, listpack_decode, ziplist_decode};
+use super::blob::{BlobError, intset_decode, listpack_decode, ziplist_decode, zipmap_decode};
 use super::error::{RdbError, RdbErrorKind};
 use super::value::{RdbEntry, RdbValue};
 use super::{CRC64, RDB_VERSION, kind, opcode};
@@ -34,8 +34,6 @@ pub enum RdbItem {
         keys: u64,
         expires: u64,
     },
-    /// A FUNCTION2 library's source code (Shoal has no functions; callers log and skip it).
-    Function(Vec<u8>),
     Entry(RdbEntry),
 }
 
@@ -140,7 +138,7 @@ impl<R: Read> RdbReader<R> {
         self.src
     }
 
-    /// The next key, skipping AUX/SELECTDB/RESIZEDB/FUNCTION2 (AUX stays in [`aux`](Self::aux)).
+    /// The next key, skipping AUX/SELECTDB/RESIZEDB (AUX stays in [`aux`](Self::aux)).
     /// `Ok(None)` only after a verified EOF.
     pub fn next_entry(&mut self) -> Result<Option<RdbEntry>, RdbError> {
         loop {
@@ -211,10 +209,13 @@ impl<R: Read> RdbReader<R> {
                     return Ok(Some(RdbItem::Aux { key, value }));
                 }
                 opcode::FUNCTION2 => {
-                    let code = self.read_string()?;
-                    self.warnings
-                        .push("skipped a FUNCTION2 library: functions are not supported".into());
-                    return Ok(Some(RdbItem::Function(code)));
+                    // Dropping a library would lose what the dump's owner relies on: refuse.
+                    return Err(RdbError::new(
+                        RdbErrorKind::Unsupported,
+                        at,
+                        "unsupported RDB opcode FUNCTION2: the dump holds a function library and \
+                         Shoal has no functions (FUNCTION FLUSH on the source before saving)",
+                    ));
                 }
                 opcode::FUNCTION_PRE_GA => {
                     return Err(RdbError::new(
@@ -324,7 +325,7 @@ impl<R: Read> RdbReader<R> {
                 RdbValue::List(items)
             }
             kind::LIST_QUICKLIST_2 => RdbValue::List(self.read_quicklist_2()?),
-            kind::HASH_ZIPMAP => return Err(self.unsupported(t, at, " (zipmap hash from before Redis 2.6)")),
+            kind::HASH_ZIPMAP => RdbValue::Hash(pairs_of(self.read_blob(zipmap_decode, "zipmap")?, self.pos)?),
             kind::MODULE | kind::MODULE_2 => return Err(self.unsupported(t, at, " (module value)")),
             kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 => return Err(self.unsupported(t, at, " (stream)")),
             _ => return Err(RdbError::corrupt(at, format!("unknown RDB value type {t}"))),

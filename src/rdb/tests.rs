@@ -265,7 +265,7 @@ fn empty_file_and_aux() {
 
 #[test]
 fn unsupported_types_name_the_key() {
-    for t in [6u8, 7, 9, 15, 19] {
+    for t in [6u8, 7, 15, 19] {
         let mut file = b"REDIS0010".to_vec();
         file.extend_from_slice(&[t, 3, b's', b't', b'r', 0, 0, 0]);
         let err = read_all(&file).unwrap_err();
@@ -276,6 +276,12 @@ fn unsupported_types_name_the_key() {
     let mut file = b"REDIS0010".to_vec();
     file.extend_from_slice(&[8, 1, b'k']);
     assert_eq!(read_all(&file).unwrap_err().kind, RdbErrorKind::Corrupt);
+    // A broken zipmap (type 9) is corruption, named with its key.
+    let mut file = b"REDIS0010".to_vec();
+    file.extend_from_slice(&[9, 1, b'h', 3, 1, 2, b'f']);
+    let err = read_all(&file).unwrap_err();
+    assert_eq!(err.kind, RdbErrorKind::Corrupt);
+    assert_eq!(err.key.as_deref(), Some(&b"h"[..]));
 }
 
 #[test]
