@@ -6,6 +6,14 @@ use mimalloc::MiMalloc;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
+    // A panic on any thread would leave its shard unserved while the others run on: stop the
+    // whole server instead, after saying why in the log.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        shoal::server::log::warning(&format!("Shoal crashed: {info}"));
+        default_hook(info);
+        std::process::abort();
+    }));
     let args: Vec<String> = std::env::args().collect();
     std::process::exit(shoal::server::start::main_with_args(args));
 }

@@ -3,7 +3,7 @@
 //! Kept apart from the typed table only for file size; `table::all()`
 //! chains both, so lookups, CONFIG GET and CONFIG SET treat them alike.
 
-use super::table::{Directive, IMM, MULTI, MUT, Slot};
+use super::table::{BYTES, Directive, IMM, MULTI, MUT, PERCENT, Slot};
 
 macro_rules! raw {
     ($n:literal, $def:literal) => {
@@ -31,7 +31,7 @@ pub static PASSTHROUGH: &[Directive] = &[
     raw!("acllog-max-len", "128"),
     raw!("active-defrag-cycle-max", "25"),
     raw!("active-defrag-cycle-min", "1"),
-    raw!("active-defrag-ignore-bytes", "104857600"),
+    raw!("active-defrag-ignore-bytes", "104857600", MUT | BYTES),
     raw!("active-defrag-max-scan-fields", "1000"),
     raw!("active-defrag-threshold-lower", "10"),
     raw!("active-defrag-threshold-upper", "100"),
@@ -48,7 +48,7 @@ pub static PASSTHROUGH: &[Directive] = &[
     raw!("appenddirname", "appendonlydir", IMM),
     raw!("appendfilename", "appendonly.aof", IMM),
     raw!("appendfsync", "everysec"),
-    raw!("auto-aof-rewrite-min-size", "67108864"),
+    raw!("auto-aof-rewrite-min-size", "67108864", MUT | BYTES),
     raw!("auto-aof-rewrite-percentage", "100"),
     raw!("bgsave_cpulist", "", IMM),
     raw!("bind-source-addr", ""),
@@ -63,7 +63,7 @@ pub static PASSTHROUGH: &[Directive] = &[
     raw!("cluster-announce-tls-port", "0"),
     raw!("cluster-config-file", "nodes.conf", IMM),
     raw!("cluster-enabled", "no", IMM),
-    raw!("cluster-link-sendbuf-limit", "0"),
+    raw!("cluster-link-sendbuf-limit", "0", MUT | BYTES),
     raw!("cluster-migration-barrier", "1"),
     raw!("cluster-node-timeout", "15000"),
     raw!("cluster-port", "0", IMM),
@@ -88,7 +88,7 @@ pub static PASSTHROUGH: &[Directive] = &[
     raw!("enable-debug-command", "no", IMM),
     raw!("enable-module-command", "no", IMM),
     raw!("enable-protected-configs", "no", IMM),
-    raw!("hll-sparse-max-bytes", "3000"),
+    raw!("hll-sparse-max-bytes", "3000", MUT | BYTES),
     raw!("ignore-warnings", ""),
     raw!("io-threads-do-reads", "no", IMM),
     raw!("jemalloc-bg-thread", "yes"),
@@ -100,7 +100,7 @@ pub static PASSTHROUGH: &[Directive] = &[
     raw!("lazyfree-lazy-user-flush", "no"),
     raw!("lfu-decay-time", "1"),
     raw!("lfu-log-factor", "10"),
-    raw!("maxmemory-clients", "0"),
+    raw!("maxmemory-clients", "0", MUT | BYTES | PERCENT),
     raw!("maxmemory-eviction-tenacity", "10"),
     raw!("maxmemory-samples", "5"),
     raw!("no-appendfsync-on-rewrite", "no"),
@@ -120,7 +120,7 @@ pub static PASSTHROUGH: &[Directive] = &[
     raw!("shutdown-on-sigterm", "default", MUT | MULTI),
     raw!("shutdown-timeout", "10"),
     raw!("socket-mark-id", "0", IMM),
-    raw!("stream-node-max-bytes", "4096"),
+    raw!("stream-node-max-bytes", "4096", MUT | BYTES),
     raw!("stream-node-max-entries", "100"),
     raw!("syslog-enabled", "no", IMM),
     raw!("syslog-facility", "local0", IMM),

@@ -21,6 +21,11 @@ pub const PROT: u8 = 2;
 pub const MULTI: u8 = 4;
 /// Immutable (for readability in the table).
 pub const IMM: u8 = 0;
+/// A passthrough (`Slot::Raw`) value that Redis parses as a memory size: it is checked and
+/// kept as plain bytes, so CONFIG GET shows `67108864` for `64mb` as Redis does.
+pub const BYTES: u8 = 8;
+/// With [`BYTES`]: a percentage such as `10%` is accepted too (`maxmemory-clients`).
+pub const PERCENT: u8 = 16;
 
 /// How a directive's value is parsed, stored and shown.
 pub enum Slot {

@@ -2,7 +2,7 @@
 //! GET and CONFIG REWRITE. Error texts are Redis 7.0.15's, verbatim.
 
 use super::split::{quote, quote_if_needed};
-use super::table::{Directive, Slot};
+use super::table::{BYTES, Directive, PERCENT, Slot};
 use super::{BindAddr, BufferLimit, Config, SavePoint, events as ev};
 
 /// State that changes how a value is applied.
@@ -68,6 +68,17 @@ pub fn apply(c: &mut Config, d: &Directive, args: &[String], ctx: &mut Ctx) -> R
             set(c, i);
         }
         Slot::Special { set, .. } => set(c, args, ctx)?,
+        Slot::Raw if d.has(BYTES) => {
+            let v = one();
+            let percent = v.strip_suffix('%').filter(|_| d.has(PERCENT));
+            let stored = match percent {
+                Some(p) => parse_int(p).ok().filter(|n| *n >= 0).map(|_| v.to_string()),
+                None => parse_memory(v).map(|n| n.to_string()),
+            };
+            let what = if d.has(PERCENT) { "memory or percent" } else { "memory" };
+            let stored = stored.ok_or_else(|| format!("argument must be a {what} value"))?;
+            c.passthrough.insert(d.name, vec![stored]);
+        }
         Slot::Raw => {
             c.passthrough.insert(d.name, args.to_vec());
         }
@@ -95,6 +106,11 @@ pub fn rewrite_lines(c: &Config, d: &Directive) -> Vec<String> {
         Slot::Mem { get, .. } => vec![format!("{n} {}", format_memory(get(c)))],
         Slot::Str { get, .. } => get(c).map(|v| format!("{n} {}", quote(&v))).into_iter().collect(),
         Slot::Special { lines, .. } => lines(c),
+        Slot::Raw if d.has(BYTES) => {
+            let v = render(c, d);
+            let shown = parse_int(&v).map(|n| format_memory(n as u64)).unwrap_or(v);
+            vec![format!("{n} {shown}")]
+        }
         Slot::Raw => {
             let args = c.passthrough.get(n).cloned().unwrap_or_default();
             let mut line = n.to_string();

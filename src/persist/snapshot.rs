@@ -30,8 +30,10 @@ use crate::shard::{Shard, unix_ms};
 use crate::store::Entry;
 use crate::txn::CoreCx;
 
-/// Bytes a driver encodes per turn before it lets the core's other tasks run.
-const STEP_BYTES: usize = 128 * 1024;
+/// Bytes a driver encodes per slice of a turn; it checks the clock between slices.
+const SLICE_BYTES: usize = 16 * 1024;
+/// How long one turn of a driver may keep the core before the core's other tasks run.
+const TURN: Duration = Duration::from_micros(250);
 /// Encoded bytes allowed between the shards and the sink before the walk pauses.
 const IN_FLIGHT_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -377,38 +379,43 @@ pub async fn driver(core: Rc<CoreCx>) {
     loop {
         job_ready().await;
         loop {
-            let finished = match core.shard.try_borrow_mut() {
-                Ok(mut shard) => step(&mut shard),
-                // Someone holds the shard across an await point; try again shortly.
-                Err(_) => false,
+            let started = std::time::Instant::now();
+            let (finished, idle) = loop {
+                let (finished, idle) = match core.shard.try_borrow_mut() {
+                    Ok(mut shard) => step(&mut shard),
+                    // Someone holds the shard across an await point; try again shortly.
+                    Err(_) => (false, true),
+                };
+                if finished || idle || started.elapsed() >= TURN {
+                    break (finished, idle);
+                }
             };
             if finished {
                 JOB.with(|j| *j.borrow_mut() = None);
                 break;
             }
-            // A timer (not a bare yield) lets the reactor poll sockets between steps.
-            crate::runtime::sleep(Duration::from_micros(20)).await;
+            // A timer (not a bare yield) lets the reactor poll sockets between turns; a longer
+            // one while the sink catches up.
+            let pause = if idle { 1000 } else { 20 };
+            crate::runtime::sleep(Duration::from_micros(pause)).await;
         }
     }
 }
 
-/// One turn of a driver: ships what writes saved, saves more unless too much is in flight.
-/// Returns true when the shard's part is complete (or abandoned).
-fn step(shard: &mut Shard) -> bool {
+/// One slice of a driver's turn: ships what writes saved, saves more unless too much is in
+/// flight. Returns (complete or abandoned, nothing to do now because the sink is behind).
+fn step(shard: &mut Shard) -> (bool, bool) {
     JOB.with(|j| {
         let job = j.borrow();
         let Some(job) = job.as_ref() else {
-            return true;
+            return (true, false);
         };
         if job.flow.aborted.load(Ordering::SeqCst) {
             shard.dbs.iter_mut().for_each(|db| db.end_snapshot());
-            return true;
+            return (true, false);
         }
-        let mut budget = if job.flow.in_flight.load(Ordering::SeqCst) > IN_FLIGHT_LIMIT {
-            0
-        } else {
-            STEP_BYTES
-        };
+        let behind = job.flow.in_flight.load(Ordering::SeqCst) > IN_FLIGHT_LIMIT;
+        let mut budget = if behind { 0 } else { SLICE_BYTES };
         let mut complete = true;
         for db in shard.dbs.iter_mut() {
             let Some((number, bytes, done)) = db.snapshot_step(budget) else {
@@ -424,12 +431,12 @@ fn step(shard: &mut Shard) -> bool {
             if job.tx.send(Piece::Data { db: number, bytes }).is_err() {
                 // The writer is gone: nothing will read the rest.
                 shard.dbs.iter_mut().for_each(|db| db.end_snapshot());
-                return true;
+                return (true, false);
             }
         }
         if complete {
             let _ = job.tx.send(Piece::Done);
         }
-        complete
+        (complete, behind)
     })
 }

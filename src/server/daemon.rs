@@ -4,16 +4,28 @@
 //! Forking must happen before any executor thread starts (a fork keeps only the calling
 //! thread), so `daemonize` runs first thing after the configuration is read.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::config::Supervised;
 
 /// Set by the signal handler; the cores poll it and shut down cleanly.
 pub static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
+/// Which signal asked for the shutdown, so the log can name it as Redis does.
+static SIGNAL_NUMBER: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only atomic stores: async-signal-safe.
+    SIGNAL_NUMBER.store(sig, Ordering::SeqCst);
     SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// Redis's name for the signal that asked for the shutdown.
+pub fn signal_name() -> &'static str {
+    match SIGNAL_NUMBER.load(Ordering::SeqCst) {
+        libc::SIGINT => "SIGINT",
+        _ => "SIGTERM",
+    }
 }
 
 /// Routes SIGTERM and SIGINT to a clean shutdown; ignores SIGPIPE (a closed client socket
@@ -59,22 +71,55 @@ pub fn remove_pidfile(path: &str) {
     let _ = std::fs::remove_file(path);
 }
 
-/// Whether to talk to systemd: `supervised systemd`, or `auto` with NOTIFY_SOCKET set.
-pub fn systemd_supervised(mode: Supervised) -> bool {
+/// Which init system, if any, supervises this run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Supervisor {
+    None,
+    /// READY=1 and STATUS lines to `$NOTIFY_SOCKET`.
+    Systemd,
+    /// Upstart's `expect stop`: the process stops itself once, upstart continues it.
+    Upstart,
+}
+
+/// Decides supervision as Redis does: `systemd` needs `NOTIFY_SOCKET`, `upstart` needs
+/// `UPSTART_JOB`, `auto` picks whichever is present (upstart first). A mode asked for whose
+/// variable is missing means no supervision, with the warning Redis logs (returned, since
+/// the log is not open yet when this runs).
+pub fn supervisor(mode: Supervised) -> (Supervisor, Option<&'static str>) {
+    let upstart = std::env::var_os("UPSTART_JOB").is_some();
+    let systemd = std::env::var_os("NOTIFY_SOCKET").is_some();
     match mode {
-        Supervised::Systemd => true,
-        Supervised::Auto => std::env::var_os("NOTIFY_SOCKET").is_some(),
-        _ => false,
+        Supervised::Upstart if upstart => (Supervisor::Upstart, None),
+        Supervised::Upstart => (
+            Supervisor::None,
+            Some("upstart supervision requested, but UPSTART_JOB not found!"),
+        ),
+        Supervised::Systemd if systemd => (Supervisor::Systemd, None),
+        Supervised::Systemd => (
+            Supervisor::None,
+            Some("systemd supervision error: NOTIFY_SOCKET not found!"),
+        ),
+        Supervised::Auto if upstart => (Supervisor::Upstart, None),
+        Supervised::Auto if systemd => (Supervisor::Systemd, None),
+        _ => (Supervisor::None, None),
     }
 }
 
-/// Tells systemd the server is ready (READY=1 plus a status line).
+/// Upstart's `expect stop` handshake: stop until upstart sends SIGCONT. Like Redis this
+/// happens early, before the server listens.
+pub fn upstart_stop() {
+    // SAFETY: raising a signal at ourselves; SIGSTOP cannot be caught.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+}
+
+/// Tells systemd the server is ready: the status line, then READY=1, each in its own
+/// datagram, in the order Redis sends them.
 pub fn notify_ready() -> Result<(), String> {
-    sd_notify::notify(&[
-        sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status("Ready to accept connections"),
-    ])
-    .map_err(|e| format!("systemd notification failed: {e}"))
+    let failed = |e: std::io::Error| format!("systemd notification failed: {e}");
+    sd_notify::notify(&[sd_notify::NotifyState::Status("Ready to accept connections")]).map_err(failed)?;
+    sd_notify::notify(&[sd_notify::NotifyState::Ready]).map_err(failed)
 }
 
 /// Tells systemd the server is stopping.

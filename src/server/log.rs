@@ -59,6 +59,34 @@ fn timestamp() -> String {
 }
 
 pub fn log(level: Level, msg: &str) {
+    let mark = match level {
+        Level::Debug => '.',
+        Level::Verbose => '-',
+        Level::Notice => '*',
+        Level::Warning => '#',
+    };
+    emit(
+        level,
+        format!("{}:M {} {} {}\n", std::process::id(), timestamp(), mark, msg),
+    );
+}
+
+/// A warning in the form Redis writes from its signal handler,
+/// `pid:signal-handler (unix seconds) message`, so log watchers that look for Redis's
+/// shutdown lines find the same text.
+pub fn from_signal_handler(msg: &str) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    emit(
+        Level::Warning,
+        format!("{}:signal-handler ({secs}) {msg}\n", std::process::id()),
+    );
+}
+
+/// Writes one finished line to the log file or stdout, if `level` is wanted.
+fn emit(level: Level, line: String) {
     let default = Logger {
         min: Level::Notice,
         file: None,
@@ -67,13 +95,6 @@ pub fn log(level: Level, msg: &str) {
     if level < logger.min {
         return;
     }
-    let mark = match level {
-        Level::Debug => '.',
-        Level::Verbose => '-',
-        Level::Notice => '*',
-        Level::Warning => '#',
-    };
-    let line = format!("{}:M {} {} {}\n", std::process::id(), timestamp(), mark, msg);
     match &logger.file {
         Some(f) => {
             let mut f = f.lock().unwrap_or_else(|e| e.into_inner());

@@ -63,7 +63,11 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         }
     };
     let config = loaded.config;
+    let (supervisor, supervision_warning) = daemon::supervisor(config.supervised);
+    // A supervised server stays in the foreground even with `daemonize yes`, as Redis does:
+    // the supervisor tracks this very process.
     if config.daemonize
+        && supervisor == daemon::Supervisor::None
         && let Err(e) = daemon::daemonize()
     {
         eprintln!("{e}");
@@ -73,8 +77,11 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         eprintln!("{e}");
         return 1;
     }
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().map(String::as_str).chain(supervision_warning) {
         log::warning(w);
+    }
+    if supervisor == daemon::Supervisor::Upstart {
+        daemon::upstart_stop();
     }
     if let Err(e) = runtime::check::check_io_uring() {
         log::warning(&format!("Shoal cannot start: {e}"));
@@ -83,17 +90,18 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
     }
     daemon::install_signal_handlers();
     crate::shard::set_written_keys(crate::command::written_keys);
-    // Redis writes a pidfile when asked, or to its default path when daemonized.
+    // Redis writes a pidfile when asked, or to its default path when it went to the background.
+    let background = config.daemonize && supervisor == daemon::Supervisor::None;
     let pidfile = config
         .pidfile
         .clone()
-        .or_else(|| config.daemonize.then(|| "/var/run/redis.pid".to_string()));
+        .or_else(|| background.then(|| "/var/run/redis.pid".to_string()));
     if let Some(p) = &pidfile
         && let Err(e) = daemon::write_pidfile(p)
     {
         log::warning(&e);
     }
-    let supervised = daemon::systemd_supervised(config.supervised);
+    let supervised = supervisor == daemon::Supervisor::Systemd;
     let cpus = allowed_cpus();
     let shards = if config.shards == 0 {
         cpus.len()
@@ -210,10 +218,12 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
     loop {
         runtime::sleep(Duration::from_millis(50)).await;
         if idx == 0 && daemon::SIGNALLED.load(Ordering::SeqCst) {
-            log::notice("Received SIGTERM/SIGINT scheduling shutdown...");
+            log::from_signal_handler(&format!("Received {} scheduling shutdown...", daemon::signal_name()));
+            log::warning("User requested shutdown...");
             final_save(&core).await;
             shutdown(&state, &boot);
         }
+        // SHUTDOWN has logged "User requested shutdown..." already.
         if state.shutdown.load(Ordering::Relaxed) && idx == 0 {
             final_save(&core).await;
             shutdown(&state, &boot);
@@ -240,7 +250,6 @@ async fn final_save(core: &Rc<CoreCx>) {
 
 /// Clean exit: tell systemd, remove the pidfile, say goodbye as Redis does.
 fn shutdown(_state: &ServerState, boot: &Boot) -> ! {
-    log::notice("User requested shutdown...");
     if boot.supervised {
         daemon::notify_stopping();
     }

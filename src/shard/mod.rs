@@ -76,7 +76,7 @@ impl Shard {
             blocking: blocking::Blocking::default(),
             watches: watch::Watches::default(),
             is_replica: false,
-            rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0x2545_F491_4F6C_DD1D) ^ unix_ms(),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D)) ^ unix_ms(),
         }
     }
 

@@ -157,6 +157,9 @@ mod tests {
         ]
     }
 
+    /// What the test encoder saw: key, value, expiry.
+    type Saved = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>, u64)>>>;
+
     fn key(k: u16) -> Vec<u8> {
         format!("key:{k}").into_bytes()
     }
@@ -190,7 +193,7 @@ mod tests {
                 }
             }
             let at_instant = contents(&db);
-            let saved: Arc<Mutex<Vec<(Vec<u8>, Vec<u8>, u64)>>> = Arc::default();
+            let saved: Saved = Arc::default();
             let sink = saved.clone();
             db.begin_snapshot(3, Box::new(move |e, out| {
                 out.push(b'.');
