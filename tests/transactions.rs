@@ -376,6 +376,36 @@ fn transaction_errors_match_redis() {
     });
 }
 
+/// Multi-key set and sorted-set commands queued in MULTI run inside EXEC's hold on the shards
+/// (they once took their own locks and waited forever on shards EXEC already held).
+#[test]
+fn multi_key_collection_commands_inside_exec() {
+    watch_diff(|p, _o| {
+        p.lines(&[
+            "SADD sa 1 2 3 4",
+            "SADD sb 3 4 5",
+            "SADD sc 4 5 6",
+            "ZADD za 1 x 2 y",
+            "ZADD zb 3 y 4 z",
+            "MULTI",
+            "SINTERSTORE sdst sa sb sc",
+            "SUNION sa sb sc",
+            "SDIFFSTORE sdiff sa sb",
+            "SMOVE sa sc 1",
+            "SINTERCARD 2 sa sb",
+            "ZUNIONSTORE zdst 2 za zb",
+            "ZINTERSTORE zint 2 za zb WEIGHTS 2 3",
+            "ZDIFF 2 za zb",
+            "ZRANGESTORE zr za 0 -1",
+            "EXEC",
+            "SMEMBERS sdst",
+            "SMEMBERS sc",
+            "ZRANGE zdst 0 -1 WITHSCORES",
+            "ZRANGE zint 0 -1 WITHSCORES",
+        ]);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Routing premises of this file and of perf/cross_shard.sh
 // ---------------------------------------------------------------------------------------------

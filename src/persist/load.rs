@@ -1,10 +1,47 @@
 //! Loading `dir/dbfilename` at start-up: every key goes to the shard that owns it, expired
 //! keys are dropped (a master drops them, as Redis does), and a truncated or corrupt file stops
 //! start-up with a message saying what and where (S2), never a half-loaded dataset.
+//!
+//! A server configured as a replica keeps expired keys (its master will send their DEL) and
+//! remembers the replication position the dump carries (`repl-id`, `repl-offset`,
+//! `repl-stream-db`), so that its link can continue with PSYNC instead of a full sync.
+
+use std::sync::Mutex;
 
 use crate::config::Config;
 use crate::rdb::{RdbEntry, RdbReader};
 use crate::shard::{Shard, key_hash, shard_of, unix_ms};
+
+/// Where in its master's stream a dump was taken: the replid and offset of the stream it
+/// holds the effects of, and the db the stream had selected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplPosition {
+    pub replid: String,
+    pub offset: i64,
+    pub stream_db: usize,
+}
+
+/// The position found by the last `load_dump`, until the replica link takes it.
+static LOADED_POSITION: Mutex<Option<ReplPosition>> = Mutex::new(None);
+
+/// The replication position of the dump loaded at start-up, once.
+pub fn take_loaded_position() -> Option<ReplPosition> {
+    LOADED_POSITION.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Reads the `repl-*` aux fields, when they describe a usable position (a 40-character id,
+/// an offset and a db that are not -1, as redis-server 7.0 requires).
+fn repl_position<R: std::io::Read>(rdb: &RdbReader<R>, databases: usize) -> Option<ReplPosition> {
+    let text = |k: &str| rdb.aux_value(k).and_then(|v| std::str::from_utf8(v).ok());
+    let replid = text("repl-id").filter(|id| id.len() == 40)?.to_string();
+    let offset = text("repl-offset")?.parse::<i64>().ok().filter(|o| *o >= 0)?;
+    let stream_db = text("repl-stream-db")?.parse::<i64>().ok().filter(|d| *d >= 0)? as usize;
+    (stream_db < databases).then_some(ReplPosition {
+        replid,
+        offset,
+        stream_db,
+    })
+}
 
 /// Reads the dump, if there is one, into one bucket per shard.
 pub fn load_dump(config: &Config, shards: usize) -> Result<Vec<Vec<RdbEntry>>, String> {
@@ -20,9 +57,10 @@ pub fn load_dump(config: &Config, shards: usize) -> Result<Vec<Vec<RdbEntry>>, S
     let fail = |e: crate::rdb::RdbError| format!("Fatal error loading the DB ({}): {e}. Exiting.", config.dbfilename);
     let mut rdb = RdbReader::new(reader).map_err(fail)?;
     let now = unix_ms() as i64;
+    let replica = config.replicaof.is_some();
     let (mut loaded, mut expired) = (0u64, 0u64);
     while let Some(entry) = rdb.next_entry().map_err(fail)? {
-        if entry.expire_ms.is_some_and(|at| at <= now) {
+        if !replica && entry.expire_ms.is_some_and(|at| at <= now) {
             expired += 1;
             continue;
         }
@@ -35,6 +73,7 @@ pub fn load_dump(config: &Config, shards: usize) -> Result<Vec<Vec<RdbEntry>>, S
         buckets[shard_of(&entry.key, shards)].push(entry);
         loaded += 1;
     }
+    *LOADED_POSITION.lock().unwrap_or_else(|e| e.into_inner()) = repl_position(&rdb, config.databases as usize);
     for w in rdb.warnings() {
         crate::server::log::warning(w);
     }

@@ -152,7 +152,8 @@ struct Frame {
     shards: usize,
     /// Keys and keys-with-TTL per non-empty db (RESIZEDB hints).
     sizes: BTreeMap<usize, (u64, u64)>,
-    repl: Option<(String, i64)>,
+    /// Replid, offset and `repl-stream-db` of a replication cut.
+    repl: Option<(String, i64, usize)>,
     checksum: bool,
 }
 
@@ -241,6 +242,10 @@ pub async fn start<S: RdbSink>(
     let (compress, checksum) = (cfg.rdbcompression, cfg.rdbchecksum);
     drop(cfg);
     let replicating = cut.is_some();
+    // On a replica, the cut must fall between two applied steps of the master's stream
+    // (see repl::replica::ApplyGate); taken before any shard is locked.
+    let repl_state = core.server.repl().clone();
+    let cut_pass = if replicating { Some(repl_state.replica.enter_cut().await) } else { None };
     // From here on every shard logs its writes for the stream (a no-op when already on).
     txn.hop(move |s: &mut Shard| {
         if replicating {
@@ -250,6 +255,7 @@ pub async fn start<S: RdbSink>(
     .await;
     let mut offset = 0;
     let mut replid = None;
+    let mut stream_db = 0;
     if let Some(link) = cut {
         let repl = core.server.repl().clone();
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -262,7 +268,9 @@ pub async fn start<S: RdbSink>(
             crate::runtime::sleep(Duration::from_micros(100)).await;
         };
         replid = Some(repl.lock().replid.clone());
+        stream_db = repl.replica.stream_db();
     }
+    drop(cut_pass);
     let (tx, rx) = crossbeam_channel::unbounded();
     let flow = Arc::new(Flow::default());
     flow.started_ms.store(unix_ms(), Ordering::Relaxed);
@@ -284,7 +292,7 @@ pub async fn start<S: RdbSink>(
     let frame = Frame {
         shards: core.shards,
         sizes,
-        repl: replid.clone().map(|id| (id, offset)),
+        repl: replid.clone().map(|id| (id, offset, stream_db)),
         checksum,
     };
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
@@ -315,8 +323,8 @@ fn write_stream<S: RdbSink>(frame: Frame, rx: &Receiver<Piece>, flow: &Flow, mut
     let aux = standard_aux(
         ctime,
         crate::server::rss_bytes(),
-        frame.repl.as_ref().map(|(id, off)| ReplAux {
-            stream_db: 0,
+        frame.repl.as_ref().map(|(id, off, db)| ReplAux {
+            stream_db: *db as i64,
             replid: id,
             offset: *off,
         }),

@@ -1,7 +1,8 @@
 //! The link to the master, as one task on core 0: handshake, payload, stream (spec 2-4).
 //!
-//! The handshake sends exactly what a redis-server 7.0 replica sends. A full sync loads the
-//! payload into every shard (keeping expired keys: the master will send their DEL). The stream
+//! The handshake sends exactly what a redis-server 7.0 replica sends. A full sync receives
+//! the payload into a temp file, loads it into every shard (keeping expired keys: the master
+//! will send their DEL) and keeps it as our dump (`payload`). The stream
 //! is parsed like client input and executed through the dispatcher on a pseudo-client flagged
 //! as the master link; each applied command's exact bytes are then relayed to our own stream,
 //! which advances our offset. A MULTI block is held back until its EXEC has arrived, so the
@@ -15,14 +16,15 @@ use bytes::{Bytes, BytesMut};
 use super::Backlog;
 use super::replica::{LinkState, SyncProgress};
 use crate::command::ConnCx;
-use crate::rdb::{RdbEntry, RdbReader};
 use crate::resp::{ParseLimits, Request, RequestParser};
 use crate::runtime::tcp::Stream;
-use crate::shard::{shard_of, unix_ms};
-use crate::txn::{CoreCx, Lock};
+use crate::shard::unix_ms;
+use crate::txn::CoreCx;
 
 const TICK: Duration = Duration::from_millis(100);
 const LOAD_BATCH: usize = 1024;
+
+mod payload;
 
 struct Link {
     core: Rc<CoreCx>,
@@ -282,58 +284,28 @@ async fn full_sync(link: &mut Link, replid: String, mut offset: i64, legacy: boo
     if let Some(e) = header.strip_prefix('-') {
         return Err(format!("MASTER aborted replication with an error: {e}"));
     }
-    let Some(spec) = header.strip_prefix('$') else {
-        return Err(format!(
-            "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
-        ));
-    };
-    let mut payload = Vec::new();
-    let eof_mark = spec
-        .strip_prefix("EOF:")
-        .filter(|m| m.len() >= 40)
-        .map(|m| m.as_bytes()[..40].to_vec());
-    if let Some(mark) = &eof_mark {
-        loop {
-            payload.extend_from_slice(&link.buf.split());
-            progress(&repl, |p| p.read = payload.len() as u64);
-            if payload.len() >= mark.len() && payload.ends_with(mark) {
-                payload.truncate(payload.len() - mark.len());
-                break;
-            }
-            link.fill().await?;
-        }
-    } else {
-        let len: usize = spec
-            .parse()
-            .map_err(|_| format!("Bad payload length from MASTER: '{header}'"))?;
-        progress(&repl, |p| p.total = len as u64);
-        while link.buf.len() < len {
-            progress(&repl, |p| p.read = link.buf.len() as u64);
-            link.fill().await?;
-        }
-        payload = link.buf.split_to(len).to_vec();
-    }
-    crate::server::log::notice(&format!(
-        "MASTER <-> REPLICA sync: receiving {} bytes from master to disk",
-        payload.len()
-    ));
+    let eof_form = header.starts_with("$EOF:");
+    let file = payload::receive(link, &header).await?;
     repl.replica.set_loading(true);
-    let loaded = load(&link.core, &payload).await;
+    let loaded = payload::load(&link.core, file.path()).await;
     repl.replica.set_loading(false);
     let (stream_db, aux_offset) = loaded?;
-    // Like redis-server with repl-diskless-load disabled, keep the master's snapshot as our
-    // dump (written off the core: temp file, fsync, rename).
+    // Like redis-server with repl-diskless-load disabled, the master's snapshot becomes our dump.
     {
         let cfg = link.core.server.config();
         let (dir, name) = (cfg.dir.clone(), cfg.dbfilename.clone());
-        std::thread::spawn(move || {
-            if let Err(e) = crate::persist::write_atomically(&dir, &name, &payload) {
-                crate::server::log::warning(&format!("Failed saving the snapshot received from the master: {e}"));
-            }
-        });
+        drop(cfg);
+        if let Err(e) = file.install(&dir, &name).await {
+            crate::server::log::warning(&e);
+        }
     }
     if legacy && let Some(o) = aux_offset {
         offset = o;
+    }
+    // A promotion during the transfer or the load wins: nothing of this master is adopted.
+    let _pass = repl.replica.enter_apply().await;
+    if repl.replica.lock().generation != link.generation {
+        return Err(String::new());
     }
     let size = link.core.server.config().repl_backlog_size as usize;
     {
@@ -352,66 +324,13 @@ async fn full_sync(link: &mut Link, replid: String, mut offset: i64, legacy: boo
         st.stream_db = stream_db;
         st.sync = None;
     }
+    drop(_pass);
     crate::server::log::notice("MASTER <-> REPLICA sync: Finished with success");
-    if eof_mark.is_some() {
+    if eof_form {
         // The master holds the stream back until this first ACK (spec 2.5).
         link.send_ack(offset).await?;
     }
     Ok(())
-}
-
-/// Flushes every shard and loads an RDB payload; answers the stream db and `repl-offset` aux.
-async fn load(core: &Rc<CoreCx>, payload: &[u8]) -> Result<(usize, Option<i64>), String> {
-    let shards = core.shards;
-    for s in 0..shards {
-        core.run_on(s, Lock::Pass, |shard| {
-            for db in shard.dbs.iter_mut() {
-                db.clear();
-            }
-            shard.touch_whole_db(None);
-        })
-        .await;
-    }
-    let fail =
-        |e: crate::rdb::RdbError| format!("Failed trying to load the MASTER synchronization DB from socket: {e}");
-    let databases = core.server.config().databases as usize;
-    let mut rdb = RdbReader::new(payload).map_err(fail)?;
-    let mut buckets: Vec<Vec<RdbEntry>> = (0..shards).map(|_| Vec::new()).collect();
-    let mut loaded = 0u64;
-    while let Some(entry) = rdb.next_entry().map_err(fail)? {
-        if entry.db >= databases {
-            continue;
-        }
-        let s = shard_of(&entry.key, shards);
-        buckets[s].push(entry);
-        loaded += 1;
-        if buckets[s].len() >= LOAD_BATCH {
-            let batch = std::mem::take(&mut buckets[s]);
-            core.run_on(s, Lock::Pass, move |shard| {
-                crate::persist::load::insert_entries(shard, batch)
-            })
-            .await;
-        }
-    }
-    for (s, batch) in buckets.into_iter().enumerate() {
-        if !batch.is_empty() {
-            core.run_on(s, Lock::Pass, move |shard| {
-                crate::persist::load::insert_entries(shard, batch)
-            })
-            .await;
-        }
-    }
-    let num = |k: &str| {
-        rdb.aux_value(k)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.parse::<i64>().ok())
-    };
-    let stream_db = num("repl-stream-db")
-        .filter(|d| *d >= 0 && (*d as usize) < databases)
-        .unwrap_or(0) as usize;
-    let offset = num("repl-offset");
-    crate::server::log::notice(&format!("Done loading RDB, keys loaded: {loaded}, keys expired: 0."));
-    Ok((stream_db, offset))
 }
 
 fn is(arg: &[u8], name: &str) -> bool {
@@ -464,9 +383,7 @@ async fn stream_loop(link: &mut Link, host: &str, port: u16) -> Result<(), Strin
         apply_ready(link, &mut cx, &mut held).await?;
         {
             let pending: usize = held.iter().map(|(_, r)| r.len()).sum::<usize>() + mirror.len();
-            let mut st = repl.replica.lock();
-            st.read_offset = repl.master_offset() + pending as i64;
-            st.stream_db = cx.session.db;
+            repl.replica.lock().read_offset = repl.master_offset() + pending as i64;
         }
         if last_ack.elapsed() >= Duration::from_secs(1) {
             last_ack = Instant::now();
@@ -499,6 +416,12 @@ async fn apply_ready(link: &mut Link, cx: &mut ConnCx, held: &mut Vec<(Request, 
         return Ok(());
     }
     let repl = link.repl().clone();
+    // Applying and relaying form one step for cuts and promotions (see `ApplyGate`); a
+    // promotion that came first leaves nothing to apply.
+    let _pass = repl.replica.enter_apply().await;
+    if repl.replica.lock().generation != link.generation {
+        return Err(String::new());
+    }
     let mut batch: Vec<Request> = Vec::new();
     let mut bytes: Vec<u8> = Vec::new();
     for (req, raw) in held.drain(..ready) {
@@ -516,6 +439,8 @@ async fn apply_ready(link: &mut Link, cx: &mut ConnCx, held: &mut Vec<(Request, 
         bytes.extend_from_slice(&raw);
     }
     apply(cx, &mut batch, &mut bytes).await;
+    // The db the relayed stream is in, for a cut taken after this step (`repl-stream-db`).
+    repl.replica.lock().stream_db = cx.session.db;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use super::super::*;
 use crate::shard::{Shard, ShardCx, shard_of, unix_ms};
 use crate::store::set::{Elem, Set};
 use crate::store::{EncodingLimits, Kind, Value};
-use crate::txn::{Txn, keys_by_shard};
+use crate::txn::keys_by_shard;
 
 /// Which set algebra a command computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +156,7 @@ async fn algebra(cx: &mut ConnCx, op: SetOp, keys: Vec<Bytes>, target: Target) -
     let keys = Arc::new(keys);
     if involved.len() == 1 {
         let (keys, target) = (keys.clone(), target.clone());
-        let mut txn = Txn::new(&cx.core, involved, 1);
+        let mut txn = cx.txn(involved, 1);
         let mut res = txn
             .hop(move |s: &mut Shard| algebra_local(&mut ShardCx::new(s, db, unix_ms()), op, &keys, &target))
             .await;
@@ -164,7 +164,7 @@ async fn algebra(cx: &mut ConnCx, op: SetOp, keys: Vec<Bytes>, target: Target) -
         return res.pop().map(|(_, r)| r).unwrap_or(Ok(Outcome::Count(0)));
     }
     let hops = if dst_shard.is_some() { 2 } else { 1 };
-    let mut txn = Txn::new(&cx.core, involved, hops);
+    let mut txn = cx.txn(involved, hops);
     // Hop 1: each shard type-checks and copies its source sets.
     let (k1, groups1) = (keys.clone(), Arc::new(groups));
     let copies = txn
@@ -346,7 +346,7 @@ pub fn smove(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         let argv = Arc::new(argv);
         if s_src == s_dst {
             let a = argv.clone();
-            let mut txn = Txn::new(&cx.core, vec![s_src], 1);
+            let mut txn = cx.txn(vec![s_src], 1);
             let mut res = txn
                 .hop(move |s: &mut Shard| smove_local(&mut ShardCx::new(s, db, unix_ms()), &a[1], &a[2], &a[3], &a))
                 .await;
@@ -355,7 +355,7 @@ pub fn smove(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             cx.out.int(moved as i64);
             return Ok(());
         }
-        let mut txn = Txn::new(&cx.core, vec![s_src, s_dst], 2);
+        let mut txn = cx.txn(vec![s_src, s_dst], 2);
         // Hop 1: the source reports whether it holds the member; both type-check.
         let a = argv.clone();
         let checks = txn

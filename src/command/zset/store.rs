@@ -304,7 +304,7 @@ async fn setop(cx: &mut ConnCx, argv: Vec<Bytes>, op: Op, store: bool, card: boo
         involved.push(shard_of(&argv[1], shards));
     }
     let hops = if store { 2 } else { 1 };
-    let mut txn = Txn::new(&cx.core, involved, hops);
+    let mut txn = cx.txn(involved, hops);
     let srcs = read_sources(&mut txn, &keys, db, shards).await;
     // WRONGTYPE (found while reading) wins over option errors, as in Redis.
     if srcs.iter().any(|s| matches!(s, Source::WrongType)) {
@@ -368,7 +368,7 @@ pub fn zrangestore(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         let (db, shards) = (cx.session.db, cx.core.shards);
         let (dst, src) = (argv[1].clone(), argv[2].clone());
         let src_shard = shard_of(&src, shards);
-        let mut txn = Txn::new(&cx.core, vec![src_shard, shard_of(&dst, shards)], 2);
+        let mut txn = cx.txn(vec![src_shard, shard_of(&dst, shards)], 2);
         let q2 = q.clone();
         let read = txn
             .hop(move |s: &mut Shard| {
@@ -420,7 +420,7 @@ pub fn zmpop(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         let single = involved.iter().all(|s| *s == involved[0]);
         if single {
             // Every key on one shard: one hop does it all.
-            let mut txn = Txn::new(&cx.core, involved, 1);
+            let mut txn = cx.txn(involved, 1);
             let a2 = a.clone();
             let res = txn
                 .hop(move |s: &mut Shard| {
@@ -432,7 +432,7 @@ pub fn zmpop(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             txn.finish();
             return write_mpop(cx, res.into_iter().next().map(|(_, r)| r));
         }
-        let mut txn = Txn::new(&cx.core, involved, 2);
+        let mut txn = cx.txn(involved, 2);
         let a2 = a.clone();
         let states = txn
             .hop(move |s: &mut Shard| {
