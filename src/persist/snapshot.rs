@@ -245,7 +245,11 @@ pub async fn start<S: RdbSink>(
     // On a replica, the cut must fall between two applied steps of the master's stream
     // (see repl::replica::ApplyGate); taken before any shard is locked.
     let repl_state = core.server.repl().clone();
-    let cut_pass = if replicating { Some(repl_state.replica.enter_cut().await) } else { None };
+    let cut_pass = if replicating {
+        Some(repl_state.replica.enter_cut().await)
+    } else {
+        None
+    };
     // From here on every shard logs its writes for the stream (a no-op when already on).
     txn.hop(move |s: &mut Shard| {
         if replicating {
