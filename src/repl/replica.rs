@@ -287,6 +287,7 @@ pub async fn set_master(core: &Rc<CoreCx>, host: &str, port: u16, cache_self: bo
             st.stream_db = 0;
         }
         repl.replica.active.store(true, Ordering::SeqCst);
+        crate::server::log::set_replica_role(true);
     }
     repl.seq.disable();
     repl.drop_replicas();
@@ -331,6 +332,7 @@ pub async fn unset_master(core: &Rc<CoreCx>) {
         }
     }
     repl.replica.active.store(false, Ordering::SeqCst);
+    crate::server::log::set_replica_role(false);
     repl.drop_replicas();
     if let Ok(mut c) = core.server.config.write() {
         c.replicaof = None;

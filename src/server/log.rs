@@ -58,6 +58,14 @@ fn timestamp() -> String {
     )
 }
 
+/// The role letter of log lines: `M` for a master, `S` for a replica (as Redis writes them).
+static ROLE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(b'M');
+
+/// Switches the role letter of later log lines.
+pub fn set_replica_role(replica: bool) {
+    ROLE.store(if replica { b'S' } else { b'M' }, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn log(level: Level, msg: &str) {
     let mark = match level {
         Level::Debug => '.',
@@ -67,7 +75,14 @@ pub fn log(level: Level, msg: &str) {
     };
     emit(
         level,
-        format!("{}:M {} {} {}\n", std::process::id(), timestamp(), mark, msg),
+        format!(
+            "{}:{} {} {} {}\n",
+            std::process::id(),
+            ROLE.load(std::sync::atomic::Ordering::Relaxed) as char,
+            timestamp(),
+            mark,
+            msg
+        ),
     );
 }
 
