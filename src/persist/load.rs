@@ -7,6 +7,7 @@
 //! `repl-stream-db`), so that its link can continue with PSYNC instead of a full sync.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Config;
 use crate::rdb::{RdbEntry, RdbReader};
@@ -23,6 +24,74 @@ pub struct ReplPosition {
 
 /// The position found by the last `load_dump`, until the replica link takes it.
 static LOADED_POSITION: Mutex<Option<ReplPosition>> = Mutex::new(None);
+
+/// Keys loaded and keys dropped as expired by the last load (start-up or full sync), for INFO.
+pub static LAST_LOADED: AtomicU64 = AtomicU64::new(0);
+pub static LAST_EXPIRED: AtomicU64 = AtomicU64::new(0);
+
+/// A load in progress (a replica loading its master's payload), for INFO's loading fields.
+#[derive(Default)]
+pub struct LoadProgress {
+    pub active: std::sync::atomic::AtomicBool,
+    pub started_s: AtomicU64,
+    pub total_bytes: AtomicU64,
+    pub loaded_bytes: AtomicU64,
+}
+
+pub static LOADING: LoadProgress = LoadProgress {
+    active: std::sync::atomic::AtomicBool::new(false),
+    started_s: AtomicU64::new(0),
+    total_bytes: AtomicU64::new(0),
+    loaded_bytes: AtomicU64::new(0),
+};
+
+impl LoadProgress {
+    pub fn begin(&self, total_bytes: u64) {
+        self.started_s.store(unix_ms() / 1000, Ordering::Relaxed);
+        self.total_bytes.store(total_bytes, Ordering::Relaxed);
+        self.loaded_bytes.store(0, Ordering::Relaxed);
+        self.active.store(true, Ordering::SeqCst);
+    }
+
+    pub fn at(&self, loaded_bytes: u64) {
+        self.loaded_bytes.store(loaded_bytes, Ordering::Relaxed);
+    }
+
+    pub fn end(&self) {
+        self.active.store(false, Ordering::SeqCst);
+    }
+
+    /// INFO's `loading_*` lines (empty when nothing loads).
+    pub fn info_lines(&self) -> String {
+        if !self.active.load(Ordering::SeqCst) {
+            return String::new();
+        }
+        let started = self.started_s.load(Ordering::Relaxed);
+        let total = self.total_bytes.load(Ordering::Relaxed);
+        let done = self.loaded_bytes.load(Ordering::Relaxed).min(total);
+        let elapsed = (unix_ms() / 1000).saturating_sub(started);
+        let perc = if total > 0 {
+            done as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        let eta = if done > 0 && elapsed > 0 {
+            ((total - done) as f64 / (done as f64 / elapsed as f64)) as u64
+        } else {
+            1
+        };
+        format!(
+            "loading_start_time:{started}\r\nloading_total_bytes:{total}\r\nloading_rdb_used_mem:0\r\n\
+             loading_loaded_bytes:{done}\r\nloading_loaded_perc:{perc:.2}\r\nloading_eta_seconds:{eta}\r\n"
+        )
+    }
+}
+
+/// Records the counts of a finished load.
+pub fn record_load(loaded: u64, expired: u64) {
+    LAST_LOADED.store(loaded, Ordering::Relaxed);
+    LAST_EXPIRED.store(expired, Ordering::Relaxed);
+}
 
 /// The replication position of the dump loaded at start-up, once.
 pub fn take_loaded_position() -> Option<ReplPosition> {
@@ -77,6 +146,7 @@ pub fn load_dump(config: &Config, shards: usize) -> Result<Vec<Vec<RdbEntry>>, S
     for w in rdb.warnings() {
         crate::server::log::warning(w);
     }
+    record_load(loaded, expired);
     crate::server::log::notice(&format!(
         "Done loading RDB, keys loaded: {loaded}, keys expired: {expired}, in {:.3} seconds.",
         started.elapsed().as_secs_f64()

@@ -30,9 +30,6 @@ pub struct PersistState {
     pub last_peak: AtomicU64,
     /// Completed snapshots (`rdb_saves`).
     pub saves: AtomicU64,
-    /// Keys loaded and keys skipped as expired by the last load (start-up or full sync).
-    pub load_loaded: AtomicU64,
-    pub load_expired: AtomicU64,
 }
 
 impl Default for PersistState {
@@ -50,8 +47,6 @@ impl Default for PersistState {
             current: Mutex::new(None),
             last_peak: AtomicU64::new(0),
             saves: AtomicU64::new(0),
-            load_loaded: AtomicU64::new(0),
-            load_expired: AtomicU64::new(0),
         }
     }
 }
@@ -96,7 +91,7 @@ impl PersistState {
             0.0
         };
         format!(
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:{peak}\r\ncurrent_cow_size:{cow}\r\n\
+            "# Persistence\r\nloading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{peak}\r\ncurrent_cow_size:{cow}\r\n\
              current_cow_size_age:{}\r\ncurrent_fork_perc:{perc:.2}\r\ncurrent_save_keys_processed:{done}\r\n\
              current_save_keys_total:{total}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\n\
              rdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\n\
@@ -105,7 +100,8 @@ impl PersistState {
              aof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\n\
              aof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n\
              aof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\n\
-             module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+             module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n{}",
+            super::load::LOADING.active.load(Ordering::SeqCst) as u8,
             if current.is_some() { age } else { 0 },
             dirty.saturating_sub(self.dirty_at_save.load(Ordering::SeqCst)),
             bg as u8,
@@ -118,8 +114,9 @@ impl PersistState {
             self.last_duration_s.load(Ordering::SeqCst),
             self.saves.load(Ordering::SeqCst),
             self.last_peak.load(Ordering::SeqCst),
-            self.load_expired.load(Ordering::SeqCst),
-            self.load_loaded.load(Ordering::SeqCst),
+            super::load::LAST_EXPIRED.load(Ordering::Relaxed),
+            super::load::LAST_LOADED.load(Ordering::Relaxed),
+            super::load::LOADING.info_lines(),
         )
     }
 

@@ -240,6 +240,18 @@ pub(super) async fn load(core: &Rc<CoreCx>, path: &Path) -> Result<(usize, Optio
     let fail =
         |e: String| format!("Failed trying to load the MASTER synchronization DB from disk, check server logs: {e}");
     let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let progress = &crate::persist::load::LOADING;
+    progress.begin(file.metadata().map(|m| m.len()).unwrap_or(0));
+    let result = load_file(core, file, &fail).await;
+    progress.end();
+    result
+}
+
+async fn load_file(
+    core: &Rc<CoreCx>,
+    file: std::fs::File,
+    fail: &dyn Fn(String) -> String,
+) -> Result<(usize, Option<i64>), String> {
     crate::server::log::notice("MASTER <-> REPLICA sync: Flushing old data");
     let shards = core.shards;
     for s in 0..shards {
@@ -264,6 +276,7 @@ pub(super) async fn load(core: &Rc<CoreCx>, path: &Path) -> Result<(usize, Optio
     while let Some(entry) = rdb.next_entry().map_err(|e| fail(e.to_string()))? {
         let size = rdb.offset() - at;
         at = rdb.offset();
+        crate::persist::load::LOADING.at(at);
         if entry.db >= databases {
             continue;
         }
@@ -300,6 +313,7 @@ pub(super) async fn load(core: &Rc<CoreCx>, path: &Path) -> Result<(usize, Optio
         .filter(|d| *d >= 0 && (*d as usize) < databases)
         .unwrap_or(0) as usize;
     let offset = num("repl-offset");
+    crate::persist::load::record_load(loaded, 0);
     crate::server::log::notice(&format!("Done loading RDB, keys loaded: {loaded}, keys expired: 0."));
     Ok((stream_db, offset))
 }
