@@ -301,7 +301,7 @@ pub async fn start<S: RdbSink>(
     };
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     let server = core.server.clone();
-    let spawned = std::thread::Builder::new().name("shoal-rdb".into()).spawn(move || {
+    let spawned = crate::runtime::spawn_thread("shoal-rdb", move || {
         let result = write_stream(frame, &rx, &flow, sink);
         if result.is_err() {
             flow.aborted.store(true, Ordering::SeqCst);

@@ -107,9 +107,7 @@ pub fn start(cores: usize, state: Arc<crate::server::ServerState>) -> Arc<ReplSt
         replica: Default::default(),
     });
     let r = repl.clone();
-    std::thread::Builder::new()
-        .name("shoal-coordinator".into())
-        .spawn(move || coordinator::run(r, queues, ctl_rx, state))
+    crate::runtime::spawn_thread("shoal-coordinator", move || coordinator::run(r, queues, ctl_rx, state))
         .expect("start the coordinator thread");
     repl
 }

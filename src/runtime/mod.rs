@@ -49,6 +49,38 @@ where
     Ok(())
 }
 
+/// The CPUs the process may use, noted at start-up before the cores pin themselves.
+static PROCESS_CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+
+/// Notes the process's CPUs for `spawn_thread`.
+pub fn set_process_cpus(cpus: &[usize]) {
+    let _ = PROCESS_CPUS.set(cpus.to_vec());
+}
+
+/// Starts a helper thread (RDB writer, coordinator, replica links). A thread inherits its
+/// creator's pinning, so one started from a core would compete with that core's shard for its
+/// CPU; this one may run on any CPU of the process instead.
+pub fn spawn_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    let cpus = PROCESS_CPUS.get().cloned();
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        if let Some(cpus) = cpus {
+            // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity
+            // only touch the set we own. A failure leaves the inherited pinning, which is safe.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for c in cpus {
+                    libc::CPU_SET(c, &mut set);
+                }
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            }
+        }
+        f()
+    })
+}
+
 /// Runs a future to completion on a fresh unpinned executor in this thread (tools, tests).
 pub fn block_on<F: Future<Output = R> + 'static, R: 'static>(fut: F) -> R {
     glommio::LocalExecutor::default().run(fut)

@@ -103,6 +103,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
     }
     let supervised = supervisor == daemon::Supervisor::Systemd;
     let cpus = allowed_cpus();
+    runtime::set_process_cpus(&cpus);
     let shards = if config.shards == 0 {
         cpus.len()
     } else {
