@@ -406,6 +406,32 @@ fn multi_key_collection_commands_inside_exec() {
     });
 }
 
+/// Commands that reach every core without keys (PUBLISH, INFO, CLIENT LIST, SLOWLOG, BGSAVE)
+/// run inside an EXEC that holds shards: they must not wait for the gates EXEC itself holds.
+#[test]
+fn keyless_fan_out_commands_inside_exec() {
+    let shoal = TestServer::shoal(4);
+    let mut conn = shoal.conn();
+    conn.call(&cmd!("MULTI"));
+    for line in [
+        "SET a 1",
+        "SET b 2",
+        "PUBLISH ch m",
+        "INFO keyspace",
+        "CLIENT LIST",
+        "SLOWLOG LEN",
+        "BGSAVE",
+        "DBSIZE",
+    ] {
+        assert_eq!(conn.call(&c(line)).text(), "QUEUED", "{line}");
+    }
+    let items = conn.call(&cmd!("EXEC")).items();
+    assert_eq!(items.len(), 8);
+    assert_eq!(items[2].int(), 0);
+    assert!(items[3].text().contains("db0:keys=2"), "{}", items[3].text());
+    assert_eq!(items[7].int(), 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Routing premises of this file and of perf/cross_shard.sh
 // ---------------------------------------------------------------------------------------------

@@ -39,6 +39,14 @@ pub struct Session {
     /// The pseudo-client that applies the master's stream on a replica (exempt from
     /// READONLY, LOADING, MISCONF and NOREPLICAS).
     pub master_link: bool,
+    /// CLIENT REPLY OFF: replies are dropped until CLIENT REPLY ON.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: the next command's reply is dropped.
+    pub reply_skip_next: bool,
+    /// Set by MONITOR: where lines of every core's commands arrive.
+    pub monitor: Option<Rc<super::monitor::Sink>>,
+    /// MONITOR lines of the batch running now (only while someone monitors).
+    pub monitor_feed: Option<Vec<u8>>,
 }
 
 /// A transaction being queued.
@@ -120,18 +128,20 @@ impl ConnCx {
 }
 
 pub const SPECS: &[CommandSpec] = &[
-    CommandSpec::new("ping", -1, FAST.union(STALE), KeySpan::NONE, Run::Conn(ping)).doc(
+    CommandSpec::new("ping", -1, FAST, KeySpan::NONE, Run::Conn(ping)).doc(
         "connection",
         "1.0.0",
         "Returns the server's liveliness response.",
         "[message]",
     ),
-    CommandSpec::new("echo", 2, FAST.union(STALE), KeySpan::NONE, Run::Conn(echo)).doc(
-        "connection",
-        "1.0.0",
-        "Returns the given string.",
-        "message",
-    ),
+    CommandSpec::new(
+        "echo",
+        2,
+        FAST.union(LOADING).union(STALE),
+        KeySpan::NONE,
+        Run::Conn(echo),
+    )
+    .doc("connection", "1.0.0", "Returns the given string.", "message"),
     CommandSpec::new(
         "select",
         2,
@@ -310,7 +320,7 @@ fn hello(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         }
         if !cx.session.authed {
             return Err(CmdError::other(
-                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
             ));
         }
         if let Some(n) = name {
@@ -353,6 +363,9 @@ fn reset(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         cx.session.multi = None;
         super::txn::unwatch_all(cx).await;
         super::pubsub::drop_all(cx);
+        super::monitor::stop(&mut cx.session);
+        cx.session.reply_off = false;
+        cx.session.reply_skip_next = false;
         cx.session.authed = cx.core.server.config().requirepass.is_none();
         cx.out.set_proto(Proto::Resp2);
         cx.out.simple(b"RESET");
@@ -377,7 +390,7 @@ async fn client_lines(cx: &ConnCx, filter: ClientFilter) -> String {
         let f = filter.clone();
         text += &cx
             .core
-            .run_on(core, Lock::Pass, move |_| {
+            .run_on(core, Lock::Free, move |_| {
                 clients::with_local(|c| c.list(&f, unix_ms()))
             })
             .await;
@@ -392,7 +405,7 @@ async fn kill_clients(cx: &ConnCx, filter: ClientFilter) -> usize {
         let f = filter.clone();
         n += cx
             .core
-            .run_on(core, Lock::Pass, move |_| clients::with_local(|c| c.kill(&f)))
+            .run_on(core, Lock::Free, move |_| clients::with_local(|c| c.kill(&f)))
             .await;
     }
     n
@@ -494,12 +507,48 @@ fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 let killed = kill_clients(cx, f).await;
                 cx.out.int(killed as i64);
             }
-            ("no-evict", 3) => cx.out.ok(),
+            ("no-evict", 3) => {
+                if !is(&argv[2], "on") && !is(&argv[2], "off") {
+                    return Err(CmdError::Syntax);
+                }
+                cx.out.ok()
+            }
+            ("pause", n) if n > 4 => {
+                return Err(CmdError::other(format!(
+                    "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                    printable(&argv[1], 128)
+                )));
+            }
+            ("pause", 3 | 4) => {
+                super::pause::client_pause(&argv)?;
+                cx.out.ok();
+            }
+            ("unpause", 2) => {
+                super::pause::client_unpause();
+                cx.out.ok();
+            }
+            ("reply", 3) => match lower(&argv[2]).as_str() {
+                // OFF and SKIP answer nothing; ON answers +OK (dispatch drops what must go).
+                "on" => {
+                    cx.session.reply_off = false;
+                    cx.out.ok();
+                }
+                "off" => cx.session.reply_off = true,
+                "skip" => {
+                    if !cx.session.reply_off {
+                        cx.session.reply_skip_next = true;
+                    }
+                }
+                _ => return Err(CmdError::Syntax),
+            },
             _ => {
                 return Err(CmdError::subcommand(
                     "client",
                     &argv[1],
-                    &["id", "getname", "setname", "info", "list", "kill", "no-evict", "help"],
+                    &[
+                        "id", "getname", "setname", "info", "list", "kill", "no-evict", "pause", "unpause", "reply",
+                        "help",
+                    ],
                 ));
             }
         }
@@ -524,6 +573,10 @@ pub fn new_session(core: &Rc<CoreCx>, peer: String, local: String) -> Session {
         replica: Default::default(),
         handoff: None,
         master_link: false,
+        reply_off: false,
+        reply_skip_next: false,
+        monitor: None,
+        monitor_feed: None,
     }
 }
 

@@ -9,41 +9,73 @@
 use bytes::Bytes;
 use hashbrown::HashMap;
 
-use super::{CmdError, ConnCx, Run, ShardHandler, lookup, run_on_shard};
+use std::time::Instant;
+
+use super::{CmdError, CommandSpec, ConnCx, Run, ShardHandler, lookup, lookup_indexed, observe, run_on_shard};
 use crate::resp::{Out, Proto, Request};
 use crate::server::stats::CoreCounters;
 use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
 use crate::txn::Lock;
 use crate::txn::split::{SplitPlan, check_layout, run_splits};
 
+/// One shard command waiting to be sent, with what its statistics need.
+struct Item {
+    shard: ShardId,
+    handler: ShardHandler,
+    argv: Request,
+    idx: usize,
+    spec: &'static CommandSpec,
+}
+
 /// Shard commands waiting to be sent.
 #[derive(Default)]
 struct Pending {
-    items: Vec<(ShardId, ShardHandler, Request)>,
+    items: Vec<Item>,
 }
 
 /// How a group of shard commands runs (plainly, or inside EXEC keeping its records).
 type GroupRunner = fn(&mut Shard, usize, Proto, Vec<(ShardHandler, Request)>) -> GroupReplies;
 
-/// Replies of one shard's job: the bytes, where each reply ends, and (inside EXEC) the write
-/// records it produced.
-type GroupReplies = (Vec<u8>, Vec<usize>, Vec<crate::shard::WriteRecord>);
+/// Replies of one shard's job: the bytes, where each reply ends and how long each command
+/// took, the commands handed back (for the statistics, freed on the client's core), and
+/// (inside EXEC) the write records it produced.
+struct GroupReplies {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    usecs: Vec<u64>,
+    argvs: Vec<Request>,
+    records: Vec<crate::shard::WriteRecord>,
+}
 
 fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler, Request)>) -> GroupReplies {
     let mut cx = ShardCx::new(shard, db, unix_ms());
     let mut out = Out::new(proto);
     let mut ends = Vec::with_capacity(cmds.len());
+    let mut usecs = Vec::with_capacity(cmds.len());
+    let mut argvs = Vec::with_capacity(cmds.len());
+    let mut t = Instant::now();
     for (h, argv) in cmds {
         run_on_shard(&mut cx, h, &argv, &mut out);
+        let now = Instant::now();
+        usecs.push(now.duration_since(t).as_micros() as u64);
+        t = now;
         ends.push(out.len());
+        argvs.push(argv);
     }
-    (out.take(), ends, Vec::new())
+    GroupReplies {
+        bytes: out.take(),
+        ends,
+        usecs,
+        argvs,
+        records: Vec::new(),
+    }
 }
 
 /// `run_group` inside EXEC: the records travel back to join the transaction's group.
 fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler, Request)>) -> GroupReplies {
-    let (bytes, ends, _) = run_group(shard, db, proto, cmds);
-    (bytes, ends, shard.log.drain())
+    let mut r = run_group(shard, db, proto, cmds);
+    r.records = shard.log.drain();
+    r
 }
 
 impl Pending {
@@ -57,33 +89,61 @@ impl Pending {
         let proto = cx.out.proto();
         let lock = cx.lock_mode();
         let run: GroupRunner = if lock == Lock::Pass { run_group } else { run_group_held };
-        let first = items[0].0;
-        if items.iter().all(|(s, _, _)| *s == first) {
+        let first = items[0].shard;
+        if items.iter().all(|i| i.shard == first) {
             if first == core.id && lock == Lock::Pass {
                 // The common case: everything is ours. Write replies straight to the client.
                 let out = &mut cx.out;
+                let mut start = out.len();
+                let mut done = Vec::with_capacity(items.len());
                 core.with_local_shard(|shard| {
                     let mut scx = ShardCx::new(shard, db, unix_ms());
-                    for (_, h, argv) in &items {
-                        run_on_shard(&mut scx, *h, argv, out);
+                    let mut t = Instant::now();
+                    for it in &items {
+                        run_on_shard(&mut scx, it.handler, &it.argv, out);
+                        let now = Instant::now();
+                        done.push((out.len(), now.duration_since(t).as_micros() as u64));
+                        t = now;
                     }
                 })
                 .await;
-            } else {
-                let cmds: Vec<_> = items.into_iter().map(|(_, h, a)| (h, a)).collect();
-                let (bytes, _, records) = core.run_on(first, lock, move |shard| run(shard, db, proto, cmds)).await;
-                if let Some(scope) = cx.scope {
-                    core.stash(scope, records);
+                for (it, (end, usec)) in items.iter().zip(done) {
+                    let reply = &cx.out.as_bytes()[start..end];
+                    observe::finished(&cx.core.server, &mut cx.session, it.idx, it.spec, &it.argv, usec, reply);
+                    start = end;
                 }
-                cx.out.raw(&bytes);
+            } else {
+                let meta: Vec<_> = items.iter().map(|i| (i.idx, i.spec)).collect();
+                let cmds: Vec<_> = items.into_iter().map(|i| (i.handler, i.argv)).collect();
+                let g = core.run_on(first, lock, move |shard| run(shard, db, proto, cmds)).await;
+                if let Some(scope) = cx.scope {
+                    core.stash(scope, g.records);
+                }
+                let mut start = 0;
+                for (i, (idx, spec)) in meta.into_iter().enumerate() {
+                    let end = g.ends[i];
+                    let reply = &g.bytes[start..end];
+                    observe::finished(
+                        &cx.core.server,
+                        &mut cx.session,
+                        idx,
+                        spec,
+                        &g.argvs[i],
+                        g.usecs[i],
+                        reply,
+                    );
+                    start = end;
+                }
+                cx.out.raw(&g.bytes);
             }
             return;
         }
         // Several shards: one job each, then interleave the replies in request order.
-        let order: Vec<ShardId> = items.iter().map(|(s, _, _)| *s).collect();
+        let order: Vec<(ShardId, usize, &'static CommandSpec)> =
+            items.iter().map(|i| (i.shard, i.idx, i.spec)).collect();
         let mut groups: HashMap<ShardId, Vec<(ShardHandler, Request)>> = HashMap::new();
-        for (s, h, a) in items {
-            groups.entry(s).or_default().push((h, a));
+        for i in items {
+            groups.entry(i.shard).or_default().push((i.handler, i.argv));
         }
         let mut local = groups.remove(&core.id);
         let mut started = Vec::with_capacity(groups.len());
@@ -101,47 +161,121 @@ impl Pending {
             results.insert(s, (core.wait(job).await, 0, 0));
         }
         if let Some(scope) = cx.scope {
-            for ((_, _, records), _, _) in results.values_mut() {
-                core.stash(scope, std::mem::take(records));
+            for (g, _, _) in results.values_mut() {
+                core.stash(scope, std::mem::take(&mut g.records));
             }
         }
-        for s in order {
-            let ((bytes, ends, _), next, start) = results.get_mut(&s).expect("every shard answered");
-            let end = ends[*next];
-            cx.out.raw(&bytes[*start..end]);
+        for (s, idx, spec) in order {
+            let (g, next, start) = results.get_mut(&s).expect("every shard answered");
+            let end = g.ends[*next];
+            let reply = &g.bytes[*start..end];
+            observe::finished(
+                &cx.core.server,
+                &mut cx.session,
+                idx,
+                spec,
+                &g.argvs[*next],
+                g.usecs[*next],
+                reply,
+            );
+            cx.out.raw(reply);
             *start = end;
             *next += 1;
         }
     }
 }
 
+/// Consecutive multi-shard split commands, run together under one transaction.
+#[derive(Default)]
+struct Splits {
+    plans: Vec<SplitPlan>,
+    /// The commands themselves, for the statistics.
+    cmds: Vec<(usize, &'static CommandSpec, Request)>,
+}
+
+impl Splits {
+    async fn run(&mut self, cx: &mut ConnCx) {
+        if self.plans.is_empty() {
+            return;
+        }
+        let start = cx.out.len();
+        let t = Instant::now();
+        run_splits(cx, std::mem::take(&mut self.plans)).await;
+        // They ran as one transaction: each is charged an equal share of its time.
+        let cmds = std::mem::take(&mut self.cmds);
+        let usec = observe::usec_since(t) / cmds.len().max(1) as u64;
+        let mut at = start;
+        for (idx, spec, argv) in cmds {
+            let bytes = cx.out.as_bytes();
+            let end = at + crate::resp::scan::reply_len(&bytes[at..]).unwrap_or(bytes.len() - at);
+            observe::finished(
+                &cx.core.server,
+                &mut cx.session,
+                idx,
+                spec,
+                &argv,
+                usec,
+                &cx.out.as_bytes()[at..end],
+            );
+            at = end;
+        }
+    }
+}
+
+/// Writes an error for a command refused before it ran, and counts it.
+fn refuse(cx: &mut ConnCx, idx: Option<usize>, msg: &str) {
+    let start = cx.out.len();
+    cx.out.error(msg);
+    observe::rejected(idx, &cx.out.as_bytes()[start..]);
+}
+
 /// Executes a batch of requests, leaving all replies in `cx.out`.
 pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
+    // EXEC runs its queue through here again: MONITOR lines and CLIENT REPLY are handled by
+    // the outer batch only (EXEC's reply is dropped or kept whole).
+    let top = cx.scope.is_none();
+    if top {
+        observe::batch_start(cx);
+    }
     let mut pending = Pending::default();
-    // Consecutive multi-shard split commands, run together under one transaction.
-    let mut splits: Vec<SplitPlan> = Vec::new();
+    let mut splits = Splits::default();
+    // CLIENT REPLY OFF/SKIP: where the current command's reply starts, and whether it is the
+    // one command SKIP drops. Settled before the next command (or at the end).
+    let mut quiet: Option<(usize, bool)> = None;
     for argv in batch {
+        if let Some((mark, skip)) = quiet.take() {
+            pending.flush(cx).await;
+            splits.run(cx).await;
+            if skip || cx.session.reply_off {
+                cx.out.truncate(mark);
+            }
+        }
         if cx.session.close_after_reply {
             break;
+        }
+        if top && (cx.session.reply_off || cx.session.reply_skip_next) {
+            pending.flush(cx).await;
+            splits.run(cx).await;
+            quiet = Some((cx.out.len(), std::mem::take(&mut cx.session.reply_skip_next)));
         }
         if cx.scope.is_some() {
             // Inside EXEC, one command at a time: its effects reach the stream in command order.
             pending.flush(cx).await;
         }
-        if !splits.is_empty() && (cx.scope.is_some() || !is_multi_shard_split(&argv, cx.core.shards)) {
-            run_splits(cx, std::mem::take(&mut splits)).await;
+        if !splits.plans.is_empty() && (cx.scope.is_some() || !is_multi_shard_split(&argv, cx.core.shards)) {
+            splits.run(cx).await;
         }
         CoreCounters::add(&cx.core.counters().commands_processed, 1);
-        let Some(spec) = lookup(&argv[0]) else {
+        let Some((idx, spec)) = lookup_indexed(&argv[0]) else {
             pending.flush(cx).await;
             cx.session.abort_multi();
-            cx.out.error(&CmdError::unknown(&argv[0], &argv[1..]).message());
+            refuse(cx, None, &CmdError::unknown(&argv[0], &argv[1..]).message());
             continue;
         };
         if !spec.arity_ok(argv.len()) {
             pending.flush(cx).await;
             cx.session.abort_multi();
-            cx.out.error(&CmdError::WrongArity(spec.name.to_string()).message());
+            refuse(cx, Some(idx), &CmdError::WrongArity(spec.name.to_string()).message());
             continue;
         }
         if let Err(e) = cx
@@ -150,14 +284,20 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             .and_then(|_| cx.session.may_run_subscribed(spec, cx.out.proto()))
         {
             pending.flush(cx).await;
-            cx.out.error(&e.message());
+            refuse(cx, Some(idx), &e.message());
             continue;
         }
         if let Some(e) = role_refusal(cx, spec) {
             pending.flush(cx).await;
             cx.session.abort_multi();
-            cx.out.error(e);
+            refuse(cx, Some(idx), e);
             continue;
+        }
+        if super::pause::must_wait(spec, &cx.session) {
+            // CLIENT PAUSE: earlier replies go out first, then this client waits.
+            pending.flush(cx).await;
+            splits.run(cx).await;
+            super::pause::wait_out(spec, &cx.session).await;
         }
         if cx.session.multi.is_some() && !super::txn::runs_inside_multi(spec) {
             pending.flush(cx).await;
@@ -166,7 +306,7 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
             };
             if spec.flags.has(super::NO_MULTI) {
                 multi.aborted = true;
-                cx.out.error("ERR Command not allowed inside a transaction");
+                refuse(cx, Some(idx), "ERR Command not allowed inside a transaction");
             } else {
                 multi.queued.push(argv);
                 cx.out.simple(b"QUEUED");
@@ -179,49 +319,75 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
         {
             pending.flush(cx).await;
             cx.session.abort_multi();
-            cx.out.error(&e);
+            refuse(cx, Some(idx), &e);
             continue;
         }
         let shards = cx.core.shards;
         match spec.run {
-            Run::Shard(h) => {
+            Run::Shard(handler) => {
                 // A command whose key position lies past its arguments (e.g. a HELP form) has
                 // no key: it runs on this core's shard.
-                let owner = argv
+                let shard = argv
                     .get(spec.keys.first as usize)
                     .map_or(cx.core.id, |k| shard_of(k, shards));
-                pending.items.push((owner, h, argv));
+                pending.items.push(Item {
+                    shard,
+                    handler,
+                    argv,
+                    idx,
+                    spec,
+                });
             }
-            Run::Split(h, merge) => {
+            Run::Split(handler, merge) => {
                 if let Err(e) = check_layout(spec, argv.len()) {
                     pending.flush(cx).await;
                     cx.session.abort_multi();
-                    cx.out.error(&e.message());
+                    refuse(cx, Some(idx), &e.message());
                     continue;
                 }
                 let mut owners = spec.keys.positions(argv.len()).map(|p| shard_of(&argv[p], shards));
                 let first = owners.next().unwrap_or(0);
                 if owners.all(|s| s == first) {
-                    run_splits(cx, std::mem::take(&mut splits)).await;
-                    pending.items.push((first, h, argv));
+                    splits.run(cx).await;
+                    pending.items.push(Item {
+                        shard: first,
+                        handler,
+                        argv,
+                        idx,
+                        spec,
+                    });
                 } else {
                     pending.flush(cx).await;
-                    splits.push(SplitPlan::new(spec, h, merge, &argv, shards));
+                    splits.plans.push(SplitPlan::new(spec, handler, merge, &argv, shards));
+                    splits.cmds.push((idx, spec, argv));
                 }
                 continue;
             }
             Run::Conn(h) => {
                 pending.flush(cx).await;
                 let start = cx.out.len();
+                let kept = argv.clone();
+                let t = Instant::now();
                 if let Err(e) = h(cx, argv).await {
                     cx.out.truncate(start);
                     cx.out.error(&e.message());
                 }
+                let usec = observe::usec_since(t);
+                let reply = &cx.out.as_bytes()[start..];
+                observe::finished(&cx.core.server, &mut cx.session, idx, spec, &kept, usec, reply);
             }
         }
     }
-    run_splits(cx, splits).await;
+    splits.run(cx).await;
     pending.flush(cx).await;
+    if let Some((mark, skip)) = quiet.take()
+        && (skip || cx.session.reply_off)
+    {
+        cx.out.truncate(mark);
+    }
+    if top {
+        observe::batch_end(cx);
+    }
 }
 
 /// True for a split command (DEL, MGET, MSET...) whose keys span several shards: those are
@@ -236,21 +402,21 @@ fn is_multi_shard_split(argv: &Request, shards: usize) -> bool {
     !owners.all(|s| s == first)
 }
 
-/// Refusals that come from being a replica: `-LOADING` while the master's payload loads
-/// (except for commands flagged `loading`), `-READONLY` for writes with `replica-read-only`.
-/// The master's own link is never refused.
+/// Refusals that come from being a replica (`-READONLY`, `-MASTERDOWN`, `-LOADING`, in
+/// redis-server 7.0's order: see `repl::replica::Shared::refusal`). The master's own link is
+/// never refused.
 fn role_refusal(cx: &ConnCx, spec: &super::CommandSpec) -> Option<&'static str> {
     let replica = &cx.core.server.repl.get()?.replica;
     if cx.session.master_link || !replica.is_active() {
         return None;
     }
-    if replica.is_loading() && !spec.flags.has(super::LOADING) {
-        return Some("LOADING Redis is loading the dataset in memory");
-    }
-    if spec.is_write() && cx.core.server.config.read().is_ok_and(|c| c.replica_read_only) {
-        return Some("READONLY You can't write against a read only replica.");
-    }
-    None
+    let traits = crate::repl::replica::CommandTraits {
+        write: spec.is_write(),
+        stale: spec.flags.has(super::STALE),
+        loading: spec.flags.has(super::LOADING),
+    };
+    let cfg = cx.core.server.config.read().ok()?;
+    replica.refusal(traits, &cfg)
 }
 
 /// Refuses writes after a failed save (MISCONF) or without enough good replicas (NOREPLICAS).

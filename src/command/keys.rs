@@ -13,7 +13,6 @@ use super::*;
 use bytes::Bytes;
 
 use crate::shard::{Shard, ShardCx, key_hash, shard_of, unix_ms};
-use crate::txn::Lock;
 
 const G: &str = "generic";
 
@@ -369,7 +368,7 @@ fn object(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         let shard = shard_of(&key, cx.core.shards);
         let info = cx
             .core
-            .run_on(shard, Lock::Pass, move |s: &mut Shard| {
+            .run_on(shard, cx.lock_mode(), move |s: &mut Shard| {
                 let now = unix_ms();
                 let now_s = (now / 1000) as u32;
                 s.dbs[db]

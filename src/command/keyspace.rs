@@ -161,7 +161,7 @@ fn scan(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             let (pattern, want) = (pattern.clone(), count.saturating_sub(keys.len()));
             let (found, next_seg) = cx
                 .core
-                .run_on(shard, crate::txn::Lock::Pass, move |s: &mut Shard| {
+                .run_on(shard, cx.lock_mode(), move |s: &mut Shard| {
                     let now = unix_ms();
                     let table = &s.dbs[db];
                     let mut keys = Vec::new();

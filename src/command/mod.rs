@@ -13,6 +13,7 @@
 //! - `Conn`: needs the connection or several hops (SELECT, HELLO, RENAME, SCAN, INFO...).
 
 pub mod args;
+pub mod cmdstats;
 pub mod collection;
 pub mod conn;
 pub mod dispatch;
@@ -22,13 +23,18 @@ pub mod expiry;
 pub mod hash;
 pub mod keys;
 pub mod keyspace;
+pub mod latency;
 pub mod list;
+pub mod monitor;
+pub mod observe;
+pub mod pause;
 pub mod persistence;
 pub mod pubsub;
 pub mod replicaof;
 pub mod replication;
 pub mod server;
 pub mod set;
+pub mod slowlog;
 pub mod string;
 pub mod txn;
 pub mod zset;
@@ -250,13 +256,16 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         replication::SPECS,
         replicaof::SPECS,
         pubsub::SPECS,
+        slowlog::SPECS,
+        latency::SPECS,
+        monitor::SPECS,
     ]
     .into_iter()
     .flatten()
 }
 
 struct Table {
-    by_name: hashbrown::HashMap<&'static [u8], &'static CommandSpec>,
+    by_name: hashbrown::HashMap<&'static [u8], (usize, &'static CommandSpec)>,
     all: Vec<&'static CommandSpec>,
 }
 
@@ -265,8 +274,8 @@ fn table() -> &'static Table {
     TABLE.get_or_init(|| {
         let all: Vec<_> = families().collect();
         let mut by_name = hashbrown::HashMap::new();
-        for spec in &all {
-            let dup = by_name.insert(spec.name.as_bytes(), *spec);
+        for (i, spec) in all.iter().enumerate() {
+            let dup = by_name.insert(spec.name.as_bytes(), (i, *spec));
             debug_assert!(dup.is_none(), "command {} listed twice", spec.name);
         }
         Table { by_name, all }
@@ -275,6 +284,11 @@ fn table() -> &'static Table {
 
 /// Looks a command up by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    lookup_indexed(name).map(|(_, s)| s)
+}
+
+/// `lookup`, with the command's index in `all_commands()` (per-command statistics use it).
+pub fn lookup_indexed(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
     let mut lower = [0u8; 32];
     if name.len() > lower.len() {
         return None;

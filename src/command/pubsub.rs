@@ -264,7 +264,7 @@ async fn publish_everywhere(cx: &ConnCx, space: Space, channel: Bytes, message: 
         let (c, m) = (channel.clone(), message.clone());
         n += cx
             .core
-            .run_on(core, Lock::Pass, move |_| {
+            .run_on(core, Lock::Free, move |_| {
                 pubsub::with_local(|r| r.publish(space, &c, &m))
             })
             .await;
@@ -300,7 +300,7 @@ async fn gather<T: Send + 'static>(
         let a = args.clone();
         all.push(
             cx.core
-                .run_on(core, Lock::Pass, move |_| pubsub::with_local(|r| f(r, &a)))
+                .run_on(core, Lock::Free, move |_| pubsub::with_local(|r| f(r, &a)))
                 .await,
         );
     }

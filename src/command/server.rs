@@ -128,9 +128,21 @@ fn section_server(s: &mut String, st: &ServerState) {
     );
 }
 
-fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> String {
-    let all = wanted.is_empty() || wanted.iter().any(|w| w == "all" || w == "everything");
-    let want = |name: &str| all || wanted.iter().any(|w| w == name || w == "default");
+/// What INFO gathers from each core besides its shard: command statistics and its clients.
+struct CoreFigures {
+    cmds: super::cmdstats::CoreStats,
+    clients: u64,
+}
+
+fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wanted: &[String]) -> String {
+    let all = wanted.iter().any(|w| w == "all" || w == "everything");
+    let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
+    // `commandstats` is never part of the default set (as in Redis 7.0).
+    let want = |name: &str| all || (default && name != "commandstats") || wanted.iter().any(|w| w == name);
+    let mut merged = super::cmdstats::CoreStats::default();
+    for c in cores {
+        merged.merge(&c.cmds);
+    }
     let c = &st.counters;
     let sum_stats = |f: fn(&ShardStats) -> u64| figs.iter().map(|x| f(&x.stats)).sum::<u64>();
     let mut s = String::new();
@@ -152,6 +164,11 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
             total(c, |x| &x.connected_clients),
             st.config().maxclients,
         );
+        // Clients waiting out a CLIENT PAUSE count as blocked, as in Redis.
+        let paused = super::pause::waiting_clients();
+        if paused > 0 {
+            s = s.replace("blocked_clients:0\r\n", &format!("blocked_clients:{paused}\r\n"));
+        }
     }
     if want("memory") {
         sep(&mut s);
@@ -169,26 +186,8 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
     }
     if want("persistence") {
         sep(&mut s);
-        let p = &st.persist;
         let dirty: u64 = figs.iter().map(|f| f.dirty).sum();
-        let _ = write!(
-            s,
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\n\
-             current_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n\
-             rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n\
-             rdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:-1\r\n\
-             rdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\n\
-             rdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\
-             aof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n\
-             aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\n\
-             aof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\n\
-             module_fork_last_cow_size:0\r\n",
-            dirty.saturating_sub(p.dirty_at_save.load(Ordering::SeqCst)),
-            p.in_progress.load(Ordering::SeqCst) as u8,
-            p.last_save.load(Ordering::SeqCst),
-            if p.last_ok.load(Ordering::SeqCst) { "ok" } else { "err" },
-            p.last_duration_s.load(Ordering::SeqCst),
-        );
+        s += &st.persist.info_section(dirty);
     }
     if want("replication") {
         sep(&mut s);
@@ -201,7 +200,8 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
              total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
              expired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
-             pubsub_channels:0\r\npubsub_patterns:0\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n",
+             pubsub_channels:0\r\npubsub_patterns:0\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n\
+             unexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
             total(c, |x| &x.connections_received),
             total(c, |x| &x.commands_processed),
             total(c, |x| &x.net_input_bytes),
@@ -213,12 +213,21 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
             st.repl().sync_full.load(Ordering::Relaxed),
             st.repl().sync_partial_ok.load(Ordering::Relaxed),
             st.repl().sync_partial_err.load(Ordering::Relaxed),
+            merged.total_errors,
         );
     }
     if want("cpu") {
         sep(&mut s);
         let (sys, user) = cpu_seconds();
         let _ = write!(s, "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
+    }
+    if want("commandstats") {
+        sep(&mut s);
+        s += &super::cmdstats::commandstats_section(&merged);
+    }
+    if want("errorstats") {
+        sep(&mut s);
+        s += &super::cmdstats::errorstats_section(&merged);
     }
     if want("keyspace") {
         sep(&mut s);
@@ -232,6 +241,30 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], wanted: &[String]) -> Stri
             }
         }
     }
+    if want("shoal") {
+        sep(&mut s);
+        s += &shoal_section(figs, cores);
+    }
+    s
+}
+
+/// INFO `# Shoal`: one line per shard (= core). `keys`/`expires` count every db of the shard;
+/// `calls` and `clients` are the commands run by, and the connections of, that core's clients.
+fn shoal_section(figs: &[ShardFigures], cores: &[CoreFigures]) -> String {
+    let mut s = String::from("# Shoal\r\n");
+    for (i, (f, c)) in figs.iter().zip(cores).enumerate() {
+        let keys: usize = f.keys.iter().map(|k| k.0).sum();
+        let expires: usize = f.keys.iter().map(|k| k.1).sum();
+        let _ = write!(
+            s,
+            "shard{i}:keys={keys},expires={expires},calls={},clients={},keyspace_hits={},keyspace_misses={},expired_keys={}\r\n",
+            c.cmds.calls(),
+            c.clients,
+            f.stats.keyspace_hits,
+            f.stats.keyspace_misses,
+            f.stats.expired_keys,
+        );
+    }
     s
 }
 
@@ -239,10 +272,14 @@ fn info(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         let wanted: Vec<String> = argv[1..].iter().map(lower).collect();
         let mut figs = Vec::with_capacity(cx.core.shards);
+        let mut cores = Vec::with_capacity(cx.core.shards);
         for shard in 0..cx.core.shards {
-            figs.push(cx.core.run_on(shard, Lock::Pass, shard_figures).await);
+            figs.push(cx.core.run_on(shard, Lock::Free, shard_figures).await);
+            let cmds = cx.core.run_on(shard, Lock::Free, |_| super::cmdstats::snapshot()).await;
+            let clients = cx.core.server.counters[shard].connected_clients.load(Ordering::Relaxed);
+            cores.push(CoreFigures { cmds, clients });
         }
-        let text = info_text(&cx.core.server, &figs, &wanted);
+        let text = info_text(&cx.core.server, &figs, &cores, &wanted);
         cx.out.verbatim(text.as_bytes());
         Ok(())
     })
@@ -274,11 +311,18 @@ fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 guard.set(&pairs).map_err(CmdError::other)?;
                 drop(guard);
                 cx.core.server.refresh_cached_config();
+                super::slowlog::refresh(&cx.core.server);
+                super::latency::refresh(&cx.core.server);
                 cx.out.ok();
             }
             "resetstat" if argv.len() == 2 => {
                 let mut txn = cx.txn_all(1);
-                txn.hop(|s: &mut Shard| s.stats = ShardStats::default()).await;
+                txn.hop(|s: &mut Shard| {
+                    s.stats = ShardStats::default();
+                    // The hop runs on each shard's own core: clear that core's command stats.
+                    super::cmdstats::reset();
+                })
+                .await;
                 txn.finish();
                 cx.out.ok();
             }

@@ -150,7 +150,7 @@ pub async fn unwatch_all(cx: &mut ConnCx) {
     let client = cx.session.id;
     for (shard, keys) in watched_by_shard(cx) {
         cx.core
-            .run_on(shard, Lock::Pass, move |s: &mut Shard| {
+            .run_on(shard, Lock::Free, move |s: &mut Shard| {
                 s.watches.unwatch(client, &keys);
             })
             .await;

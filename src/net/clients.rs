@@ -20,6 +20,10 @@ pub struct ClientHandle {
     pub last_cmd: RefCell<String>,
     pub last_active_ms: Cell<u64>,
     pub killed: Cell<bool>,
+    /// Waiting out a CLIENT PAUSE (flag `b`, as Redis shows postponed clients).
+    pub paused: Cell<bool>,
+    /// Runs MONITOR (flag `O`).
+    pub monitor: Cell<bool>,
 }
 
 impl ClientHandle {
@@ -33,7 +37,7 @@ impl ClientHandle {
     /// One CLIENT LIST line, in Redis 7.0's field order.
     pub fn line(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
              qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
              cmd={} user=default redir=-1 resp={}\n",
             self.id,
@@ -43,6 +47,11 @@ impl ClientHandle {
             String::from_utf8_lossy(self.name.borrow().as_deref().unwrap_or_default()),
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_active_ms.get()) / 1000,
+            match (self.paused.get(), self.monitor.get()) {
+                (true, _) => "b",
+                (false, true) => "O",
+                (false, false) => "N",
+            },
             self.db.get(),
             self.last_cmd.borrow(),
             self.resp.get(),
@@ -77,6 +86,23 @@ pub struct Clients {
 impl Clients {
     pub fn add(&self, c: Rc<ClientHandle>) {
         self.map.borrow_mut().insert(c.id, c);
+    }
+
+    /// Marks client `id` as waiting out a pause (or not), with the command it waits to run.
+    pub fn set_paused(&self, id: u64, cmd: &str, paused: bool) {
+        if let Some(c) = self.map.borrow().get(&id) {
+            c.paused.set(paused);
+            if paused {
+                *c.last_cmd.borrow_mut() = cmd.to_string();
+            }
+        }
+    }
+
+    /// Marks client `id` as a monitor (CLIENT LIST flag `O`).
+    pub fn set_monitor(&self, id: u64, on: bool) {
+        if let Some(c) = self.map.borrow().get(&id) {
+            c.monitor.set(on);
+        }
     }
 
     pub fn remove(&self, id: u64) {

@@ -62,6 +62,8 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         last_cmd: RefCell::new("NULL".into()),
         last_active_ms: Cell::new(session.created_ms),
         killed: Cell::new(false),
+        paused: Cell::new(false),
+        monitor: Cell::new(false),
     });
     clients::with_local(|c| c.add(handle.clone()));
     let mut cx = ConnCx::new(core.clone(), session);
@@ -69,11 +71,19 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     let mut parser = RequestParser::new();
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {
-        let read = match cx.session.subs.sub.clone() {
-            None => Some(stream.read(&mut chunk).await),
+        let read = match (cx.session.subs.sub.clone(), cx.session.monitor.clone()) {
+            // MONITOR: wait for a request or for other commands' lines, like a subscriber.
+            (None, Some(mon)) => {
+                futures_lite::future::or(async { Some(stream.read(&mut chunk).await) }, async {
+                    mon.ready().await;
+                    None
+                })
+                .await
+            }
+            (None, None) => Some(stream.read(&mut chunk).await),
             // Subscribed: wait for a request or for messages to forward, whichever comes first.
             // A read dropped before completion consumes nothing (readiness, then recv).
-            Some(sub) => {
+            (Some(sub), _) => {
                 futures_lite::future::or(async { Some(stream.read(&mut chunk).await) }, async {
                     sub.ready().await;
                     None
@@ -90,6 +100,15 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             if !pending.is_empty() {
                 CoreCounters::add(&counters.net_output_bytes, pending.len() as u64);
                 if stream.write_all(&pending).await.is_err() {
+                    break;
+                }
+            }
+        }
+        if let Some(mon) = &cx.session.monitor {
+            let lines = mon.take();
+            if !lines.is_empty() {
+                CoreCounters::add(&counters.net_output_bytes, lines.len() as u64);
+                if stream.write_all(&lines).await.is_err() {
                     break;
                 }
             }
@@ -152,7 +171,9 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             }
         }
         if let Some(e) = &protocol_error {
+            let start = cx.out.len();
             cx.out.error(&format!("ERR {}", e.0));
+            crate::command::cmdstats::record_error(&cx.out.as_bytes()[start..]);
             cx.session.close_after_reply = true;
         }
         if !cx.out.is_empty() {
@@ -176,6 +197,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         crate::runtime::yield_if_needed().await;
     }
     crate::command::pubsub::drop_all(&mut cx);
+    crate::command::monitor::stop(&mut cx.session);
     if !cx.session.watched.is_empty() {
         crate::command::txn::unwatch_all(&mut cx).await;
     }

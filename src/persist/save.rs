@@ -130,7 +130,7 @@ impl PersistState {
 pub async fn total_dirty(core: &Rc<CoreCx>) -> u64 {
     let mut n = 0;
     for s in 0..core.shards {
-        n += core.run_on(s, Lock::Pass, |sh: &mut Shard| sh.log.dirty).await;
+        n += core.run_on(s, Lock::Free, |sh: &mut Shard| sh.log.dirty).await;
     }
     n
 }
