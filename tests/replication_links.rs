@@ -464,7 +464,7 @@ fn client_kill_type_replica_continues() {
     assert_eq!(
         m.q("CLIENT KILL TYPE replica"),
         Reply::Int(1),
-        "CLIENT KILL TYPE replica must reach the replica links (command::replication::kill_replicas)"
+        "CLIENT KILL TYPE replica must reach the replica links"
     );
     gap_writes(&mut m, "gap", 50, 10);
     wait_for(Duration::from_secs(20), "a partial resync", || {

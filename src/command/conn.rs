@@ -9,7 +9,7 @@ use super::args::{is, parse_int};
 use super::dispatch::lower;
 use super::error::printable;
 use super::*;
-use crate::net::clients::{self, ClientFilter};
+use crate::net::clients::{self, ClientFilter, ClientHandle, ClientKind, ClientView};
 use crate::resp::{Out, Proto};
 use crate::server::REDIS_VERSION;
 use crate::shard::unix_ms;
@@ -41,6 +41,8 @@ pub struct Session {
     pub master_link: bool,
     /// CLIENT REPLY OFF: replies are dropped until CLIENT REPLY ON.
     pub reply_off: bool,
+    /// CLIENT NO-EVICT on (kept across RESET, as in Redis 7.0).
+    pub no_evict: bool,
     /// CLIENT REPLY SKIP: the next command's reply is dropped.
     pub reply_skip_next: bool,
     /// Set by MONITOR: where lines of every core's commands arrive.
@@ -55,6 +57,9 @@ pub struct Multi {
     pub queued: Vec<crate::resp::Request>,
     /// A command failed to queue: EXEC must answer EXECABORT.
     pub aborted: bool,
+    /// How many were queued when the transaction failed: Redis 7.0 stops counting there
+    /// (CLIENT LIST `multi=`), though it still answers QUEUED.
+    pub counted: Option<usize>,
 }
 
 impl Session {
@@ -62,6 +67,7 @@ impl Session {
     pub fn abort_multi(&mut self) {
         if let Some(m) = self.multi.as_mut() {
             m.aborted = true;
+            m.counted.get_or_insert(m.queued.len());
         }
     }
 
@@ -383,35 +389,113 @@ fn check_client_name(name: &[u8]) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// Gathers CLIENT LIST lines from every core (one hop each), in client id order per core.
-async fn client_lines(cx: &ConnCx, filter: ClientFilter) -> String {
-    let mut text = String::new();
-    for core in 0..cx.core.shards {
-        let f = filter.clone();
-        text += &cx
-            .core
-            .run_on(core, Lock::Free, move |_| {
-                clients::with_local(|c| c.list(&f, unix_ms()))
-            })
-            .await;
+/// CLIENT's subcommands (what `cmd=client|...` may name; others are unknown).
+const CLIENT_SUBS: &[&str] = &[
+    "id", "getname", "setname", "info", "list", "kill", "no-evict", "pause", "unpause", "reply", "help",
+];
+
+/// Commands Redis 7.0 records as `container|sub` (`cmd=` of CLIENT LIST).
+const CONTAINERS: &[&str] = &[
+    "acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module", "object", "pubsub",
+    "script", "slowlog", "xgroup", "xinfo",
+];
+
+/// The name CLIENT LIST shows as `cmd` for a request, as Redis 7.0 records a client's last
+/// command: `container|sub` for a subcommand, the container alone without one, `NULL` for an
+/// unknown command (or an unknown CLIENT subcommand).
+pub fn command_label(argv: &[Bytes]) -> String {
+    let Some(spec) = argv.first().and_then(|a| super::lookup(a)) else {
+        return "NULL".into();
+    };
+    match argv.get(1) {
+        Some(sub) if CONTAINERS.contains(&spec.name) => {
+            let sub = lower(sub);
+            if spec.name == "client" && !CLIENT_SUBS.contains(&sub.as_str()) {
+                return "NULL".into();
+            }
+            format!("{}|{sub}", spec.name)
+        }
+        _ => spec.name.to_string(),
     }
-    text
 }
 
-/// Kills matching clients on every core; returns how many.
-async fn kill_clients(cx: &ConnCx, filter: ClientFilter) -> usize {
-    let mut n = 0;
+/// Copies what CLIENT LIST shows of this connection from its session into its handle (after
+/// each batch, and before the client lists itself).
+pub fn publish(cx: &ConnCx, h: &ClientHandle) {
+    let s = &cx.session;
+    h.db.set(s.db);
+    h.resp.set(if cx.out.proto() == Proto::Resp3 { 3 } else { 2 });
+    if *h.name.borrow() != s.name {
+        *h.name.borrow_mut() = s.name.clone();
+    }
+    h.subs.set((
+        s.subs.channels.len(),
+        s.subs.patterns.len(),
+        s.subs.shard_channels.len(),
+    ));
+    h.multi
+        .set(s.multi.as_ref().map(|m| m.counted.unwrap_or(m.queued.len())));
+    h.no_evict.set(s.no_evict);
+}
+
+/// Brings this client's own handle up to date, with `cmd` the subcommand running now.
+/// Inside EXEC the command running is EXEC, and the transaction's count is the one published
+/// before EXEC took the queue (right when EXEC came in a batch of its own).
+fn publish_self(cx: &ConnCx, cmd: &str) -> Option<ClientView> {
+    let h = clients::with_local(|c| c.get(cx.session.id))?;
+    let queued = h.multi.get();
+    publish(cx, &h);
+    let cmd = if cx.scope.is_some() {
+        h.multi.set(queued);
+        "exec"
+    } else {
+        cmd
+    };
+    *h.last_cmd.borrow_mut() = cmd.to_string();
+    Some(h.view(unix_ms()))
+}
+
+/// The clients matching `filter` on every core (one hop each), by id.
+async fn client_views(cx: &ConnCx, filter: ClientFilter) -> Vec<ClientView> {
+    let mut all = Vec::new();
     for core in 0..cx.core.shards {
         let f = filter.clone();
+        all.extend(
+            cx.core
+                .run_on(core, Lock::Free, move |_| {
+                    clients::with_local(|c| c.list(&f, unix_ms()))
+                })
+                .await,
+        );
+    }
+    all.sort_unstable_by_key(|v| v.id);
+    all
+}
+
+/// Kills the clients matching `filter` on every core; returns how many. This client, if it
+/// matches, is not cut off: like Redis it gets its reply, then the connection closes.
+async fn kill_clients(cx: &mut ConnCx, filter: ClientFilter) -> usize {
+    let me = publish_self(cx, "client|kill").is_some_and(|v| filter.matches(&v));
+    let mut n = 0;
+    for core in 0..cx.core.shards {
+        let f = ClientFilter {
+            skip: Some(cx.session.id),
+            ..filter.clone()
+        };
         n += cx
             .core
             .run_on(core, Lock::Free, move |_| clients::with_local(|c| c.kill(&f)))
             .await;
     }
+    if me {
+        cx.session.close_after_reply = true;
+        n += 1;
+    }
     n
 }
 
-/// Parses CLIENT KILL's filters (new style: `ID id`, `ADDR a`, `LADDR a`, `SKIPME yes|no`).
+/// Parses CLIENT KILL's filters (new style), as Redis 7.0 reads them: left to right, the first
+/// bad one answers; a repeated ID keeps the last.
 fn kill_filter(cx: &ConnCx, args: &[Bytes]) -> Result<ClientFilter, CmdError> {
     let mut f = ClientFilter {
         skip: Some(cx.session.id),
@@ -421,19 +505,65 @@ fn kill_filter(cx: &ConnCx, args: &[Bytes]) -> Result<ClientFilter, CmdError> {
         let [opt, val] = pair else { return Err(CmdError::Syntax) };
         let val_s = String::from_utf8_lossy(val).into_owned();
         match lower(opt).as_str() {
-            "id" => f.ids.push(
-                val_s
-                    .parse()
-                    .map_err(|_| CmdError::other("ERR client-id should be greater than 0"))?,
-            ),
+            "id" => {
+                let id = parse_int(val)
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| CmdError::other("ERR client-id should be greater than 0"))?;
+                f.ids = vec![id as u64];
+            }
+            "type" => {
+                f.kind = Some(
+                    ClientKind::parse(val)
+                        .ok_or_else(|| CmdError::other(format!("ERR Unknown client type '{val_s}'")))?,
+                )
+            }
             "addr" => f.addr = Some(val_s),
             "laddr" => f.laddr = Some(val_s),
+            // Shoal has one user, `default`.
+            "user" if val_s == "default" => f.user = Some(val_s),
+            "user" => return Err(CmdError::other(format!("ERR No such user '{val_s}'"))),
             "skipme" if is(val, "yes") => f.skip = Some(cx.session.id),
             "skipme" if is(val, "no") => f.skip = None,
             _ => return Err(CmdError::Syntax),
         }
     }
     Ok(f)
+}
+
+/// CLIENT LIST [TYPE type | ID id [id ...]]: Redis 7.0 takes one form or the other, and lists
+/// the IDs in the order given (repeats included).
+async fn client_list(cx: &mut ConnCx, argv: &[Bytes]) -> Result<(), CmdError> {
+    let n = argv.len();
+    let mut f = ClientFilter::default();
+    let mut order = None;
+    if n > 3 && is(&argv[2], "id") {
+        let ids = argv[3..]
+            .iter()
+            .map(|a| parse_int(a).map_err(|_| CmdError::other("ERR Invalid client ID")))
+            .collect::<Result<Vec<i64>, _>>()?;
+        // Ids are positive: others match nobody (id 0 is never assigned).
+        f.ids = ids.iter().map(|&i| i.max(0) as u64).collect();
+        order = Some(f.ids.clone());
+    } else if n == 4 && is(&argv[2], "type") {
+        let t = String::from_utf8_lossy(&argv[3]).into_owned();
+        f.kind =
+            Some(ClientKind::parse(&argv[3]).ok_or_else(|| CmdError::other(format!("ERR Unknown client type '{t}'")))?);
+    } else if n != 2 {
+        return Err(CmdError::Syntax);
+    }
+    publish_self(cx, "client|list");
+    let views = client_views(cx, f).await;
+    let text: String = match order {
+        Some(ids) => ids
+            .iter()
+            .filter_map(|id| views.iter().find(|v| v.id == *id))
+            .map(ClientView::line)
+            .collect(),
+        None => views.iter().map(ClientView::line).collect(),
+    };
+    cx.out.verbatim(text.as_bytes());
+    Ok(())
 }
 
 fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -451,47 +581,12 @@ fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 cx.out.ok();
             }
             ("info", 2) => {
-                let f = ClientFilter {
-                    ids: vec![cx.session.id],
-                    ..Default::default()
-                };
-                let line = client_lines(cx, f).await;
+                let line = publish_self(cx, "client|info").map(|v| v.line()).unwrap_or_default();
                 cx.out.verbatim(line.as_bytes());
             }
-            ("list", n) => {
-                let mut f = ClientFilter::default();
-                let mut i = 2;
-                while i < n {
-                    match (lower(&argv[i]).as_str(), n - i) {
-                        ("id", more) if more >= 2 => {
-                            for id in &argv[i + 1..] {
-                                let id = parse_int(id)
-                                    .ok()
-                                    .filter(|v| *v > 0)
-                                    .ok_or_else(|| CmdError::other("ERR Invalid client ID"))?;
-                                f.ids.push(id as u64);
-                            }
-                            i = n;
-                        }
-                        ("type", more) if more >= 2 => {
-                            let t = lower(&argv[i + 1]);
-                            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
-                                return Err(CmdError::other(format!("ERR Unknown client type '{t}'")));
-                            }
-                            // Only normal clients exist so far: other types list nobody
-                            // (id 0 is never assigned).
-                            if t != "normal" {
-                                f.ids.push(0);
-                            }
-                            i += 2;
-                        }
-                        _ => return Err(CmdError::Syntax),
-                    }
-                }
-                let text = client_lines(cx, f).await;
-                cx.out.verbatim(text.as_bytes());
-            }
+            ("list", _) => client_list(cx, &argv).await?,
             ("kill", 3) => {
+                // The old form: an address, and this client may kill itself.
                 let addr = String::from_utf8_lossy(&argv[2]).into_owned();
                 let f = ClientFilter {
                     addr: Some(addr),
@@ -502,7 +597,7 @@ fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 }
                 cx.out.ok();
             }
-            ("kill", n) if n >= 4 && n % 2 == 0 => {
+            ("kill", n) if n > 3 => {
                 let f = kill_filter(cx, &argv[2..])?;
                 let killed = kill_clients(cx, f).await;
                 cx.out.int(killed as i64);
@@ -511,6 +606,7 @@ fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 if !is(&argv[2], "on") && !is(&argv[2], "off") {
                     return Err(CmdError::Syntax);
                 }
+                cx.session.no_evict = is(&argv[2], "on");
                 cx.out.ok()
             }
             ("pause", n) if n > 4 => {
@@ -542,14 +638,7 @@ fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 _ => return Err(CmdError::Syntax),
             },
             _ => {
-                return Err(CmdError::subcommand(
-                    "client",
-                    &argv[1],
-                    &[
-                        "id", "getname", "setname", "info", "list", "kill", "no-evict", "pause", "unpause", "reply",
-                        "help",
-                    ],
-                ));
+                return Err(CmdError::subcommand("client", &argv[1], CLIENT_SUBS));
             }
         }
         Ok(())
@@ -574,6 +663,7 @@ pub fn new_session(core: &Rc<CoreCx>, peer: String, local: String) -> Session {
         handoff: None,
         master_link: false,
         reply_off: false,
+        no_evict: false,
         reply_skip_next: false,
         monitor: None,
         monitor_feed: None,

@@ -243,6 +243,7 @@ fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         replica_link_up(cx)?;
         let wanted_id = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
         let offset = parse_int(&argv[2])?;
+        listed_as_replica(cx);
         let repl = cx.core.server.repl().clone();
         // Partial resync when the id matches and the backlog still holds `offset` (2.3).
         let mut backlog_bytes = 0;
@@ -296,10 +297,19 @@ fn sync(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.session.handoff.is_none() {
             replica_link_up(cx)?;
+            listed_as_replica(cx);
             full_sync(cx, true).await;
         }
         Ok(())
     })
+}
+
+/// From PSYNC/SYNC on, CLIENT LIST shows this connection as a replica (`flags=S`), as Redis
+/// does while the sync is prepared; after the handoff its core lists the link instead.
+fn listed_as_replica(cx: &ConnCx) {
+    if let Some(h) = crate::net::clients::with_local(|c| c.get(cx.session.id)) {
+        h.replica.set(true);
+    }
 }
 
 /// A replica serves PSYNC/SYNC only while its own master link is up.
@@ -357,18 +367,6 @@ fn role(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         }
         Ok(())
     })
-}
-
-/// Drops every replica link (`CLIENT KILL TYPE replica|slave`); returns how many were live.
-/// Their threads close the sockets within half a second.
-pub fn kill_replicas(st: &crate::server::ServerState) -> usize {
-    let repl = st.repl();
-    let inner = repl.lock();
-    let live: Vec<_> = inner.replicas.iter().filter(|r| r.is_alive()).collect();
-    for r in &live {
-        r.kill();
-    }
-    live.len()
 }
 
 /// Replicas whose acknowledged offset reached `offset`.

@@ -5,14 +5,14 @@
 //! requests before it, then the connection closes, as Redis does. A query buffer that grows
 //! past `client-query-buffer-limit` closes the connection without a reply.
 
-use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
 use std::rc::Rc;
 
 use bytes::BytesMut;
 
 use crate::command::conn::new_session;
 use crate::command::{ConnCx, dispatch};
-use crate::resp::{ParseLimits, Proto, RequestParser};
+use crate::resp::{ParseLimits, RequestParser};
 use crate::runtime::tcp::Stream;
 use crate::server::stats::{CoreCounters, total};
 use crate::shard::unix_ms;
@@ -50,22 +50,15 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     }
     CoreCounters::add(&counters.connected_clients, 1);
     let session = new_session(&core, peer.clone(), local.clone());
-    let handle = Rc::new(ClientHandle {
-        id: session.id,
+    let handle = Rc::new(ClientHandle::new(
+        session.id,
         peer,
         local,
-        created_ms: session.created_ms,
-        fd: stream.raw_fd(),
-        name: RefCell::new(None),
-        db: Cell::new(0),
-        resp: Cell::new(2),
-        last_cmd: RefCell::new("NULL".into()),
-        last_active_ms: Cell::new(session.created_ms),
-        killed: Cell::new(false),
-        paused: Cell::new(false),
-        monitor: Cell::new(false),
-    });
-    clients::with_local(|c| c.add(handle.clone()));
+        stream.raw_fd(),
+        session.created_ms,
+        false,
+    ));
+    let registered = clients::with_local(|c| c.register(handle.clone()));
     let mut cx = ConnCx::new(core.clone(), session);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new();
@@ -137,15 +130,14 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             break;
         }
         if !batch.is_empty() {
-            if let Some(name) = batch
-                .last()
-                .map(|r| String::from_utf8_lossy(&r[0]).to_ascii_lowercase())
-            {
-                *handle.last_cmd.borrow_mut() = name;
+            if let Some(req) = batch.last() {
+                *handle.last_cmd.borrow_mut() = crate::command::conn::command_label(req);
             }
             let blocking = batch
                 .iter()
                 .any(|r| crate::command::lookup(&r[0]).is_some_and(|s| s.flags.has(crate::command::BLOCKING)));
+            // Shown as blocked (`b`) while it runs; a queued one (MULTI) does not block.
+            handle.blocked.set(blocking && cx.session.multi.is_none());
             if blocking {
                 // A client that goes away while blocked must not be served later (and lose the
                 // element): watch the socket for its close while the batch runs.
@@ -163,12 +155,9 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             } else {
                 dispatch::execute(&mut cx, batch).await;
             }
+            handle.blocked.set(false);
             handle.last_active_ms.set(unix_ms());
-            handle.db.set(cx.session.db);
-            handle.resp.set(if cx.out.proto() == Proto::Resp3 { 3 } else { 2 });
-            if *handle.name.borrow() != cx.session.name {
-                *handle.name.borrow_mut() = cx.session.name.clone();
-            }
+            crate::command::conn::publish(&cx, &handle);
         }
         if let Some(e) = &protocol_error {
             let start = cx.out.len();
@@ -185,8 +174,12 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         }
         if let Some(h) = cx.session.handoff.take() {
             // The socket now belongs to the replica link's threads; leave without closing it.
-            hand_off(&stream, h, &core);
-            clients::with_local(|c| c.remove(handle.id));
+            // It stays listed (and killable) as a replica while the link lives.
+            let link = h.link.clone();
+            if let Some(fd) = hand_off(&stream, h, &core) {
+                clients::with_local(|c| c.adopt_link(handle.clone(), link, fd));
+            }
+            drop(registered);
             CoreCounters::sub(&counters.connected_clients, 1);
             return;
         }
@@ -201,7 +194,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     if !cx.session.watched.is_empty() {
         crate::command::txn::unwatch_all(&mut cx).await;
     }
-    clients::with_local(|c| c.remove(handle.id));
+    drop(registered);
     CoreCounters::sub(&counters.connected_clients, 1);
     stream.close().await;
 }
@@ -215,20 +208,22 @@ async fn peer_closed(stream: &Stream) -> bool {
     }
 }
 
-/// Gives a replica's socket (a duplicate of its descriptor) to the replica link's threads.
-fn hand_off(stream: &Stream, h: crate::command::replication::Handoff, core: &CoreCx) {
+/// Gives a replica's socket (a duplicate of its descriptor) to the replica link's threads;
+/// returns the duplicate's descriptor (None when it could not be made).
+fn hand_off(stream: &Stream, h: crate::command::replication::Handoff, core: &CoreCx) -> Option<RawFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: dup of a descriptor we own; the new one is owned by the std stream from here.
     let fd = unsafe { libc::dup(stream.raw_fd()) };
     if fd < 0 {
         h.link.kill();
-        return;
+        return None;
     }
     // SAFETY: `fd` is a fresh, open, connected TCP socket descriptor.
     let std_stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
     let _ = std_stream.set_nonblocking(false);
     let timeout = core.server.config().repl_timeout as u64;
     crate::repl::link::start(std_stream, h.link, h.rx, h.first, h.wait_ack, timeout);
+    Some(fd)
 }
 
 /// Redis's protected-mode refusal (no password set, client not on loopback).

@@ -36,6 +36,10 @@ const SLICE_BYTES: usize = 16 * 1024;
 const TURN: Duration = Duration::from_micros(250);
 /// Encoded bytes allowed between the shards and the sink before the walk pauses.
 const IN_FLIGHT_LIMIT: usize = 16 * 1024 * 1024;
+/// The writer thread runs at the lowest CPU priority while the bytes waiting for it stay
+/// below this, so a save takes little from busy cores; above it (writes saving old values
+/// faster than it drains them) it runs at normal priority until it is back under half.
+const WRITER_BOOST_AT: usize = 32 * 1024 * 1024;
 
 /// What shards send the writer thread.
 enum Piece {
@@ -212,14 +216,16 @@ fn begin_on_shard(
     compress: bool,
 ) -> Vec<(usize, u64, u64)> {
     let mut sizes = Vec::new();
+    // One epoch for every db of the shard, newer than any before, so entries moved between
+    // dbs (MOVE, SWAPDB) compare against the same numbers.
+    let epoch = s.dbs.iter().map(|db| db.snapshot_epoch()).max().unwrap_or(0) + 1;
     for (number, db) in s.dbs.iter_mut().enumerate() {
         // Leftovers of an abandoned snapshot are dropped; this one starts clean.
         db.end_snapshot();
-        if db.is_empty() {
-            continue;
+        if !db.is_empty() {
+            sizes.push((number, db.len() as u64, db.volatile_len() as u64));
         }
-        sizes.push((number, db.len() as u64, db.volatile_len() as u64));
-        db.begin_snapshot(number, entry_encoder(now_ms, compress, flow.clone()));
+        db.begin_snapshot(number, epoch, entry_encoder(now_ms, compress, flow.clone()));
     }
     JOB.with(|j| *j.borrow_mut() = Some(CoreJob { tx, flow }));
     if let Some(w) = DRIVER.with(|d| d.borrow_mut().take()) {
@@ -338,6 +344,8 @@ fn write_stream<S: RdbSink>(frame: Frame, rx: &Receiver<Piece>, flow: &Flow, mut
     let mut started = std::collections::BTreeSet::new();
     let mut current = None;
     let mut done = 0;
+    let mut boosted = false;
+    crate::runtime::set_thread_low_priority(true);
     let result = (|| {
         while done < frame.shards {
             let piece = rx
@@ -346,6 +354,7 @@ fn write_stream<S: RdbSink>(frame: Frame, rx: &Receiver<Piece>, flow: &Flow, mut
             match piece {
                 Piece::Done => done += 1,
                 Piece::Data { db, bytes } => {
+                    let held = bytes.capacity();
                     if current != Some(db) {
                         if started.insert(db) {
                             let (keys, expires) = frame.sizes.get(&db).copied().unwrap_or_default();
@@ -357,7 +366,12 @@ fn write_stream<S: RdbSink>(frame: Frame, rx: &Receiver<Piece>, flow: &Flow, mut
                     }
                     w.append(&bytes);
                     sink.write(&w.take())?;
-                    flow.in_flight.fetch_sub(bytes.len(), Ordering::SeqCst);
+                    drop(bytes);
+                    let waiting = flow.in_flight.fetch_sub(held, Ordering::SeqCst) - held;
+                    if boosted != (waiting > WRITER_BOOST_AT / 2 && (boosted || waiting > WRITER_BOOST_AT)) {
+                        boosted = !boosted;
+                        crate::runtime::set_thread_low_priority(!boosted);
+                    }
                 }
             }
         }
@@ -406,10 +420,12 @@ pub async fn driver(core: Rc<CoreCx>) {
                 JOB.with(|j| *j.borrow_mut() = None);
                 break;
             }
-            // A timer (not a bare yield) lets the reactor poll sockets between turns; a longer
-            // one while the sink catches up.
-            let pause = if idle { 1000 } else { 20 };
-            crate::runtime::sleep(Duration::from_micros(pause)).await;
+            if idle {
+                // The sink is behind (or the shard is busy): wait for it without spinning.
+                crate::runtime::sleep(Duration::from_millis(1)).await;
+            } else {
+                crate::runtime::yield_to_io().await;
+            }
         }
     }
 }
@@ -438,7 +454,9 @@ fn step(shard: &mut Shard) -> (bool, bool) {
             if bytes.is_empty() {
                 continue;
             }
-            let now = job.flow.in_flight.fetch_add(bytes.len(), Ordering::SeqCst) + bytes.len();
+            // Counted by capacity: that is the memory the piece holds until it is written.
+            let held = bytes.capacity();
+            let now = job.flow.in_flight.fetch_add(held, Ordering::SeqCst) + held;
             job.flow.peak_in_flight.fetch_max(now, Ordering::Relaxed);
             if job.tx.send(Piece::Data { db: number, bytes }).is_err() {
                 // The writer is gone: nothing will read the rest.

@@ -49,7 +49,7 @@ pub struct RdbReader<R> {
     src: R,
     /// Offset of the next byte to read, from the start of the file.
     pos: u64,
-    digest: crc::Digest<'static, u64>,
+    digest: crc::Digest<'static, u64, crc::Table<16>>,
     version: u32,
     db: usize,
     aux: Vec<(Vec<u8>, Vec<u8>)>,

@@ -75,18 +75,34 @@ fn lzf_example_from_spec_decodes() {
 
 #[test]
 fn lzf_used_only_when_it_saves_space() {
-    let long = vec![b'x'; 100];
+    let long = vec![b'x'; 5000];
     let mut out = Vec::new();
     put_string(&mut out, &long, true);
     assert_eq!(out[0], 0xC3);
-    assert!(out.len() < 20);
-    let random: Vec<u8> = (0..40u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    assert!(out.len() < 200);
+    let short = vec![b'x'; 100];
+    let mut out = Vec::new();
+    put_string(&mut out, &short, true);
+    assert_eq!(out.len(), 102, "below LZF_MIN_LEN strings stay raw");
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let random: Vec<u8> = (0..5000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect();
     let mut out = Vec::new();
     put_string(&mut out, &random, true);
-    assert_eq!(out[0], 40, "incompressible data stays raw");
+    assert_eq!(
+        &out[..2],
+        &[0x40 | (5000 >> 8) as u8, (5000 & 0xff) as u8],
+        "incompressible data stays raw"
+    );
     let mut out = Vec::new();
     put_string(&mut out, &long, false);
-    assert_eq!(out.len(), 102, "compression off");
+    assert_eq!(out.len(), 5002, "compression off");
 }
 
 #[test]

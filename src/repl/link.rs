@@ -36,6 +36,9 @@ pub struct ReplicaLink {
     last_ack_ms: AtomicU64,
     /// Connected with SYNC: sends no ACKs, never timed out for missing them.
     pub pre_psync: bool,
+    /// A handle on the socket so that `kill` (CLIENT KILL, an overflow) closes it at once
+    /// rather than when the threads next wake up; taken by the first `kill`.
+    socket: std::sync::Mutex<Option<TcpStream>>,
 }
 
 impl ReplicaLink {
@@ -61,6 +64,7 @@ impl ReplicaLink {
             ack_offset: AtomicI64::new(0),
             last_ack_ms: AtomicU64::new(unix_ms()),
             pre_psync,
+            socket: std::sync::Mutex::new(None),
         });
         (link, rx)
     }
@@ -81,8 +85,17 @@ impl ReplicaLink {
         self.last_ack_ms.load(Ordering::SeqCst)
     }
 
+    /// Sent at least one `REPLCONF ACK` (CLIENT LIST shows `cmd=replconf` from then on).
+    pub fn acked(&self) -> bool {
+        self.got_ack.load(Ordering::SeqCst)
+    }
+
     pub fn kill(&self) {
         self.alive.store(false, Ordering::SeqCst);
+        let socket = self.socket.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(s) = socket {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     /// Queues stream bytes for the replica (called by the coordinator).
@@ -273,6 +286,13 @@ pub fn start(
             return;
         }
     };
+    if let Ok(s) = stream.try_clone() {
+        *link.socket.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+        if !link.is_alive() {
+            // Killed while the socket was being handed over.
+            link.kill();
+        }
+    }
     let l = link.clone();
     let _ = std::thread::Builder::new()
         .name(format!("shoal-replica-{}-r", link.id))

@@ -68,6 +68,8 @@ pub struct Status {
     pub can_continue: bool,
     /// The master client's selected db, kept across a partial resync.
     pub stream_db: usize,
+    /// The master client's (id, creation ms) for CLIENT LIST, kept across a partial resync.
+    pub master_client: Option<(u64, u64)>,
 }
 
 impl Default for Status {
@@ -82,6 +84,7 @@ impl Default for Status {
             read_offset: 0,
             can_continue: false,
             stream_db: 0,
+            master_client: None,
         }
     }
 }
@@ -283,6 +286,8 @@ pub async fn set_master(core: &Rc<CoreCx>, host: &str, port: u16, cache_self: bo
         st.down_since_ms = 0;
         st.sync = None;
         st.can_continue = cache_self || st.can_continue;
+        // A new master gets a new master client, even when it continues our history.
+        st.master_client = None;
         if was_master {
             st.stream_db = 0;
         }

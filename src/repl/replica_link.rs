@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use super::Backlog;
 use super::replica::{LinkState, SyncProgress};
 use crate::command::ConnCx;
+use crate::net::clients::ClientHandle;
 use crate::resp::{ParseLimits, Request, RequestParser};
 use crate::runtime::tcp::Stream;
 use crate::shard::unix_ms;
@@ -163,10 +164,11 @@ pub async fn run(core: &Rc<CoreCx>, host: &str, port: u16, generation: u64) -> R
     set_state(core, LinkState::Handshake);
     handshake(&mut link, &cfg).await?;
     let full = psync(&mut link).await?;
+    let partial = full.is_none();
     if let Some((replid, offset, legacy)) = full {
         full_sync(&mut link, replid, offset, legacy).await?;
     }
-    stream_loop(&mut link, host, port).await
+    stream_loop(&mut link, host, port, partial).await
 }
 
 /// PING, AUTH, REPLCONF listening-port / ip-address / capa (spec 2.1 steps 1-2).
@@ -337,8 +339,38 @@ fn is(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
 }
 
+/// Registers the master's client on this core (CLIENT LIST `flags=M`, CLIENT KILL TYPE
+/// master) for as long as the stream runs. After a partial resync it keeps the id and age it
+/// had, as redis-server resurrects its cached master client; a full sync makes a new one.
+fn register_master(
+    link: &Link,
+    session: &mut crate::command::conn::Session,
+    partial: bool,
+) -> (std::rc::Rc<ClientHandle>, crate::net::clients::Registered) {
+    {
+        let mut st = link.repl().replica.lock();
+        if let Some((id, created)) = st.master_client.filter(|_| partial) {
+            session.id = id;
+            session.created_ms = created;
+        }
+        st.master_client = Some((session.id, session.created_ms));
+    }
+    let addr = |a: std::io::Result<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
+    let handle = std::rc::Rc::new(ClientHandle::new(
+        session.id,
+        addr(link.stream.peer_addr()),
+        addr(link.stream.local_addr()),
+        link.stream.raw_fd(),
+        session.created_ms,
+        true,
+    ));
+    handle.last_active_ms.set(unix_ms());
+    let registered = crate::net::clients::with_local(|c| c.register(handle.clone()));
+    (handle, registered)
+}
+
 /// Reads and applies the stream until the link fails or the role changes.
-async fn stream_loop(link: &mut Link, host: &str, port: u16) -> Result<(), String> {
+async fn stream_loop(link: &mut Link, host: &str, port: u16, partial: bool) -> Result<(), String> {
     let core = link.core.clone();
     let repl = core.server.repl().clone();
     let db = {
@@ -353,6 +385,7 @@ async fn stream_loop(link: &mut Link, host: &str, port: u16) -> Result<(), Strin
     session.master_link = true;
     session.authed = true;
     session.db = db;
+    let (handle, _registered) = register_master(link, &mut session, partial);
     let mut cx = ConnCx::new(core.clone(), session);
     let limits = ParseLimits::default();
     let mut parser = RequestParser::new();
@@ -380,7 +413,8 @@ async fn stream_loop(link: &mut Link, host: &str, port: u16) -> Result<(), Strin
                 Err(e) => return Err(format!("Protocol error from MASTER: {}", e.0)),
             }
         }
-        apply_ready(link, &mut cx, &mut held).await?;
+        apply_ready(link, &mut cx, &mut held, &handle).await?;
+        crate::command::conn::publish(&cx, &handle);
         {
             let pending: usize = held.iter().map(|(_, r)| r.len()).sum::<usize>() + mirror.len();
             repl.replica.lock().read_offset = repl.master_offset() + pending as i64;
@@ -393,13 +427,20 @@ async fn stream_loop(link: &mut Link, host: &str, port: u16) -> Result<(), Strin
         let n = link.fill_tick().await?;
         if n > 0 {
             mirror.extend_from_slice(&link.buf[before..]);
+            handle.last_active_ms.set(unix_ms());
         }
     }
 }
 
 /// Applies the held commands up to the last point outside a MULTI block, answering GETACKs
-/// in place; what follows an unfinished MULTI stays held.
-async fn apply_ready(link: &mut Link, cx: &mut ConnCx, held: &mut Vec<(Request, Bytes)>) -> Result<(), String> {
+/// in place; what follows an unfinished MULTI stays held. The master client's `cmd` (CLIENT
+/// LIST) names the last of them before they run, as Redis records a command before running it.
+async fn apply_ready(
+    link: &mut Link,
+    cx: &mut ConnCx,
+    held: &mut Vec<(Request, Bytes)>,
+    handle: &ClientHandle,
+) -> Result<(), String> {
     let mut ready = 0;
     let mut in_multi = false;
     for (i, (req, _)) in held.iter().enumerate() {
@@ -415,6 +456,7 @@ async fn apply_ready(link: &mut Link, cx: &mut ConnCx, held: &mut Vec<(Request, 
     if ready == 0 {
         return Ok(());
     }
+    *handle.last_cmd.borrow_mut() = crate::command::conn::command_label(&held[ready - 1].0);
     let repl = link.repl().clone();
     // Applying and relaying form one step for cuts and promotions (see `ApplyGate`); a
     // promotion that came first leaves nothing to apply.

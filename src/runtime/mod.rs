@@ -81,6 +81,17 @@ pub fn spawn_thread<T: Send + 'static>(
     })
 }
 
+/// Sets the calling thread's CPU priority: `low` gives it nice 19, so it runs on time the
+/// cores leave idle and yields quickly to them when they are busy; otherwise the default.
+/// For bulk background threads (the snapshot writer), never for anything on a client's path.
+pub fn set_thread_low_priority(low: bool) {
+    // SAFETY: setpriority on the calling thread (on Linux, PRIO_PROCESS with 0 is the calling
+    // thread); failure only leaves the priority as it was.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, if low { 19 } else { 0 });
+    }
+}
+
 /// Runs a future to completion on a fresh unpinned executor in this thread (tools, tests).
 pub fn block_on<F: Future<Output = R> + 'static, R: 'static>(fut: F) -> R {
     glommio::LocalExecutor::default().run(fut)
@@ -98,6 +109,39 @@ pub async fn sleep(d: Duration) {
 /// Gives other tasks on this core a turn if this one has run long enough.
 pub async fn yield_if_needed() {
     glommio::yield_if_needed().await;
+}
+
+/// CPU shares of the background queue against the default queue's 1000: under load,
+/// background work (snapshots) gets about a sixth of the core; on an idle core, all of it.
+const BACKGROUND_SHARES: usize = 200;
+
+thread_local! {
+    static BACKGROUND: std::cell::OnceCell<glommio::TaskQueueHandle> = const { std::cell::OnceCell::new() };
+}
+
+/// Spawns a detached task on the current core in the low-share background queue, so that it
+/// runs between client work instead of taking turns with it as an equal.
+pub fn spawn_background(fut: impl Future<Output = ()> + 'static) {
+    let handle = BACKGROUND.with(|b| {
+        *b.get_or_init(|| {
+            glommio::executor().create_task_queue(
+                glommio::Shares::Static(BACKGROUND_SHARES),
+                glommio::Latency::NotImportant,
+                "background",
+            )
+        })
+    });
+    match glommio::spawn_local_into(fut, handle) {
+        Ok(task) => task.detach(),
+        Err(e) => panic!("background task queue refused a task: {e}"),
+    };
+}
+
+/// Lets every other task of this core run and the reactor poll sockets once, then continues.
+/// Background work (snapshot turns) calls it between slices instead of sleeping: a timer
+/// would idle the core whenever nothing else is ready.
+pub async fn yield_to_io() {
+    glommio::executor().yield_task_queue_now().await;
 }
 
 /// Channels from this core to every other core and back.

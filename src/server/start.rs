@@ -197,7 +197,7 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
         std::process::exit(1);
     }
     runtime::spawn(active_expiry(core.clone()));
-    runtime::spawn(crate::persist::snapshot::driver(core.clone()));
+    runtime::spawn_background(crate::persist::snapshot::driver(core.clone()));
     runtime::spawn(idle_clients(state.clone()));
     if idx == 0 {
         runtime::spawn(crate::persist::save::save_points(core.clone()));

@@ -7,7 +7,8 @@ use super::snapshot::{DbSnapshot, EntryEncoder};
 use crate::store::{Entry, SegTable, Value};
 
 /// Every change to `table` goes through a `&mut self` method here that first calls
-/// `before_write`, so a snapshot in progress saves what the change is about to alter.
+/// `before_write`, so a snapshot in progress saves what the change is about to alter, and
+/// every insert marks the new entry with `epoch` (see `shard::snapshot`).
 #[derive(Default)]
 pub struct Db {
     table: SegTable<Entry>,
@@ -16,6 +17,8 @@ pub struct Db {
     expire_cursor: usize,
     /// The snapshot in progress, if any.
     snapshot: Option<Box<DbSnapshot>>,
+    /// The epoch of the latest snapshot begun here; inserted entries carry it.
+    epoch: u32,
 }
 
 impl Db {
@@ -38,26 +41,37 @@ impl Db {
     }
 
     pub fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
-        if self.snapshot.is_some() {
-            // A miss changes nothing, so only a hit needs its segment saved first.
-            self.table.find(hash, |e| e.key() == key)?;
-            self.before_write(hash);
-        }
+        self.before_write(hash, key);
         self.table.find_mut(hash, |e| e.key() == key)
     }
 
-    /// Lets a snapshot in progress save the segment of `hash` before it changes.
+    /// Lets a snapshot in progress save the entry under `key` before it changes.
     #[inline]
-    fn before_write(&mut self, hash: u64) {
-        if let Some(snap) = self.snapshot.as_mut() {
-            snap.save_live_segment(&self.table, self.table.segment_of(hash));
+    fn before_write(&mut self, hash: u64, key: &[u8]) {
+        if let Some(snap) = self.snapshot.as_mut()
+            && let Some(e) = self.table.find_mut(hash, |e| e.key() == key)
+        {
+            snap.save(e);
         }
     }
 
-    /// Starts this db's part of a snapshot: from now on the db is saved as it is now.
-    pub fn begin_snapshot(&mut self, number: usize, encode: EntryEncoder) {
-        self.table.set_frozen(true);
-        self.snapshot = Some(Box::new(DbSnapshot::new(number, self.table.segment_count(), encode)));
+    /// Inserts an entry known to be absent, marked as newer than any snapshot in progress.
+    fn insert(&mut self, hash: u64, mut entry: Entry) -> &mut Entry {
+        entry.saved_in = self.epoch;
+        self.table.insert_new(hash, entry)
+    }
+
+    /// Starts this db's part of snapshot `epoch` (epochs only grow, the same on every db of
+    /// a shard): from now on the db is saved as it is now. A db that is empty now needs no
+    /// saving, only the new epoch for what gets inserted.
+    pub fn begin_snapshot(&mut self, number: usize, epoch: u32, encode: EntryEncoder) {
+        self.epoch = epoch;
+        self.snapshot = (!self.is_empty()).then(|| Box::new(DbSnapshot::new(number, epoch, encode)));
+    }
+
+    /// The epoch of the latest snapshot begun here.
+    pub fn snapshot_epoch(&self) -> u32 {
+        self.epoch
     }
 
     /// Saves more of the snapshot, up to about `budget` bytes. Returns the db's number at the
@@ -65,8 +79,14 @@ impl Db {
     /// by writes), and whether this db's part is complete (its snapshot state is then gone).
     pub fn snapshot_step(&mut self, budget: usize) -> Option<(usize, Vec<u8>, bool)> {
         let snap = self.snapshot.as_mut()?;
-        let done = snap.step(&self.table, budget);
-        let out = (snap.number, std::mem::take(&mut snap.out), done);
+        let done = snap.step(&mut self.table, budget);
+        // A fresh buffer sized for one slice of the walk, so it rarely regrows by copies; the
+        // taken one goes out whole, so its capacity must stay close to what it holds.
+        let out = (
+            snap.number,
+            std::mem::replace(&mut snap.out, Vec::with_capacity(32 * 1024)),
+            done,
+        );
         if done {
             self.end_snapshot();
         }
@@ -76,7 +96,6 @@ impl Db {
     /// Drops the snapshot state (finished, or abandoned).
     pub fn end_snapshot(&mut self) {
         self.snapshot = None;
-        self.table.set_frozen(false);
     }
 
     pub fn in_snapshot(&self) -> bool {
@@ -86,7 +105,7 @@ impl Db {
     /// Stores `value` under `key`. An existing key keeps its expiry only with `keep_ttl`
     /// (SET without KEEPTTL clears it, as in Redis).
     pub fn put(&mut self, hash: u64, key: &[u8], value: Value, keep_ttl: bool) -> &mut Entry {
-        self.before_write(hash);
+        self.before_write(hash, key);
         // Two lookups on the insert path keep the borrow checker simple; the miss is cheap.
         if self.table.find(hash, |e| e.key() == key).is_some() {
             let volatile = &mut self.volatile;
@@ -98,21 +117,20 @@ impl Db {
             }
             return e;
         }
-        self.table.insert_new(hash, Entry::new(hash, key, value))
+        self.insert(hash, Entry::new(hash, key, value))
     }
 
     /// Inserts a whole entry (RENAME, MOVE, COPY), replacing any entry with the same key.
     pub fn put_entry(&mut self, entry: Entry) {
         let _ = self.remove(entry.hash(), entry.key());
-        self.before_write(entry.hash());
         if entry.expire_at != 0 {
             self.volatile += 1;
         }
-        self.table.insert_new(entry.hash(), entry);
+        self.insert(entry.hash(), entry);
     }
 
     pub fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
-        self.before_write(hash);
+        self.before_write(hash, key);
         let e = self.table.remove(hash, |e| e.key() == key)?;
         if e.expire_at != 0 {
             self.volatile -= 1;
@@ -122,7 +140,7 @@ impl Db {
 
     /// Sets (or with 0 clears) the expiry of an existing key; false when the key is missing.
     pub fn set_expire(&mut self, hash: u64, key: &[u8], at_ms: u64) -> bool {
-        self.before_write(hash);
+        self.before_write(hash, key);
         let Some(e) = self.table.find_mut(hash, |e| e.key() == key) else {
             return false;
         };
@@ -174,7 +192,7 @@ impl Db {
                 self.expire_cursor = 0;
             }
             if let Some(snap) = self.snapshot.as_mut() {
-                snap.save_live_segment(&self.table, self.expire_cursor);
+                snap.save_segment(&mut self.table, self.expire_cursor);
             }
             let removed = self
                 .table

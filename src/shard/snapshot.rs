@@ -1,15 +1,20 @@
 //! The shard side of a fork-free point-in-time snapshot (ARCHITECTURE.md, S1).
 //!
-//! At the snapshot's instant every db of every shard gets a `DbSnapshot`. From then on the
-//! db's table does not split, so each entry stays in its segment, and the snapshot tracks
-//! which segments it has saved. Two things save a segment, each exactly once:
-//! - the background walk (`Db::snapshot_step`), between the core's ordinary work;
-//! - the first write to a segment not yet saved (`Db::before_write`), which saves the whole
-//!   segment as it still is *before* the write changes it.
+//! Each snapshot has an epoch, and every entry records the epoch of the last snapshot that has
+//! it (`Entry::saved_in`). At the instant, a db's epoch moves to the new snapshot's; every entry
+//! then carries an older one, i.e. "not saved yet". Two things save an entry, each exactly once:
+//! - the background walk (`Db::snapshot_step`) over the table's segments, between the core's
+//!   ordinary work;
+//! - the first write (or mutable lookup) of an entry not saved yet (`Db::before_write`), which
+//!   saves it as it still is *before* the change.
 //!
-//! So whatever the walk or a write saves is the segment as it was at the instant. A flush during
-//! the snapshot moves the old table aside whole (`Db::clear`), to be saved from there, and the
-//! new empty table belongs entirely to after the instant.
+//! Entries inserted after the instant get the new epoch at once, so neither saves them.
+//!
+//! So whatever is saved is the entry as it was at the instant, and a write costs at most one
+//! entry's encoding. The marks are per entry, so the table may keep growing and splitting: an
+//! entry moved to a segment the walk already passed is either saved already or re-visited
+//! where it now lives (segments split into new ones appended at the end). A flush during the
+//! snapshot moves the old table aside whole (`Db::clear`), to be walked from there.
 //!
 //! What an entry turns into is not this layer's business: the snapshot carries an encoder
 //! closure from the persistence layer, and collects its bytes in `out` until they are taken.
@@ -19,105 +24,86 @@ use crate::store::{Entry, SegTable};
 /// Turns one entry into bytes of the snapshot's stream (skipping what is expired at the instant).
 pub type EntryEncoder = Box<dyn FnMut(&Entry, &mut Vec<u8>) + Send>;
 
-/// A table, and which of its segments the snapshot has saved.
-struct Marked {
-    table: SegTable<Entry>,
-    saved: Vec<bool>,
-    /// The walk's position: every segment below it is saved.
-    next: usize,
-}
-
-impl Marked {
-    /// The first segment not yet saved, from the walk's position on.
-    fn next_unsaved(&mut self) -> Option<usize> {
-        while self.next < self.saved.len() && self.saved[self.next] {
-            self.next += 1;
-        }
-        (self.next < self.saved.len()).then_some(self.next)
-    }
-}
-
 /// One db's part of a snapshot in progress.
 pub struct DbSnapshot {
     /// The db's number at the instant (SWAPDB later moves the `Db`, not its identity here).
     pub number: usize,
-    /// Saved-segment marks of the live table; `None` once a flush replaced the live table,
-    /// since nothing in it then existed at the instant.
-    live: Option<Vec<bool>>,
-    live_next: usize,
-    /// Tables a flush moved aside during the snapshot, saved from here and then dropped.
-    detached: Vec<Marked>,
+    /// Entries whose `saved_in` differs are not saved yet.
+    pub epoch: u32,
+    /// False once a flush replaced the live table: nothing in it existed at the instant.
+    live: bool,
+    /// The walk's next segment of the live table.
+    next: usize,
+    /// Tables a flush moved aside during the snapshot, walked from here and then dropped.
+    detached: Vec<(SegTable<Entry>, usize)>,
     encode: EntryEncoder,
     /// Encoded bytes not yet taken by the persistence layer.
     pub out: Vec<u8>,
 }
 
 impl DbSnapshot {
-    pub(crate) fn new(number: usize, segments: usize, encode: EntryEncoder) -> DbSnapshot {
+    pub(crate) fn new(number: usize, epoch: u32, encode: EntryEncoder) -> DbSnapshot {
         DbSnapshot {
             number,
-            live: Some(vec![false; segments]),
-            live_next: 0,
+            epoch,
+            live: true,
+            next: 0,
             detached: Vec::new(),
             encode,
             out: Vec::new(),
         }
     }
 
-    /// Saves segment `seg` of the live `table` unless it is saved already.
-    pub(crate) fn save_live_segment(&mut self, table: &SegTable<Entry>, seg: usize) {
-        let Some(marks) = self.live.as_mut() else {
-            return;
-        };
-        if marks[seg] {
-            return;
-        }
-        marks[seg] = true;
-        for e in table.segment(seg) {
+    /// Saves `e` unless it is saved already or newer than the instant.
+    #[inline]
+    pub(crate) fn save(&mut self, e: &mut Entry) {
+        if self.live && e.saved_in != self.epoch {
+            e.saved_in = self.epoch;
             (self.encode)(e, &mut self.out);
+        }
+    }
+
+    /// Saves every entry of a segment not saved yet (the walk, and the expiry cycle before it
+    /// removes entries in bulk).
+    pub(crate) fn save_segment(&mut self, table: &mut SegTable<Entry>, seg: usize) {
+        for e in table.segment_mut(seg) {
+            self.save(e);
         }
     }
 
     /// A flush is about to replace the live table: keep the old one to save it later.
     pub(crate) fn detach(&mut self, old: SegTable<Entry>) {
-        if let Some(marks) = self.live.take() {
-            self.detached.push(Marked {
-                table: old,
-                saved: marks,
-                next: 0,
-            });
+        if self.live {
+            self.live = false;
+            self.detached.push((old, self.next));
         }
     }
 
-    /// Saves segments until `budget` bytes are waiting in `out` or nothing is left.
-    /// Returns true when every segment of the instant has been saved.
-    pub(crate) fn step(&mut self, live_table: &SegTable<Entry>, budget: usize) -> bool {
+    /// Walks segments until `budget` bytes are waiting in `out` or nothing is left.
+    /// Returns true when every entry of the instant has been saved.
+    pub(crate) fn step(&mut self, live_table: &mut SegTable<Entry>, budget: usize) -> bool {
         while self.out.len() < budget {
-            if let Some(first) = self.detached.first_mut() {
-                match first.next_unsaved() {
-                    Some(seg) => {
-                        first.saved[seg] = true;
-                        for e in first.table.segment(seg) {
-                            (self.encode)(e, &mut self.out);
-                        }
-                    }
-                    None => {
-                        self.detached.remove(0);
+            if let Some((table, next)) = self.detached.first_mut() {
+                if *next >= table.segment_count() {
+                    self.detached.remove(0);
+                    continue;
+                }
+                let seg = *next;
+                *next += 1;
+                for e in table.segment_mut(seg) {
+                    if e.saved_in != self.epoch {
+                        e.saved_in = self.epoch;
+                        (self.encode)(e, &mut self.out);
                     }
                 }
                 continue;
             }
-            let Some(marks) = self.live.as_ref() else {
-                return true;
-            };
-            while self.live_next < marks.len() && marks[self.live_next] {
-                self.live_next += 1;
-            }
-            if self.live_next >= marks.len() {
+            if !self.live || self.next >= live_table.segment_count() {
                 return true;
             }
-            let seg = self.live_next;
-            self.save_live_segment(live_table, seg);
+            let seg = self.next;
+            self.next += 1;
+            self.save_segment(live_table, seg);
         }
         false
     }
@@ -147,7 +133,7 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            4 => (0u16..600, any::<u16>()).prop_map(|(k, v)| Op::Set(k, v)),
+            4 => (0u16..3000, any::<u16>()).prop_map(|(k, v)| Op::Set(k, v)),
             2 => (0u16..600).prop_map(Op::Del),
             1 => (0u16..600, 1u64..100).prop_map(|(k, t)| Op::Expire(k, t)),
             2 => (0u16..600).prop_map(Op::Read),
@@ -183,7 +169,7 @@ mod tests {
         /// Whatever writes, flushes and expiry cycles run while a snapshot is in progress, the
         /// snapshot saves exactly what the db held at its instant, each key once.
         #[test]
-        fn saves_the_instant(initial in 0usize..1500, ops in prop::collection::vec(op(), 0..400)) {
+        fn saves_the_instant(initial in 0usize..1500, ops in prop::collection::vec(op(), 0..1500)) {
             let mut db = Db::default();
             for i in 0..initial {
                 let k = key((i % 600) as u16);
@@ -195,7 +181,8 @@ mod tests {
             let at_instant = contents(&db);
             let saved: Saved = Arc::default();
             let sink = saved.clone();
-            db.begin_snapshot(3, Box::new(move |e, out| {
+            let epoch = db.snapshot_epoch() + 1;
+            db.begin_snapshot(3, epoch, Box::new(move |e, out| {
                 out.push(b'.');
                 sink.lock().unwrap().push((e.key().to_vec(), string_of(&e.value), e.expire_at));
             }));

@@ -195,6 +195,9 @@ pub struct Entry {
     pub expire_at: u64,
     /// Last access, in seconds of the server clock, for `OBJECT IDLETIME`.
     pub touched: u32,
+    /// The last snapshot that has this entry saved (or that began before it was inserted);
+    /// maintained by `shard::Db`. Fits in what was padding.
+    pub(crate) saved_in: u32,
 }
 
 impl Entry {
@@ -205,6 +208,7 @@ impl Entry {
             value,
             expire_at: 0,
             touched: 0,
+            saved_in: 0,
         }
     }
 
@@ -235,6 +239,11 @@ impl Hashed for Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_mark_costs_no_space() {
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
+    }
 
     #[test]
     fn int_encoding_only_for_canonical_forms() {

@@ -26,9 +26,6 @@ pub struct SegTable<E> {
     level: u32,
     split: usize,
     len: usize,
-    /// While set, segments do not split, so an entry's segment stays fixed (a snapshot in
-    /// progress tracks which segments it has saved). Splits catch up once it is cleared.
-    frozen: bool,
 }
 
 impl<E: Hashed> Default for SegTable<E> {
@@ -44,7 +41,6 @@ impl<E: Hashed> SegTable<E> {
             level: 0,
             split: 0,
             len: 0,
-            frozen: false,
         }
     }
 
@@ -59,11 +55,6 @@ impl<E: Hashed> SegTable<E> {
     /// Number of segments: the exclusive upper bound of a segment cursor.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
-    }
-
-    /// Stops (or resumes) splitting; see `frozen`.
-    pub fn set_frozen(&mut self, frozen: bool) {
-        self.frozen = frozen;
     }
 
     /// The segment that holds (or would hold) an entry with `hash`.
@@ -88,11 +79,8 @@ impl<E: Hashed> SegTable<E> {
     /// Inserts an entry known not to be present.
     pub fn insert_new(&mut self, hash: u64, entry: E) -> &mut E {
         self.len += 1;
-        // Two splits per insert at most: enough to catch up after a freeze, never a long pause.
-        let mut budget = 2;
-        while !self.frozen && budget > 0 && self.len > SPLIT_LOAD * self.segments.len() {
+        if self.len > SPLIT_LOAD * self.segments.len() {
             self.split_one();
-            budget -= 1;
         }
         let seg = self.segment_of(hash);
         self.segments[seg].insert_unique(hash, entry, Hashed::hash).into_mut()
@@ -137,6 +125,11 @@ impl<E: Hashed> SegTable<E> {
     /// The entries of one segment; `seg` must be below `segment_count()`.
     pub fn segment(&self, seg: usize) -> impl Iterator<Item = &E> {
         self.segments[seg].iter()
+    }
+
+    /// Mutable entries of one segment (a snapshot marks what it saved).
+    pub fn segment_mut(&mut self, seg: usize) -> impl Iterator<Item = &mut E> {
+        self.segments[seg].iter_mut()
     }
 
     /// Removes the entries of one segment that `drop_it` selects, returning them.

@@ -1,0 +1,322 @@
+//! Heap allocations per request on the GET / SET hot path, and its speed.
+//!
+//! Run with `cargo bench --bench alloc` (add `-- --quick` for a short run). A counting global
+//! allocator (mimalloc, as `shoal-server` uses, behind a per-thread counter) measures what one
+//! request costs in allocations at each step a connection takes, on a real one-core runtime:
+//!
+//! 1. read + parse: the bytes are appended to the connection's read buffer and
+//!    `RequestParser::next` splits the request off into the batch, as `net/conn.rs` does;
+//! 2. dispatch: `command::dispatch::execute`, the function the connection loop calls per read:
+//!    table lookup, routing, the shard job (`with_local_shard`), the handler, INFO
+//!    commandstats, slow log and latency checks, replies into the connection's `Out`;
+//!    the handler alone (`run_on_shard` on a `ShardCx`) is counted separately so the
+//!    dispatch overhead is the difference;
+//! 3. reply: the `Out` buffer is written and cleared (the socket write is left out).
+//!
+//! It prints the counts and asserts nothing: allocations are reported, speed is measured.
+//! Where zero is not reached, and why (as read from the code when this bench was written):
+//! - parse, 1 per request: a request is a `Vec<Bytes>` (`resp::Request`); the arguments
+//!   themselves are zero-copy slices of the read buffer. Per read, `conn.rs` also allocates
+//!   the batch `Vec` (growing it for pipelines) and, outside what this bench can reach, a
+//!   `String` for CLIENT LIST's `cmd=` field (`last_cmd`), whatever the pipeline depth.
+//! - dispatch, 2 per read (`Pending::flush`): the pending-items vector and the per-command
+//!   `done` vector (end offset and duration of each reply). They do not grow with the pipeline
+//!   depth beyond a few reallocations, so per request they fall towards zero with `-P 16`.
+//! - SET handler, 1 per request: the value is stored as its own `Vec<u8>` copy
+//!   (`Value::string`), and the old value is freed. A value that is a canonical integer is
+//!   stored inline (`Value::Int`) and costs nothing; GET costs nothing.
+//! - reply: zero once `Out` has grown to the largest batch's replies (it is reused).
+//!
+//! Measured (2-CPU VM, `--quick`): GET 4 per request unpipelined (parse 2, dispatch 2) and
+//! 1.44 at depth 16; SET of a string 5 and 2.44; SET of an integer as GET. Add conn.rs's
+//! `last_cmd` String per read for the full server: 5 per unpipelined GET.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{Criterion, Throughput};
+use mimalloc::MiMalloc;
+use shoal::command::{ConnCx, Run, conn::new_session, dispatch, lookup, run_on_shard};
+use shoal::config::Config;
+use shoal::resp::{Out, ParseLimits, Proto, Request, RequestParser};
+use shoal::runtime::{Mesh, run_cores};
+use shoal::server::ServerState;
+use shoal::shard::{Shard, ShardCx};
+use shoal::store::Value;
+use shoal::txn::{CoreCx, CoreMsg};
+
+/// Counts allocations (and reallocations) made by the current thread, then defers to
+/// mimalloc. Per thread, so the coordinator thread and criterion's own bookkeeping on other
+/// threads never show up in a request's count.
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+// SAFETY: every call is forwarded unchanged to mimalloc; the counter only reads and writes a
+// const-initialised thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { MiMalloc.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: as above.
+        unsafe { MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        bump();
+        // SAFETY: as above.
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { MiMalloc.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Keys that exist before the first request (GET hits, SET overwrites).
+const KEYS: usize = 1000;
+/// Requests per counting run; large enough that one-off growth rounds to nothing.
+const ROUNDS: usize = 100_000;
+
+/// `cmd key:N [value]` as a client library sends it.
+fn request(cmd: &str, i: usize, value: Option<&str>) -> Vec<u8> {
+    let key = format!("key:{i:06}");
+    let mut words = vec![cmd, key.as_str()];
+    words.extend(value);
+    let mut buf = format!("*{}\r\n", words.len()).into_bytes();
+    for w in words {
+        buf.extend_from_slice(format!("${}\r\n{w}\r\n", w.len()).as_bytes());
+    }
+    buf
+}
+
+/// One read's worth of bytes: `depth` pipelined requests on consecutive keys.
+fn read_of(cmd: &str, value: Option<&str>, depth: usize, at: usize) -> Vec<u8> {
+    (0..depth).flat_map(|d| request(cmd, (at + d) % KEYS, value)).collect()
+}
+
+/// Polls a future once: the local GET/SET path never waits (no other core, no transaction
+/// holding the shard), so it must be ready; anything else would be a bench bug.
+fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the local request path waited; the bench expects it not to"),
+    }
+}
+
+/// A connection's state as `net/conn.rs` keeps it, minus the socket.
+struct Conn {
+    cx: ConnCx,
+    rbuf: BytesMut,
+    parser: RequestParser,
+    limits: ParseLimits,
+}
+
+impl Conn {
+    fn new(core: &Rc<CoreCx>) -> Conn {
+        let session = new_session(core, "127.0.0.1:50000".into(), "127.0.0.1:6379".into());
+        Conn {
+            cx: ConnCx::new(core.clone(), session),
+            rbuf: BytesMut::with_capacity(16 * 1024),
+            parser: RequestParser::new(),
+            limits: ParseLimits::default(),
+        }
+    }
+
+    fn parse(&mut self, bytes: &[u8]) -> Vec<Request> {
+        self.rbuf.extend_from_slice(bytes);
+        let mut batch = Vec::new();
+        while let Ok(Some(req)) = self.parser.next(&mut self.rbuf, &self.limits) {
+            batch.push(req);
+        }
+        batch
+    }
+
+    /// One read, start to finish; returns the reply length.
+    fn serve(&mut self, bytes: &[u8]) -> usize {
+        let batch = self.parse(bytes);
+        ready(dispatch::execute(&mut self.cx, batch));
+        let n = self.cx.out.len();
+        self.cx.out.clear();
+        n
+    }
+}
+
+/// Allocations per request of each step, averaged over `ROUNDS` requests.
+#[derive(Default)]
+struct Steps {
+    parse: u64,
+    dispatch: u64,
+    reply: u64,
+}
+
+fn count_steps(conn: &mut Conn, reads: &[Vec<u8>], depth: usize) -> Steps {
+    let mut s = Steps::default();
+    // Warm up: the reply buffer, the batch capacity and the stats tables reach their size.
+    for r in reads.iter().take(64) {
+        conn.serve(r);
+    }
+    for i in 0..ROUNDS / depth {
+        let bytes = &reads[i % reads.len()];
+        let t0 = allocs();
+        let batch = conn.parse(bytes);
+        let t1 = allocs();
+        ready(dispatch::execute(&mut conn.cx, batch));
+        let t2 = allocs();
+        black_box(conn.cx.out.len());
+        conn.cx.out.clear();
+        let t3 = allocs();
+        s.parse += t1 - t0;
+        s.dispatch += t2 - t1;
+        s.reply += t3 - t2;
+    }
+    s
+}
+
+/// Allocations per request of the handler alone (`run_on_shard` on a `ShardCx`).
+fn count_handler(argv_of: impl Fn(usize) -> Request) -> u64 {
+    let mut shard = Shard::new(0, 16);
+    fill(&mut shard);
+    let argvs: Vec<Request> = (0..KEYS).map(argv_of).collect();
+    let Some(Run::Shard(handler)) = lookup(&argvs[0][0]).map(|s| s.run) else {
+        panic!("not a shard command")
+    };
+    let mut out = Out::new(Proto::Resp2);
+    let mut cx = ShardCx::new(&mut shard, 0, 1_700_000_000_000);
+    for argv in &argvs {
+        run_on_shard(&mut cx, handler, argv, &mut out);
+        out.clear();
+    }
+    let t0 = allocs();
+    for i in 0..ROUNDS {
+        run_on_shard(&mut cx, handler, &argvs[i % KEYS], &mut out);
+        out.clear();
+    }
+    allocs() - t0
+}
+
+fn fill(shard: &mut Shard) {
+    let mut cx = ShardCx::new(shard, 0, 1_700_000_000_000);
+    for i in 0..KEYS {
+        cx.put(format!("key:{i:06}").as_bytes(), Value::string(b"value"), false);
+    }
+}
+
+fn argv(words: &[&str]) -> Request {
+    words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+}
+
+/// The commands measured: name, command word, value (None for GET).
+const CASES: &[(&str, &str, Option<&str>)] = &[
+    ("get", "GET", None),
+    ("set", "SET", Some("value")),
+    ("set_int", "SET", Some("12345")),
+];
+
+fn report(core: &Rc<CoreCx>) {
+    println!("\nallocations per request (mimalloc, counted on the core's thread, {ROUNDS} requests)");
+    println!(
+        "{:<9} {:>5} {:>8} {:>9} {:>8} {:>7} {:>8}",
+        "command", "depth", "parse", "dispatch", "handler", "reply", "total"
+    );
+    for &(name, cmd, value) in CASES {
+        let handler = count_handler(|i| {
+            let key = format!("key:{i:06}");
+            match value {
+                Some(v) => argv(&[cmd, &key, v]),
+                None => argv(&[cmd, &key]),
+            }
+        });
+        for depth in [1, 16] {
+            let reads: Vec<Vec<u8>> = (0..KEYS / depth)
+                .map(|r| read_of(cmd, value, depth, r * depth))
+                .collect();
+            let mut conn = Conn::new(core);
+            let s = count_steps(&mut conn, &reads, depth);
+            let per = |n: u64| n as f64 / ROUNDS as f64;
+            println!(
+                "{name:<9} {depth:>5} {:>8.3} {:>9.3} {:>8.3} {:>7.3} {:>8.3}",
+                per(s.parse),
+                per(s.dispatch),
+                per(handler),
+                per(s.reply),
+                per(s.parse + s.dispatch + s.reply),
+            );
+        }
+    }
+    println!("(dispatch includes the handler; reads outside this bench add conn.rs's per-read `last_cmd` String)\n");
+}
+
+fn bench(core: &Rc<CoreCx>) {
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    for &(name, cmd, value) in CASES {
+        let mut g = c.benchmark_group(format!("hot_path/{name}"));
+        for depth in [1, 16] {
+            let reads: Vec<Vec<u8>> = (0..KEYS / depth)
+                .map(|r| read_of(cmd, value, depth, r * depth))
+                .collect();
+            let mut conn = Conn::new(core);
+            let mut i = 0;
+            g.throughput(Throughput::Elements(depth as u64));
+            g.bench_function(format!("depth_{depth}"), |b| {
+                b.iter(|| {
+                    i += 1;
+                    black_box(conn.serve(&reads[i % reads.len()]))
+                })
+            });
+        }
+        g.finish();
+    }
+    c.final_summary();
+}
+
+fn main() {
+    let state = Arc::new(ServerState::new(Config::default(), 1, None));
+    state.refresh_cached_config();
+    // As at start-up: the replication state exists (its sequencer stays off without replicas).
+    let _ = state.repl.set(shoal::repl::start(1, state.clone()));
+    shoal::shard::set_written_keys(shoal::command::written_keys);
+    let result = run_cores(&[0], 64, move |_, mesh: Mesh<CoreMsg>| {
+        let state = state.clone();
+        async move {
+            let mut shard = Shard::new(0, 16);
+            fill(&mut shard);
+            let core = CoreCx::new(shard, mesh, state);
+            report(&core);
+            bench(&core);
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("cannot start the runtime: {e}");
+        std::process::exit(1);
+    }
+}
