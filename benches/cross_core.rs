@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::unbounded;
 use shoal::config::Config;
+use shoal::repl::coordinator::ByGsn;
 use shoal::repl::sequencer::Batch;
 use shoal::repl::{Backlog, Sequencer};
 use shoal::runtime::{self, Mesh, run_cores};
@@ -272,26 +273,6 @@ fn report_sequencer(s: &Sizes) {
             t.elapsed().as_nanos() as f64 / n as f64
         });
         println!("{cores:>6} {ns:>10.1}");
-    }
-}
-
-/// Heap entry ordered by GSN alone, as the coordinator orders batches.
-struct ByGsn(Batch);
-
-impl PartialEq for ByGsn {
-    fn eq(&self, o: &Self) -> bool {
-        self.0.gsn == o.0.gsn
-    }
-}
-impl Eq for ByGsn {}
-impl PartialOrd for ByGsn {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for ByGsn {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.0.gsn.cmp(&o.0.gsn)
     }
 }
 

@@ -7,35 +7,15 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
-/// INFO replication as field -> value.
-fn info(conn: &mut Conn) -> std::collections::HashMap<String, String> {
-    let text = String::from_utf8(conn.q("INFO replication").bulk().unwrap_or_default()).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Waits until `replica` is linked and has applied everything `master` produced.
 fn wait_synced(master: &mut Conn, replica: &mut Conn) {
-    wait_for("replica in sync", || {
-        let r = info(replica);
-        let m = info(master);
+    wait_for("replica in sync", Duration::from_secs(20), || {
+        let r = replica.info("replication");
+        let m = master.info("replication");
         r.get("master_link_status").map(String::as_str) == Some("up")
             && r.contains_key("slave_repl_offset")
             && r.get("slave_repl_offset") == m.get("master_repl_offset")
@@ -135,8 +115,8 @@ fn replica_of_redis_master() {
     assert_eq!(role[0].bulk(), Some(b"slave".to_vec()));
     assert_eq!(role[2], Reply::Int(redis.port as i64));
     assert_eq!(role[3].bulk(), Some(b"connected".to_vec()));
-    let ri = info(&mut r);
-    let mi = info(&mut m);
+    let ri = r.info("replication");
+    let mi = m.info("replication");
     assert_eq!(ri["role"], "slave");
     assert_eq!(ri["master_replid"], mi["master_replid"]);
     assert_eq!(ri["slave_read_only"], "1");
@@ -152,7 +132,7 @@ fn replica_of_redis_master() {
     // Promotion: the ids shift so that others can continue our history.
     let offset: i64 = ri["master_repl_offset"].parse().unwrap();
     assert_eq!(r.q("REPLICAOF NO ONE"), Reply::Simple("OK".into()));
-    let p = info(&mut r);
+    let p = r.info("replication");
     assert_eq!(p["role"], "master");
     assert_eq!(p["master_replid2"], mi["master_replid"]);
     assert_ne!(p["master_replid"], mi["master_replid"]);
@@ -269,7 +249,7 @@ fn handshake_payload_stream_and_getack_against_a_fake_master() {
         assert_eq!(r.q("GET loaded").bulk(), Some(b"yes".to_vec()));
         assert_eq!(r.q("GET k").bulk(), Some(b"v".to_vec()));
         assert_eq!(r.q("GET n").bulk(), Some(b"2".to_vec()));
-        let i = info(&mut r);
+        let i = r.info("replication");
         assert_eq!(i["master_replid"], id);
         assert_eq!(i["master_repl_offset"], (want + 37).to_string());
         assert_eq!(i["repl_backlog_first_byte_offset"], "1001");
@@ -314,7 +294,7 @@ fn shoal_chain_with_redis_at_the_end() {
     assert_eq!(dataset(&mut r), want);
     assert_eq!(dataset(&mut t), want);
     // The chain shares one history: same id and offset all the way down.
-    let (mi, ri, ti) = (info(&mut m), info(&mut r), info(&mut t));
+    let (mi, ri, ti) = (m.info("replication"), r.info("replication"), t.info("replication"));
     assert_eq!(ri["master_replid"], mi["master_replid"]);
     assert_eq!(ti["master_replid"], mi["master_replid"]);
     assert_eq!(ti["master_repl_offset"], mi["master_repl_offset"]);

@@ -21,28 +21,8 @@ fn ok() -> Reply {
     Reply::Simple("OK".into())
 }
 
-/// One INFO section as field -> value.
-fn info(conn: &mut Conn, section: &str) -> HashMap<String, String> {
-    let text = String::from_utf8(conn.q(&format!("INFO {section}")).bulk().unwrap_or_default()).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect()
-}
-
 fn stat(conn: &mut Conn, name: &str) -> i64 {
-    info(conn, "stats").get(name).and_then(|v| v.parse().ok()).unwrap_or(-1)
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
+    conn.info("stats").get(name).and_then(|v| v.parse().ok()).unwrap_or(-1)
 }
 
 /// Waits until `replica` is linked and has applied everything `master` produced.
@@ -50,8 +30,8 @@ fn wait_synced(master: &mut Conn, replica: &mut Conn) {
     let (mut m, mut r) = (HashMap::new(), HashMap::new());
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        r = info(replica, "replication");
-        m = info(master, "replication");
+        r = replica.info("replication");
+        m = master.info("replication");
         if r.get("master_link_status").map(String::as_str) == Some("up")
             && r.contains_key("slave_repl_offset")
             && r.get("slave_repl_offset") == m.get("master_repl_offset")
@@ -201,7 +181,7 @@ fn slaveof_then_masterauth_walkthrough() {
     assert_eq!(r.q("CONFIG SET masterauth 123456"), ok());
     wait_synced(&mut m, &mut r);
 
-    let mi = info(&mut m, "replication");
+    let mi = m.info("replication");
     assert_eq!(mi["role"], "master");
     assert_eq!(mi["connected_slaves"], "1");
     assert!(
@@ -209,7 +189,7 @@ fn slaveof_then_masterauth_walkthrough() {
         "{}",
         mi["slave0"]
     );
-    let ri = info(&mut r, "replication");
+    let ri = r.info("replication");
     assert_eq!(ri["role"], "slave");
     assert_eq!(ri["master_host"], "127.0.0.1");
     assert_eq!(ri["master_port"], master.port.to_string());
@@ -230,12 +210,12 @@ fn slaveof_then_masterauth_walkthrough() {
     assert_eq!(r.q("GET counter").bulk(), Some(b"11".to_vec()));
 
     assert_eq!(r.q("SLAVEOF NO ONE"), ok());
-    assert_eq!(info(&mut r, "replication")["role"], "master");
+    assert_eq!(r.info("replication")["role"], "master");
     assert_eq!(sorted_keys(&mut r), sorted_keys(&mut m));
     assert_eq!(r.q("SET name other"), ok());
     assert_eq!(r.q("GET name").bulk(), Some(b"other".to_vec()));
     wait_for("master drops the replica", Duration::from_secs(10), || {
-        info(&mut m, "replication")["connected_slaves"] == "0"
+        m.info("replication")["connected_slaves"] == "0"
     });
 }
 
@@ -315,7 +295,7 @@ fn replica_from_config_file_as_daemon() {
     let mut got = [0u8; 10];
     std::io::Read::read_exact(&mut v6, &mut got).expect("read over ::1");
     assert_eq!(&got, b"+OK\r\n$-1\r\n");
-    let ri = info(&mut r, "replication");
+    let ri = r.info("replication");
     assert_eq!(ri["role"], "slave");
     assert_eq!(ri["slave_read_only"], "1");
     // The master's snapshot became the replica's dump (since rewritten by `save 2 1`).
@@ -389,7 +369,7 @@ fn restart_resumes(save: bool) {
         if save {
             assert_eq!(r.q("SAVE"), ok());
             let rdb = std::fs::read(dir.path().join("dump.rdb")).expect("dump.rdb");
-            let mi = info(&mut m, "replication");
+            let mi = m.info("replication");
             assert_eq!(rdb_aux(&rdb, "repl-id"), mi.get("master_replid").cloned());
             assert_eq!(rdb_aux(&rdb, "repl-offset"), mi.get("master_repl_offset").cloned());
         }
@@ -404,8 +384,8 @@ fn restart_resumes(save: bool) {
     assert_eq!(stat(&mut m, "sync_full"), 1);
     assert_equal(&mut m, &mut r, "after the restart");
     assert_eq!(
-        info(&mut r, "replication")["master_replid"],
-        info(&mut m, "replication")["master_replid"]
+        r.info("replication")["master_replid"],
+        m.info("replication")["master_replid"]
     );
 }
 
@@ -433,7 +413,7 @@ fn stale_reads_are_served_while_the_master_is_down() {
     drop(m);
     drop(master);
     wait_for("link down", Duration::from_secs(10), || {
-        info(&mut r, "replication")["master_link_status"] == "down"
+        r.info("replication")["master_link_status"] == "down"
     });
     assert_eq!(r.q("GET k").bulk(), Some(b"v".to_vec()));
     for name in ["replica-serve-stale-data", "slave-serve-stale-data"] {
@@ -464,7 +444,7 @@ fn masterdown_when_stale_data_is_not_served() {
         r.q("SET k v"),
         Reply::Error("READONLY You can't write against a read only replica.".into())
     );
-    assert_eq!(info(&mut r, "replication")["master_link_status"], "down");
+    assert_eq!(r.info("replication")["master_link_status"], "down");
     assert_eq!(r.q("CONFIG SET replica-serve-stale-data yes"), ok());
     assert_eq!(r.q("GET k"), Reply::Nil);
 }
@@ -501,7 +481,7 @@ fn promoted_shoal_takes_over_a_redis_replica_with_psync() {
     churn(shoal_r.port, None, 43, 10);
     wait_synced(&mut s, &mut o);
     assert_equal(&mut s, &mut o, "redis replica of the promoted shoal");
-    let (si, oi) = (info(&mut s, "replication"), info(&mut o, "replication"));
+    let (si, oi) = (s.info("replication"), o.info("replication"));
     assert_eq!(oi["master_replid"], si["master_replid"]);
 }
 
@@ -536,7 +516,7 @@ fn chain_redis_to_shoal_to_redis() {
     assert_chain_equal(&[&top, &mid, &tail]);
     let ids: Vec<String> = [&mut t, &mut mi, &mut ta]
         .into_iter()
-        .map(|c| info(c, "replication")["master_replid"].clone())
+        .map(|c| c.info("replication")["master_replid"].clone())
         .collect();
     assert!(
         ids.iter().all(|id| *id == ids[0]),
@@ -556,7 +536,7 @@ fn chain_shoal_to_shoal_to_shoal() {
     assert_eq!(ta.q(&format!("REPLICAOF 127.0.0.1 {}", mid.port)), ok());
     churn(top.port, None, 62, 40);
     assert_chain_equal(&[&top, &mid, &tail]);
-    let (ti, tai) = (info(&mut t, "replication"), info(&mut ta, "replication"));
+    let (ti, tai) = (t.info("replication"), ta.info("replication"));
     assert_eq!(tai["master_replid"], ti["master_replid"]);
     assert_eq!(tai["master_repl_offset"], ti["master_repl_offset"]);
 }
@@ -590,7 +570,7 @@ fn writes_during_and_after_the_full_sync() {
     let rdb = std::fs::read(replica.dir.join("dump.rdb")).expect("the payload kept as dump.rdb");
     assert_eq!(
         rdb_aux(&rdb, "repl-id"),
-        info(&mut m, "replication").get("master_replid").cloned()
+        m.info("replication").get("master_replid").cloned()
     );
     assert!(
         temp_rdbs(&replica.dir).is_empty(),

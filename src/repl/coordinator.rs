@@ -18,8 +18,8 @@ use super::{Ctl, ReplInner, ReplState};
 use crate::server::ServerState;
 use crate::shard::writelog::encode_command;
 
-/// Heap entries ordered by GSN only.
-struct ByGsn(Batch);
+/// Heap entries ordered by GSN only (public for the merge benchmark).
+pub struct ByGsn(pub Batch);
 
 impl PartialEq for ByGsn {
     fn eq(&self, o: &Self) -> bool {

@@ -645,6 +645,28 @@ impl Conn {
     pub fn shutdown_write(&self) {
         let _ = self.stream.shutdown(Shutdown::Write);
     }
+
+    /// `INFO <section>` as a map of its `field:value` lines.
+    pub fn info(&mut self, section: &str) -> std::collections::HashMap<String, String> {
+        self.q(&format!("INFO {section}"))
+            .text()
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(a, b)| (a.to_string(), b.trim_end().to_string()))
+            .collect()
+    }
+}
+
+/// Polls `f` every 50 ms until it holds; panics naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
 }
 
 // ---------------------------------------------------------------------------------------------
