@@ -346,6 +346,7 @@ fn role(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         if replica_role(cx) {
             return Ok(());
         }
+        stream_caught_up(&cx.core.server, Some(CATCH_UP_LIMIT)).await;
         let repl = cx.core.server.repl();
         let replicas: Vec<(String, u16, i64)> = repl
             .lock()
@@ -367,6 +368,30 @@ fn role(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         }
         Ok(())
     })
+}
+
+/// How long INFO and ROLE wait for the stream to take in earlier writes before they answer
+/// with the offset as it is (only a stalled coordinator would take that long).
+pub const CATCH_UP_LIMIT: Duration = Duration::from_secs(1);
+
+/// Waits until every write that took effect before the call is in the stream, so that the
+/// `master_repl_offset` read next counts it. Redis advances the offset before it replies to
+/// a write; Shoal's coordinator thread merges the shards' records a moment later, and a
+/// client that got the reply to a write and then asked for the offset (INFO, ROLE, WAIT) must
+/// not see the offset from before it: tools compare a replica's offset with it to decide the
+/// replica holds everything written so far. Returns at once when nothing is pending.
+pub async fn stream_caught_up(st: &crate::server::ServerState, limit: Option<Duration>) {
+    let Some(repl) = st.repl.get() else {
+        return;
+    };
+    let upto = repl.seq.next_gsn();
+    let started = Instant::now();
+    while repl.seq.is_enabled() && repl.published.load(Ordering::SeqCst) < upto {
+        if limit.is_some_and(|l| started.elapsed() >= l) {
+            return;
+        }
+        crate::runtime::sleep(Duration::from_micros(100)).await;
+    }
 }
 
 /// Replicas whose acknowledged offset reached `offset`.
@@ -393,10 +418,7 @@ fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
         }
         let repl = cx.core.server.repl().clone();
         // The client's own writes must be in the stream before the offset to wait for is read.
-        let upto = repl.seq.next_gsn();
-        while repl.seq.is_enabled() && repl.published.load(Ordering::SeqCst) < upto {
-            crate::runtime::sleep(Duration::from_micros(100)).await;
-        }
+        stream_caught_up(&cx.core.server, None).await;
         let target = repl.master_offset();
         if acked(cx, target) >= want {
             cx.out.int(acked(cx, target));

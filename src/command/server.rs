@@ -279,6 +279,8 @@ fn info(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             let clients = cx.core.server.counters[shard].connected_clients.load(Ordering::Relaxed);
             cores.push(CoreFigures { cmds, clients });
         }
+        // master_repl_offset must count the writes acknowledged before this INFO.
+        super::replication::stream_caught_up(&cx.core.server, Some(super::replication::CATCH_UP_LIMIT)).await;
         let text = info_text(&cx.core.server, &figs, &cores, &wanted);
         cx.out.verbatim(text.as_bytes());
         Ok(())

@@ -344,8 +344,11 @@ fn write_stream<S: RdbSink>(frame: Frame, rx: &Receiver<Piece>, flow: &Flow, mut
     let mut started = std::collections::BTreeSet::new();
     let mut current = None;
     let mut done = 0;
-    let mut boosted = false;
-    crate::runtime::set_thread_low_priority(true);
+    // A dump file is background work; a replica's payload is awaited (repl-timeout runs on
+    // the other side), so it keeps normal priority throughout.
+    let background = frame.repl.is_none();
+    let mut boosted = !background;
+    crate::runtime::set_thread_low_priority(background);
     let result = (|| {
         while done < frame.shards {
             let piece = rx
@@ -368,7 +371,9 @@ fn write_stream<S: RdbSink>(frame: Frame, rx: &Receiver<Piece>, flow: &Flow, mut
                     sink.write(&w.take())?;
                     drop(bytes);
                     let waiting = flow.in_flight.fetch_sub(held, Ordering::SeqCst) - held;
-                    if boosted != (waiting > WRITER_BOOST_AT / 2 && (boosted || waiting > WRITER_BOOST_AT)) {
+                    if background
+                        && boosted != (waiting > WRITER_BOOST_AT / 2 && (boosted || waiting > WRITER_BOOST_AT))
+                    {
                         boosted = !boosted;
                         crate::runtime::set_thread_low_priority(!boosted);
                     }
