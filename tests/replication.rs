@@ -28,17 +28,8 @@ fn redis_replica_of(master: &TestServer, extra: &[&str]) -> TestServer {
     TestServer::start_with(Flavor::Redis, None, &args)
 }
 
-fn info(conn: &mut Conn, section: &str) -> HashMap<String, String> {
-    conn.q(&format!("INFO {section}"))
-        .text()
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(a, b)| (a.to_string(), b.trim_end().to_string()))
-        .collect()
-}
-
 fn field(conn: &mut Conn, section: &str, name: &str) -> String {
-    info(conn, section)
+    conn.info(section)
         .remove(name)
         .unwrap_or_else(|| panic!("INFO {section} has no {name}"))
 }
@@ -49,7 +40,7 @@ fn wait_in_sync(master: &TestServer, replica: &TestServer, limit: Duration) {
     let deadline = Instant::now() + limit;
     let mut last = (String::new(), String::new(), String::new());
     while Instant::now() < deadline {
-        let ri = info(&mut r, "replication");
+        let ri = r.info("replication");
         let mo = field(&mut m, "replication", "master_repl_offset");
         let up = ri.get("master_link_status").cloned().unwrap_or_default();
         let ro = ri.get("slave_repl_offset").cloned().unwrap_or_default();
@@ -632,7 +623,7 @@ fn diskless_full_sync_bytes() {
         Some(&off.to_string()),
         "repl-offset AUX vs FULLRESYNC"
     );
-    let mut mi = info(&mut m, "replication");
+    let mut mi = m.info("replication");
     assert_eq!(mi.remove("master_replid"), Some(id.clone()));
     // First write after the sync: SELECT even for db 0.
     m.q("SELECT 0");
@@ -945,7 +936,7 @@ fn psync_edges() {
     for _ in 0..5 {
         first.command(true);
     }
-    let mi = info(&mut m, "replication");
+    let mi = m.info("replication");
     let id = mi["master_replid"].clone();
     let off: i64 = mi["master_repl_offset"].parse().expect("offset");
     let fb: i64 = mi["repl_backlog_first_byte_offset"].parse().expect("first byte");

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -259,17 +258,8 @@ fn connect(port: u16, pass: Option<&str>) -> Conn {
     conn
 }
 
-fn info(conn: &mut Conn, section: &str) -> HashMap<String, String> {
-    conn.q(&format!("INFO {section}"))
-        .text()
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(a, b)| (a.to_string(), b.trim_end().to_string()))
-        .collect()
-}
-
 fn stat(conn: &mut Conn, name: &str) -> i64 {
-    info(conn, "all")
+    conn.info("all")
         .get(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("INFO has no numeric {name}"))
@@ -291,8 +281,9 @@ fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 fn wait_in_sync(master: &mut Conn, replica: &mut Conn, limit: Duration, log: impl Fn() -> String) {
     let deadline = Instant::now() + limit;
     loop {
-        let ri = info(replica, "replication");
-        let mo = info(master, "replication")
+        let ri = replica.info("replication");
+        let mo = master
+            .info("replication")
             .remove("master_repl_offset")
             .unwrap_or_default();
         let up = ri.get("master_link_status").map(String::as_str) == Some("up");
@@ -424,7 +415,7 @@ fn proxy_cuts_mid_stream_and_mid_rdb() {
         proxy.byte_cuts() == 2
     });
     wait_for(Duration::from_secs(60), "the full resync after the cut", || {
-        stat(&mut m, "sync_full") == 4 && info(&mut r, "replication")["master_link_status"] == "up"
+        stat(&mut m, "sync_full") == 4 && r.info("replication")["master_link_status"] == "up"
     });
     std::thread::sleep(Duration::from_millis(500));
     let sent = stop_load(&stop, load);
@@ -531,9 +522,9 @@ fn two_replicas_attached_at_different_times() {
     wait_in_sync(&mut m, &mut r2, Duration::from_secs(30), || second.log());
     let offsets: Vec<String> = [&mut r1, &mut r2]
         .into_iter()
-        .map(|r| info(r, "replication")["slave_repl_offset"].clone())
+        .map(|r| r.info("replication")["slave_repl_offset"].clone())
         .collect();
-    let mi = info(&mut m, "replication");
+    let mi = m.info("replication");
     assert_eq!(offsets[0], offsets[1], "replicas at different offsets");
     assert_eq!(offsets[0], mi["master_repl_offset"]);
     assert_eq!(mi["connected_slaves"], "2");
