@@ -198,10 +198,11 @@ fn save_point_fires_after_a_write() {
     std::thread::sleep(Duration::from_millis(1100));
     c.q("SET x 1");
     let t = Instant::now();
-    let saved = wait_until(Duration::from_secs(3), || {
+    // Redis fires within about a second; the margin is for a loaded CI machine.
+    let saved = wait_until(Duration::from_secs(10), || {
         dump.is_file() && c.q("LASTSAVE").int() > before
     });
-    assert!(saved, "`save 1 1`: no dump within 3 s of a write");
+    assert!(saved, "`save 1 1`: no dump within 10 s of a write");
     eprintln!("save point fired after {:?}", t.elapsed());
     assert!(wait_until(Duration::from_secs(2), || info_field(
         &s,

@@ -221,6 +221,11 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wan
         let (sys, user) = cpu_seconds();
         let _ = write!(s, "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
     }
+    if want("modules") {
+        // No module system: the section exists, empty, as on a Redis without modules.
+        sep(&mut s);
+        s.push_str("# Modules\r\n");
+    }
     if want("commandstats") {
         sep(&mut s);
         s += &super::cmdstats::commandstats_section(&merged);
@@ -228,6 +233,10 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wan
     if want("errorstats") {
         sep(&mut s);
         s += &super::cmdstats::errorstats_section(&merged);
+    }
+    if want("cluster") {
+        sep(&mut s);
+        s.push_str("# Cluster\r\ncluster_enabled:0\r\n");
     }
     if want("keyspace") {
         sep(&mut s);

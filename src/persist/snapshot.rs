@@ -36,7 +36,7 @@ const SLICE_BYTES: usize = 16 * 1024;
 const TURN: Duration = Duration::from_micros(250);
 /// Encoded bytes allowed between the shards and the sink before the walk pauses.
 const IN_FLIGHT_LIMIT: usize = 16 * 1024 * 1024;
-/// The writer thread runs at the lowest CPU priority while the bytes waiting for it stay
+/// The writer thread runs at a low CPU priority (nice 10) while the bytes waiting for it stay
 /// below this, so a save takes little from busy cores; above it (writes saving old values
 /// faster than it drains them) it runs at normal priority until it is back under half.
 const WRITER_BOOST_AT: usize = 32 * 1024 * 1024;

@@ -81,14 +81,15 @@ pub fn spawn_thread<T: Send + 'static>(
     })
 }
 
-/// Sets the calling thread's CPU priority: `low` gives it nice 19, so it runs on time the
-/// cores leave idle and yields quickly to them when they are busy; otherwise the default.
+/// Sets the calling thread's CPU priority: `low` gives it nice 10 (about a tenth of a CPU the
+/// cores keep busy, all of an idle one; lower would starve it on a saturated box); otherwise
+/// the default.
 /// For bulk background threads (the snapshot writer), never for anything on a client's path.
 pub fn set_thread_low_priority(low: bool) {
     // SAFETY: setpriority on the calling thread (on Linux, PRIO_PROCESS with 0 is the calling
     // thread); failure only leaves the priority as it was.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, if low { 19 } else { 0 });
+        libc::setpriority(libc::PRIO_PROCESS, 0, if low { 10 } else { 0 });
     }
 }
 
