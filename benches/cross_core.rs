@@ -38,7 +38,8 @@ use shoal::shard::writelog::encode_command;
 use shoal::shard::{Shard, WriteRecord};
 use shoal::txn::{CoreCx, CoreMsg, Lock};
 
-/// Iteration counts, smaller with `--quick`.
+/// Iteration counts, smaller with `--quick`, and tiny when not run by `cargo bench` (which
+/// passes `--bench`): `cargo test --benches` only checks that the bench still runs.
 struct Sizes {
     round_trips: usize,
     windowed_jobs: usize,
@@ -47,8 +48,19 @@ struct Sizes {
 }
 
 fn sizes() -> Sizes {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let f = if quick { 1 } else { 5 };
+    let args: Vec<String> = std::env::args().collect();
+    let f = if !args.iter().any(|a| a == "--bench") {
+        return Sizes {
+            round_trips: 100,
+            windowed_jobs: 500,
+            pushes: 1_000,
+            merge_batches: 2_000,
+        };
+    } else if args.iter().any(|a| a == "--quick") {
+        1
+    } else {
+        5
+    };
     Sizes {
         round_trips: 10_000 * f,
         windowed_jobs: 50_000 * f,
