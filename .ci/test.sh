@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Runs every Shoal test: unit, property and integration tests (which start the real
 # shoal-server binary next to a real redis-server 7.0 as the reference).
-# Installs redis-server and redis-tools first when they are missing (needs root or sudo).
+# Installs what the tests need with apt-get when it is missing (needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
+# What the tests run besides cargo: redis-server/redis-cli/redis-benchmark as the reference,
+# `ip` (iproute2) for the protected-mode test's network namespace, `kill` (procps).
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then missing+=(redis-tools); fi
+command -v ip >/dev/null || missing+=(iproute2)
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
+if [ "${#missing[@]}" -gt 0 ]; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server redis-tools
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
 # The Debian package may start a system redis-server on 6379; the tests never use fixed ports.
 

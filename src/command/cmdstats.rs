@@ -100,8 +100,8 @@ impl CoreStats {
     }
 }
 
-/// Commands whose statistics Redis 7.0 keeps per subcommand.
-const CONTAINERS: &[&str] = &[
+/// Commands whose statistics (and CLIENT LIST `cmd=`) Redis 7.0 keeps per subcommand.
+pub(crate) const CONTAINERS: &[&str] = &[
     "acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module", "object", "pubsub",
     "script", "slowlog", "xgroup", "xinfo",
 ];

@@ -394,12 +394,6 @@ const CLIENT_SUBS: &[&str] = &[
     "id", "getname", "setname", "info", "list", "kill", "no-evict", "pause", "unpause", "reply", "help",
 ];
 
-/// Commands Redis 7.0 records as `container|sub` (`cmd=` of CLIENT LIST).
-const CONTAINERS: &[&str] = &[
-    "acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module", "object", "pubsub",
-    "script", "slowlog", "xgroup", "xinfo",
-];
-
 /// The name CLIENT LIST shows as `cmd` for a request, as Redis 7.0 records a client's last
 /// command: `container|sub` for a subcommand, the container alone without one, `NULL` for an
 /// unknown command (or an unknown CLIENT subcommand).
@@ -408,7 +402,7 @@ pub fn command_label(argv: &[Bytes]) -> String {
         return "NULL".into();
     };
     match argv.get(1) {
-        Some(sub) if CONTAINERS.contains(&spec.name) => {
+        Some(sub) if super::cmdstats::CONTAINERS.contains(&spec.name) => {
             let sub = lower(sub);
             if spec.name == "client" && !CLIENT_SUBS.contains(&sub.as_str()) {
                 return "NULL".into();
