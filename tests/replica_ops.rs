@@ -331,6 +331,11 @@ fn killed_link_resumes_with_continue() {
     assert_eq!(m.q("CLIENT KILL TYPE replica"), Reply::Int(1));
     let written = writer.join().expect("writer");
     assert!(written > 0);
+    // The replica may still show the old link as up with equal offsets until it notices the
+    // close: wait for it to come back before comparing.
+    wait_for("the replica to resync", Duration::from_secs(20), || {
+        stat(&mut m, "sync_partial_ok") + stat(&mut m, "sync_full") > 1
+    });
     wait_synced(&mut m, &mut r);
     assert_eq!(
         stat(&mut m, "sync_partial_ok"),
