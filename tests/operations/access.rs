@@ -105,7 +105,7 @@ stop() { kill "$pid"; wait "$pid" 2>/dev/null; }
 ask() {
   exec 3<>"/dev/tcp/$1/7000" || { echo "$1|connect failed"; return; }
   [ -n "$2" ] && printf '%s\r\n' "$2" >&3
-  line=""; IFS= read -t 3 -r line <&3
+  line=""; IFS= read -t 10 -r line <&3
   printf '%s|%s\n' "$1" "$line"
   exec 3>&-
 }
