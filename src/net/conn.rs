@@ -27,6 +27,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let cfg = core.server.config();
+    let _ = stream.set_keepalive(cfg.tcp_keepalive);
     let limits = ParseLimits {
         max_bulk_len: cfg.proto_max_bulk_len as usize,
     };

@@ -35,9 +35,10 @@ pub fn bind_addrs(binds: &[(String, bool)], port: u16) -> Result<Vec<(SocketAddr
 
 /// Binds this core's listeners and starts accepting on each.
 pub fn listen(core: &Rc<CoreCx>, addrs: &[(SocketAddr, bool)]) -> Result<(), String> {
+    let backlog = core.server.config().tcp_backlog;
     let mut bound = 0;
     for (addr, optional) in addrs {
-        match Listener::bind(*addr) {
+        match Listener::bind(*addr, backlog) {
             Ok(l) => {
                 bound += 1;
                 let core = core.clone();

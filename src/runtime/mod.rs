@@ -34,6 +34,7 @@ where
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shoal-core-{index}"))
             .spawn(move || async move {
+                glommio::spawn_local(wake_tick()).detach();
                 let (senders, receivers) = match builder.join().await {
                     Ok(pair) => pair,
                     Err(e) => panic!("core {index} could not join the message mesh: {e}"),
@@ -47,6 +48,20 @@ where
         h.join().map_err(|e| format!("core executor failed: {e}"))?;
     }
     Ok(())
+}
+
+/// The longest an idle core sleeps without looking at its cross-core queues.
+const WAKE_TICK: Duration = Duration::from_millis(10);
+
+/// Keeps a timer armed on every core for its whole life. glommio 0.9 can lose the wake-up that
+/// another thread sends to an executor asleep in its ring: seen as a start-up that hung for
+/// minutes (one core spinning in the mesh join, the other asleep with nothing to wake it) until
+/// a signal came. Every timer expiry also drains the cross-core wake-ups, so with this a lost
+/// one costs at most one tick, and an idle core wakes 100 times a second.
+async fn wake_tick() {
+    loop {
+        glommio::timer::sleep(WAKE_TICK).await;
+    }
 }
 
 /// The CPUs the process may use, noted at start-up before the cores pin themselves.

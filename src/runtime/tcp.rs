@@ -13,9 +13,24 @@ pub struct Listener(glommio::net::TcpListener);
 pub struct Stream(glommio::net::TcpStream);
 
 impl Listener {
-    /// Binds with SO_REUSEPORT (glommio sets it), so all cores can bind the same address.
-    pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
-        glommio::net::TcpListener::bind(addr).map(Listener).map_err(to_io)
+    /// Binds with SO_REUSEPORT, so all cores can bind the same address, and SO_REUSEADDR, so
+    /// a restart binds at once while connections of the previous process sit in TIME_WAIT.
+    /// `backlog` is the `tcp-backlog` directive (the kernel caps it at somaxconn). An IPv6
+    /// address listens on IPv6 only, as redis-server does, so `bind * ::` binds both.
+    pub fn bind(addr: SocketAddr, backlog: u32) -> io::Result<Listener> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+        // SAFETY: the descriptor is a bound, listening TCP socket that nothing else owns.
+        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) };
+        Ok(Listener(listener))
     }
 
     pub async fn accept(&self) -> io::Result<Stream> {
@@ -34,6 +49,26 @@ impl Stream {
 
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.0.set_nodelay(on).map_err(to_io)
+    }
+
+    /// TCP keepalive as the `tcp-keepalive` directive means it: probes after `secs` idle
+    /// seconds, then every third of that, and the peer is dead after three unanswered. 0 = off.
+    pub fn set_keepalive(&self, secs: u32) -> io::Result<()> {
+        use std::os::fd::BorrowedFd;
+        use std::time::Duration;
+        // SAFETY: the descriptor belongs to `self`, which outlives this borrow.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.raw_fd()) };
+        let socket = socket2::SockRef::from(&fd);
+        if secs == 0 {
+            return socket.set_keepalive(false);
+        }
+        let idle = Duration::from_secs(secs.into());
+        let interval = Duration::from_secs((secs / 3).max(1).into());
+        let params = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(interval)
+            .with_retries(3);
+        socket.set_tcp_keepalive(&params)
     }
 
     /// The socket's descriptor (for `shutdown` from CLIENT KILL and `timeout`).

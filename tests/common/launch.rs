@@ -53,7 +53,12 @@ impl TestServer {
 
     fn try_launch(flavor: Flavor, dir: &Path, make: &impl Fn(u16) -> Launch) -> Result<TestServer, String> {
         let port = free_port();
-        let launch = make(port);
+        Self::launch_on(flavor, dir, port, make(port))
+    }
+
+    /// One launch on a given `port` (which `launch` must name): `Err` when the process dies
+    /// before it answers PING, e.g. because it cannot bind.
+    pub fn launch_on(flavor: Flavor, dir: &Path, port: u16, launch: Launch) -> Result<TestServer, String> {
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut child = Command::new(flavor.program())

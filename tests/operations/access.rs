@@ -221,3 +221,59 @@ fn maxclients_and_idle_timeout_match_redis() {
         assert_eq!(common::lossy(&out[0]), common::lossy(&out[1]));
     });
 }
+
+/// Runs `ss` with `args` and returns its lines.
+fn ss(args: &[&str]) -> Vec<String> {
+    let out = Command::new(require_tool("ss")).args(args).output().expect("ss");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `tcp-backlog` sizes every listen queue and `tcp-keepalive` arms keepalive on client
+/// sockets, as `ss` shows them for redis-server.
+#[test]
+fn tcp_backlog_and_keepalive_are_applied_like_redis() {
+    for flavor in [SHOAL, Flavor::Redis] {
+        let server = TestServer::start_with(flavor, None, &["--tcp-backlog", "37", "--tcp-keepalive", "9"]);
+        let filter = format!("sport = :{}", server.port);
+        let listeners = ss(&["-Hltn", &filter]);
+        assert!(!listeners.is_empty(), "{flavor:?}: no listener in ss");
+        for line in &listeners {
+            // State, Recv-Q, Send-Q: a listener's Send-Q is its backlog.
+            let send_q = line.split_whitespace().nth(2);
+            assert_eq!(send_q, Some("37"), "{flavor:?}: {line}");
+        }
+        let mut conn = server.conn();
+        assert_eq!(conn.call(&common::c("PING")).text(), "PONG");
+        let client_sockets = ss(&["-Htno", "state", "established", &filter]);
+        assert_eq!(client_sockets.len(), 1, "{flavor:?}: {client_sockets:?}");
+        assert!(
+            client_sockets[0].contains("timer:(keepalive,"),
+            "{flavor:?}: {client_sockets:?}"
+        );
+    }
+}
+
+/// A restarted server binds its port at once although the previous process closed client
+/// connections first (leaving them in TIME_WAIT on the server's side), as redis-server does.
+#[test]
+fn restart_rebinds_a_port_with_connections_in_time_wait() {
+    for flavor in [SHOAL, Flavor::Redis] {
+        let dir = common::TempDir::new("ops-rebind");
+        let args =
+            |port: u16| common::Launch::args(&["--port", &port.to_string(), "--save", "", "--bind", "127.0.0.1"]);
+        let first = TestServer::launch(flavor, dir.path(), args);
+        let port = first.port;
+        for _ in 0..3 {
+            let mut conn = first.conn();
+            // QUIT: the server closes first, so the TIME_WAIT side is the server's.
+            assert_eq!(conn.call(&common::c("QUIT")).text(), "OK");
+            assert!(conn.closed_by_server(), "{flavor:?}: QUIT left the connection open");
+        }
+        drop(first);
+        let second = TestServer::launch_on(flavor, dir.path(), port, args(port));
+        assert!(second.is_ok(), "{flavor:?} could not rebind: {:?}", second.err());
+    }
+}
