@@ -15,7 +15,8 @@ use bytes::Bytes;
 use super::args::{is, parse_int};
 use super::*;
 use crate::config::ClientClass;
-use crate::repl::link::{LinkSink, Payload};
+use crate::repl::full_sync;
+use crate::repl::link::Payload;
 use crate::repl::{Backlog, ReplicaLink};
 use crate::shard::WriteRecord;
 
@@ -91,11 +92,15 @@ fn replconf(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-/// Creates the backlog (and a fresh replid, as Redis does) when the first replica attaches.
-fn ensure_backlog(cx: &ConnCx) {
+/// Creates the backlog (and a fresh replid, as Redis does) when the first replica attaches,
+/// and lists `link` as waiting for its full sync, under the same lock, so the backlog cannot
+/// be freed for want of replicas (`repl-backlog-ttl`) in between.
+fn ensure_backlog(cx: &ConnCx, link: &Arc<ReplicaLink>) {
     let repl = cx.core.server.repl();
     let size = cx.core.server.config().repl_backlog_size as usize;
     let mut inner = repl.lock();
+    inner.waiting.retain(|w| w.is_alive());
+    inner.waiting.push(link.clone());
     if inner.backlog.is_none() {
         inner.replid = crate::server::random_hex40();
         inner.replid2 = "0".repeat(40);
@@ -116,56 +121,39 @@ fn new_link(cx: &ConnCx, pre_psync: bool) -> (Arc<ReplicaLink>, crossbeam_channe
     ReplicaLink::new(cx.session.id, ip, cx.session.replica.listening_port, limit, pre_psync)
 }
 
-/// A full resync: snapshot at a cut, `+FULLRESYNC` (unless SYNC), then the payload.
-///
-/// The snapshot runs in a task of its own and the socket is handed to the link at once: the
-/// link's writer sends keep-alive newlines until the payload starts (see `repl::link`). A
-/// diskless payload is streamed while the shards serialize; a disk-style one (`$<len>`) needs
-/// its length first, so it is built in memory.
+/// A full resync: the replica joins the queue for the next full-sync snapshot (shared with
+/// the replicas waiting with it, see `repl::full_sync`), and the socket is handed to the link
+/// at once: its writer sends keep-alive newlines until the payload starts (`repl::link`).
 async fn full_sync(cx: &mut ConnCx, legacy: bool) {
-    ensure_backlog(cx);
-    cx.core.server.repl().sync_full.fetch_add(1, Ordering::Relaxed);
     let (link, rx) = new_link(cx, legacy);
+    ensure_backlog(cx, &link);
+    cx.core.server.repl().sync_full.fetch_add(1, Ordering::Relaxed);
     let diskless = cx.session.replica.capa_eof && !legacy && cx.core.server.config().repl_diskless_sync;
     let (payload_tx, payload_rx) = crossbeam_channel::unbounded();
     if cx.core.server.repl().replica.is_active() {
         // A replica relaying its master's stream snapshots inline, holding the PSYNC until the
         // payload is built: handing the socket over first let sub-replicas of a chain receive
         // relayed writes twice (tests/replica_ops.rs chain_*), a race not yet understood.
-        let snap = crate::persist::snapshot(cx, Some(link.clone())).await;
+        let snap = crate::persist::snapshot(cx, vec![link.clone()]).await;
         if snap.rdb.is_empty() {
             link.kill();
         } else {
             let replid = cx.core.server.repl().lock().replid.clone();
-            log_full_sync(&link, snap.offset, &format!("{} bytes, from memory", snap.rdb.len()));
-            let _ = payload_tx.send(Payload::Bytes(memory_payload(&replid, &snap, legacy, diskless)));
+            let how = format!("{} bytes from memory", snap.rdb.len());
+            full_sync::log_full_sync(&link, snap.offset, 1, &how);
+            let payload = full_sync::memory_payload(&replid, &snap, legacy, diskless);
+            let _ = payload_tx.send(Payload::Bytes(payload));
             let _ = payload_tx.send(Payload::End);
         }
     } else {
-        let core = cx.core.clone();
-        let cut = link.clone();
-        crate::runtime::spawn(async move {
-            crate::persist::snapshot::acquire_slot(&core).await;
-            let txn = crate::txn::Txn::new(&core, (0..core.shards).collect(), 2);
-            if diskless {
-                stream_snapshot(&core, txn, cut, payload_tx).await;
-                return;
-            }
-            let snap = crate::persist::snapshot_with(&core, txn, Some(cut.clone())).await;
-            if snap.rdb.is_empty() {
-                // The snapshot failed (logged by persist): dropping the sender ends the link.
-                cut.kill();
-                return;
-            }
-            log_full_sync(
-                &cut,
-                snap.offset,
-                &format!("{} bytes, disk-style payload", snap.rdb.len()),
-            );
-            let replid = core.server.repl().lock().replid.clone();
-            let _ = payload_tx.send(Payload::Bytes(memory_payload(&replid, &snap, legacy, false)));
-            let _ = payload_tx.send(Payload::End);
-        });
+        let waiter = full_sync::Waiter {
+            link: link.clone(),
+            payload: payload_tx,
+            legacy,
+            diskless,
+            since: Instant::now(),
+        };
+        full_sync::enqueue(&cx.core, waiter);
     }
     cx.session.handoff = Some(Handoff {
         link,
@@ -173,66 +161,6 @@ async fn full_sync(cx: &mut ConnCx, legacy: bool) {
         first: payload_rx,
         wait_ack: diskless,
     });
-}
-
-/// A diskless full sync: `+FULLRESYNC`, `$EOF:<mark>`, the RDB as the shards produce it, the
-/// mark. A failed snapshot ends the link before the mark, so the replica never loads it.
-async fn stream_snapshot(
-    core: &std::rc::Rc<crate::txn::CoreCx>,
-    txn: crate::txn::Txn,
-    cut: Arc<ReplicaLink>,
-    payload: crossbeam_channel::Sender<Payload>,
-) {
-    let (sink, body) = LinkSink::new(cut.clone());
-    let running = crate::persist::snapshot::start(core, txn, Some(cut.clone()), sink).await;
-    let replid = running
-        .replid
-        .clone()
-        .unwrap_or_else(|| core.server.repl().lock().replid.clone());
-    let mark = crate::server::random_hex40();
-    let head = format!("+FULLRESYNC {replid} {}\r\n$EOF:{mark}\r\n", running.offset);
-    log_full_sync(&cut, running.offset, "diskless, streamed");
-    for msg in [
-        Payload::Bytes(head.into_bytes()),
-        Payload::Body(body),
-        Payload::Bytes(mark.into_bytes()),
-        Payload::End,
-    ] {
-        let _ = payload.send(msg);
-    }
-    if let Err(e) = running.finished().await {
-        crate::server::log::warning(&format!(
-            "Diskless full sync to replica {}:{} failed: {e}",
-            cut.ip, cut.listening_port
-        ));
-        cut.kill();
-    }
-}
-
-/// A whole payload built from an in-memory snapshot: `+FULLRESYNC <id> <offset>` (not for
-/// SYNC), then the RDB framed as `$EOF:<mark>` ... `<mark>` or `$<len>`.
-fn memory_payload(replid: &str, snap: &crate::persist::Snapshot, legacy: bool, diskless: bool) -> Vec<u8> {
-    let mut first = Vec::with_capacity(snap.rdb.len() + 128);
-    if !legacy {
-        first.extend_from_slice(format!("+FULLRESYNC {replid} {}\r\n", snap.offset).as_bytes());
-    }
-    if diskless {
-        let mark = crate::server::random_hex40();
-        first.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
-        first.extend_from_slice(&snap.rdb);
-        first.extend_from_slice(mark.as_bytes());
-    } else {
-        first.extend_from_slice(format!("${}\r\n", snap.rdb.len()).as_bytes());
-        first.extend_from_slice(&snap.rdb);
-    }
-    first
-}
-
-fn log_full_sync(link: &ReplicaLink, offset: i64, how: &str) {
-    crate::server::log::notice(&format!(
-        "Replica {}:{} asks for synchronization: full resync at offset {offset} ({how})",
-        link.ip, link.listening_port
-    ));
 }
 
 fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -454,7 +382,12 @@ pub fn info_section(st: &crate::server::ServerState) -> String {
     let repl = st.repl();
     let inner = repl.lock();
     let now = crate::shard::unix_ms();
-    let live: Vec<_> = inner.replicas.iter().filter(|r| r.is_alive()).collect();
+    let live: Vec<_> = inner
+        .replicas
+        .iter()
+        .chain(&inner.waiting)
+        .filter(|r| r.is_alive())
+        .collect();
     let mut s = format!(
         "# Replication\r\n{}connected_slaves:{}\r\n",
         role_lines(st, repl),

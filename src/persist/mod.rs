@@ -26,16 +26,16 @@ pub struct Snapshot {
     pub offset: i64,
 }
 
-/// Takes a consistent snapshot of every shard into memory. With `cut`, it is also a
+/// Takes a consistent snapshot of every shard into memory. With links in `cut`, it is also a
 /// replication cut: the coordinator emits everything written before the instant and
-/// registers the replica link from that offset (R6).
-pub async fn snapshot(cx: &ConnCx, cut: Option<Arc<crate::repl::ReplicaLink>>) -> Snapshot {
+/// registers those replica links from that offset (R6).
+pub async fn snapshot(cx: &ConnCx, cut: Vec<Arc<crate::repl::ReplicaLink>>) -> Snapshot {
     snapshot::acquire_slot(&cx.core).await;
     snapshot_with(&cx.core, cx.txn_all(2), cut).await
 }
 
 /// `snapshot` under a given all-shards transaction; the caller holds the snapshot slot.
-pub async fn snapshot_with(core: &Rc<CoreCx>, txn: Txn, cut: Option<Arc<crate::repl::ReplicaLink>>) -> Snapshot {
+pub async fn snapshot_with(core: &Rc<CoreCx>, txn: Txn, cut: Vec<Arc<crate::repl::ReplicaLink>>) -> Snapshot {
     let running = snapshot::start(core, txn, cut, Vec::new()).await;
     let offset = running.offset;
     let rdb = match running.finished().await {

@@ -66,6 +66,12 @@ impl PersistState {
         self.snapshot_busy.store(false, Ordering::SeqCst);
     }
 
+    /// Frees the snapshot slot taken with `snapshot::acquire_slot` when no snapshot was
+    /// started after all.
+    pub fn release_slot(&self) {
+        self.snapshot_busy.store(false, Ordering::SeqCst);
+    }
+
     /// The `# Persistence` section of INFO; `dirty` is the shards' write count.
     pub fn info_section(&self, dirty: u64) -> String {
         let now = unix_ms();
@@ -156,7 +162,7 @@ pub async fn save(core: &Rc<CoreCx>, txn: Txn, background: bool) -> Result<(), S
     let running = match super::snapshot::FileSink::create(&dir, &name) {
         Ok(sink) => {
             super::snapshot::acquire_slot(core).await;
-            Ok(super::snapshot::start(core, txn, None, sink).await)
+            Ok(super::snapshot::start(core, txn, Vec::new(), sink).await)
         }
         Err(e) => Err(e),
     };

@@ -235,19 +235,20 @@ fn begin_on_shard(
 }
 
 /// Starts a snapshot of every shard under `txn` (which must span all shards and not be
-/// finished), streaming it into `sink`. With `cut`, the instant is also the replication cut:
-/// the coordinator emits everything written before it and attaches `cut` from that offset (R6).
+/// finished), streaming it into `sink`. With links in `cut`, the instant is also the
+/// replication cut: the coordinator emits everything written before it and attaches those
+/// links from that offset (R6); several replicas share one snapshot this way.
 /// The caller must hold the snapshot slot (`acquire_slot`); the writer releases it.
 pub async fn start<S: RdbSink>(
     core: &Rc<CoreCx>,
     mut txn: crate::txn::Txn,
-    cut: Option<Arc<crate::repl::ReplicaLink>>,
+    cut: Vec<Arc<crate::repl::ReplicaLink>>,
     sink: S,
 ) -> Running<S::Output> {
     let cfg = core.server.config();
     let (compress, checksum) = (cfg.rdbcompression, cfg.rdbchecksum);
     drop(cfg);
-    let replicating = cut.is_some();
+    let replicating = !cut.is_empty();
     // On a replica, the cut must fall between two applied steps of the master's stream
     // (see repl::replica::ApplyGate); taken before any shard is locked.
     let repl_state = core.server.repl().clone();
@@ -266,11 +267,15 @@ pub async fn start<S: RdbSink>(
     let mut offset = 0;
     let mut replid = None;
     let mut stream_db = 0;
-    if let Some(link) = cut {
+    if replicating {
         let repl = core.server.repl().clone();
         let (tx, rx) = crossbeam_channel::bounded(1);
         let upto = repl.seq.next_gsn();
-        repl.send(crate::repl::Ctl::FullSync { upto, link, reply: tx });
+        repl.send(crate::repl::Ctl::FullSync {
+            upto,
+            links: cut,
+            reply: tx,
+        });
         offset = loop {
             if let Ok(o) = rx.try_recv() {
                 break o;

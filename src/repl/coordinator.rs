@@ -72,6 +72,31 @@ fn encode_batch(inner: &mut ReplInner, batch: &Batch, out: &mut Vec<u8>) {
     }
 }
 
+/// `repl-backlog-ttl`: a master that has had no replica for that many seconds frees its
+/// backlog and stops the stream; like redis-server it takes a new replication id, since the
+/// history it could continue is gone. 0 keeps the backlog forever; a replica never frees it.
+fn free_idle_backlog(repl: &ReplState, inner: &mut ReplInner, since: &mut Option<Instant>, state: &ServerState) {
+    let attached = inner.replicas.iter().chain(&inner.waiting).any(|r| r.is_alive());
+    if attached || inner.backlog.is_none() || repl.replica.is_active() {
+        *since = None;
+        return;
+    }
+    let ttl = state.config().repl_backlog_ttl;
+    let idle = since.get_or_insert_with(Instant::now).elapsed();
+    if ttl == 0 || idle < Duration::from_secs(ttl) {
+        return;
+    }
+    inner.backlog = None;
+    inner.replid = crate::server::random_hex40();
+    inner.replid2 = "0".repeat(40);
+    inner.second_offset = -1;
+    repl.seq.disable();
+    *since = None;
+    crate::server::log::notice(&format!(
+        "Replication backlog freed: no replica for {ttl} seconds (repl-backlog-ttl)."
+    ));
+}
+
 /// Publishes `chunk` to the backlog and to every live replica.
 pub(crate) fn publish(repl: &ReplState, inner: &mut ReplInner, chunk: Vec<u8>) {
     if chunk.is_empty() {
@@ -91,8 +116,9 @@ pub(crate) fn publish(repl: &ReplState, inner: &mut ReplInner, chunk: Vec<u8>) {
 
 pub fn run(repl: Arc<ReplState>, queues: Vec<Receiver<Batch>>, ctl: Receiver<Ctl>, state: Arc<ServerState>) {
     let mut heap: BinaryHeap<Reverse<ByGsn>> = BinaryHeap::new();
-    let mut waiting: Vec<(u64, Arc<super::ReplicaLink>, crossbeam_channel::Sender<i64>)> = Vec::new();
+    let mut waiting: Vec<(u64, Vec<Arc<super::ReplicaLink>>, crossbeam_channel::Sender<i64>)> = Vec::new();
     let mut last_ping = Instant::now();
+    let mut no_replicas_since: Option<Instant> = None;
     loop {
         // Wait for work, but wake at least every 100 ms for pings and barriers.
         let idle = heap.is_empty() && waiting.is_empty();
@@ -106,7 +132,7 @@ pub fn run(repl: Arc<ReplState>, queues: Vec<Receiver<Batch>>, ctl: Receiver<Ctl
         }
         while let Ok(msg) = ctl.try_recv() {
             match msg {
-                Ctl::FullSync { upto, link, reply } => waiting.push((upto, link, reply)),
+                Ctl::FullSync { upto, links, reply } => waiting.push((upto, links, reply)),
             }
         }
         let bound = repl.seq.safe_bound();
@@ -126,10 +152,13 @@ pub fn run(repl: Arc<ReplState>, queues: Vec<Receiver<Batch>>, ctl: Receiver<Ctl
         let lowest_left = heap.peek().map_or(u64::MAX, |Reverse(ByGsn(b))| b.gsn);
         repl.published
             .store(bound.min(lowest_left), std::sync::atomic::Ordering::SeqCst);
-        waiting.retain(|(upto, link, reply)| {
+        waiting.retain(|(upto, links, reply)| {
             if bound >= *upto && lowest_left >= *upto {
                 inner.last_db = -1;
-                inner.replicas.push(link.clone());
+                inner.replicas.extend(links.iter().cloned());
+                inner
+                    .waiting
+                    .retain(|w| w.is_alive() && !links.iter().any(|l| Arc::ptr_eq(l, w)));
                 let _ = reply.send(repl.master_offset());
                 false
             } else {
@@ -146,6 +175,7 @@ pub fn run(repl: Arc<ReplState>, queues: Vec<Receiver<Batch>>, ctl: Receiver<Ctl
                 publish(&repl, &mut inner, ping);
             }
         }
+        free_idle_backlog(&repl, &mut inner, &mut no_replicas_since, &state);
         drop(inner);
         if !heap.is_empty() || !waiting.is_empty() {
             // A core is between taking a GSN and queueing its batch: give it a moment.

@@ -7,6 +7,7 @@
 
 pub mod backlog;
 pub mod coordinator;
+pub mod full_sync;
 pub mod link;
 pub mod replica;
 pub mod replica_link;
@@ -23,11 +24,11 @@ pub use sequencer::Sequencer;
 
 /// Messages to the coordinator thread.
 pub enum Ctl {
-    /// Emit every batch below `upto`, register `link` to receive the stream from there, and
+    /// Emit every batch below `upto`, register `links` to receive the stream from there, and
     /// answer the offset at that point (the cut of a full sync, R6).
     FullSync {
         upto: u64,
-        link: Arc<ReplicaLink>,
+        links: Vec<Arc<ReplicaLink>>,
         reply: Sender<i64>,
     },
 }
@@ -40,6 +41,8 @@ pub struct ReplInner {
     pub second_offset: i64,
     pub backlog: Option<Backlog>,
     pub replicas: Vec<Arc<ReplicaLink>>,
+    /// Replicas between their PSYNC and their full-sync cut (INFO lists them as wait_bgsave).
+    pub waiting: Vec<Arc<ReplicaLink>>,
     /// Last db named by SELECT in the stream (-1: next write gets a SELECT).
     pub last_db: i64,
 }
@@ -58,6 +61,8 @@ pub struct ReplState {
     pub sync_full: std::sync::atomic::AtomicU64,
     pub sync_partial_ok: std::sync::atomic::AtomicU64,
     pub sync_partial_err: std::sync::atomic::AtomicU64,
+    /// Replicas waiting for a full-sync snapshot.
+    pub full_syncs: Mutex<full_sync::Queue>,
 }
 
 impl ReplState {
@@ -95,12 +100,14 @@ pub fn start(cores: usize, state: Arc<crate::server::ServerState>) -> Arc<ReplSt
         sync_full: std::sync::atomic::AtomicU64::new(0),
         sync_partial_ok: std::sync::atomic::AtomicU64::new(0),
         sync_partial_err: std::sync::atomic::AtomicU64::new(0),
+        full_syncs: Mutex::default(),
         inner: Mutex::new(ReplInner {
             replid: crate::server::random_hex40(),
             replid2: "0".repeat(40),
             second_offset: -1,
             backlog: None,
             replicas: Vec::new(),
+            waiting: Vec::new(),
             last_db: -1,
         }),
         ctl: ctl_tx,

@@ -121,6 +121,8 @@ impl TestServer {
             Flavor::Shoal { shards } => {
                 args.extend(["--shards".into(), shards.to_string()]);
                 args.extend(["--save".into(), String::new(), "--dir".into(), d]);
+                // Full syncs start at once; tests that batch replicas set their own delay.
+                args.extend(["--repl-diskless-sync-delay".into(), "0".into()]);
             }
             Flavor::Redis => {
                 args.extend(["--save".into(), String::new(), "--appendonly".into(), "no".into()]);
