@@ -121,14 +121,14 @@ impl TestServer {
             Flavor::Shoal { shards } => {
                 args.extend(["--shards".into(), shards.to_string()]);
                 args.extend(["--save".into(), String::new(), "--dir".into(), d]);
-                // Full syncs start at once; tests that batch replicas set their own delay.
-                args.extend(["--repl-diskless-sync-delay".into(), "0".into()]);
             }
             Flavor::Redis => {
                 args.extend(["--save".into(), String::new(), "--appendonly".into(), "no".into()]);
                 args.extend(["--dir".into(), d]);
             }
         }
+        // Full syncs start at once; tests that batch replicas set their own delay.
+        args.extend(["--repl-diskless-sync-delay".into(), "0".into()]);
         args.extend(extra.iter().map(|a| a.to_string()));
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
