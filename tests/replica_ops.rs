@@ -400,7 +400,6 @@ fn restart_resumes_from_the_received_dump_with_psync() {
 }
 
 #[test]
-#[ignore = "a replica's own SAVE does not write repl-id / repl-offset yet (persist, see the report)"]
 fn restart_resumes_from_its_own_save_with_psync() {
     restart_resumes(true);
 }

@@ -249,10 +249,13 @@ pub async fn start<S: RdbSink>(
     let (compress, checksum) = (cfg.rdbcompression, cfg.rdbchecksum);
     drop(cfg);
     let replicating = !cut.is_empty();
+    let repl_state = core.server.repl().clone();
+    // A replica's own save records its place in the master's stream (as redis-server's does),
+    // so a restart from it can continue with PSYNC; once it has synced, that is.
+    let own_place = !replicating && repl_state.replica.is_active() && repl_state.replica.lock().can_continue;
     // On a replica, the cut must fall between two applied steps of the master's stream
     // (see repl::replica::ApplyGate); taken before any shard is locked.
-    let repl_state = core.server.repl().clone();
-    let cut_pass = if replicating {
+    let cut_pass = if replicating || own_place {
         Some(repl_state.replica.enter_cut().await)
     } else {
         None
@@ -284,6 +287,10 @@ pub async fn start<S: RdbSink>(
         };
         replid = Some(repl.lock().replid.clone());
         stream_db = repl.replica.stream_db();
+    } else if own_place {
+        replid = Some(repl_state.lock().replid.clone());
+        offset = repl_state.master_offset();
+        stream_db = repl_state.replica.stream_db();
     }
     drop(cut_pass);
     let (tx, rx) = crossbeam_channel::unbounded();
