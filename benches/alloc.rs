@@ -14,22 +14,20 @@
 //! 3. reply: the `Out` buffer is written and cleared (the socket write is left out).
 //!
 //! It prints the counts and asserts nothing: allocations are reported, speed is measured.
-//! Where zero is not reached, and why (as read from the code when this bench was written):
+//! Where zero is not reached, and why (as read from the code):
 //! - parse, 1 per request: a request is a `Vec<Bytes>` (`resp::Request`); the arguments
-//!   themselves are zero-copy slices of the read buffer. Per read, `conn.rs` also allocates
-//!   the batch `Vec` (growing it for pipelines) and, outside what this bench can reach, a
-//!   `String` for CLIENT LIST's `cmd=` field (`last_cmd`), whatever the pipeline depth.
-//! - dispatch, 2 per read (`Pending::flush`): the pending-items vector and the per-command
-//!   `done` vector (end offset and duration of each reply). They do not grow with the pipeline
-//!   depth beyond a few reallocations, so per request they fall towards zero with `-P 16`.
+//!   themselves are zero-copy slices of the read buffer. The batch vector of a read is reused
+//!   from read to read, as is the connection's CLIENT LIST `cmd=` label.
+//! - dispatch: nothing once warm. The pending-commands and reply-end vectors come from a small
+//!   per-core pool and go back to it after the batch.
 //! - SET handler, 1 per request: the value is stored as its own `Vec<u8>` copy
 //!   (`Value::string`), and the old value is freed. A value that is a canonical integer is
 //!   stored inline (`Value::Int`) and costs nothing; GET costs nothing.
 //! - reply: zero once `Out` has grown to the largest batch's replies (it is reused).
 //!
-//! Measured (2-CPU VM, `--quick`): GET 4 per request unpipelined (parse 2, dispatch 2) and
-//! 1.44 at depth 16; SET of a string 5 and 2.44; SET of an integer as GET. Add conn.rs's
-//! `last_cmd` String per read for the full server: 5 per unpipelined GET.
+//! Measured (2-CPU VM, `--quick`, 2026-11-26): GET 1 per request at any depth; SET of a
+//! string 2; SET of an integer as GET. Before the buffers were reused: GET 4 unpipelined and
+//! 1.44 at depth 16, SET 5 and 2.44, plus a `cmd=` label String per read in the server.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
@@ -135,6 +133,8 @@ struct Conn {
     rbuf: BytesMut,
     parser: RequestParser,
     limits: ParseLimits,
+    /// The requests of one read, reused from read to read as `net/conn.rs` does.
+    batch: Vec<Request>,
 }
 
 impl Conn {
@@ -145,22 +145,21 @@ impl Conn {
             rbuf: BytesMut::with_capacity(16 * 1024),
             parser: RequestParser::new(),
             limits: ParseLimits::default(),
+            batch: Vec::new(),
         }
     }
 
-    fn parse(&mut self, bytes: &[u8]) -> Vec<Request> {
+    fn parse(&mut self, bytes: &[u8]) {
         self.rbuf.extend_from_slice(bytes);
-        let mut batch = Vec::new();
         while let Ok(Some(req)) = self.parser.next(&mut self.rbuf, &self.limits) {
-            batch.push(req);
+            self.batch.push(req);
         }
-        batch
     }
 
     /// One read, start to finish; returns the reply length.
     fn serve(&mut self, bytes: &[u8]) -> usize {
-        let batch = self.parse(bytes);
-        ready(dispatch::execute(&mut self.cx, batch));
+        self.parse(bytes);
+        ready(dispatch::execute(&mut self.cx, &mut self.batch));
         let n = self.cx.out.len();
         self.cx.out.clear();
         n
@@ -184,9 +183,9 @@ fn count_steps(conn: &mut Conn, reads: &[Vec<u8>], depth: usize) -> Steps {
     for i in 0..ROUNDS / depth {
         let bytes = &reads[i % reads.len()];
         let t0 = allocs();
-        let batch = conn.parse(bytes);
+        conn.parse(bytes);
         let t1 = allocs();
-        ready(dispatch::execute(&mut conn.cx, batch));
+        ready(dispatch::execute(&mut conn.cx, &mut conn.batch));
         let t2 = allocs();
         black_box(conn.cx.out.len());
         conn.cx.out.clear();
@@ -269,7 +268,7 @@ fn report(core: &Rc<CoreCx>) {
             );
         }
     }
-    println!("(dispatch includes the handler; reads outside this bench add conn.rs's per-read `last_cmd` String)\n");
+    println!("(dispatch includes the handler)\n");
 }
 
 fn bench(core: &Rc<CoreCx>) {

@@ -397,19 +397,26 @@ const CLIENT_SUBS: &[&str] = &[
 /// The name CLIENT LIST shows as `cmd` for a request, as Redis 7.0 records a client's last
 /// command: `container|sub` for a subcommand, the container alone without one, `NULL` for an
 /// unknown command (or an unknown CLIENT subcommand).
-pub fn command_label(argv: &[Bytes]) -> String {
+///
+/// Written over `label`, reusing its memory: this runs once per read on every connection.
+pub fn set_command_label(argv: &[Bytes], label: &mut String) {
+    label.clear();
     let Some(spec) = argv.first().and_then(|a| super::lookup(a)) else {
-        return "NULL".into();
+        label.push_str("NULL");
+        return;
     };
     match argv.get(1) {
         Some(sub) if super::cmdstats::CONTAINERS.contains(&spec.name) => {
             let sub = lower(sub);
             if spec.name == "client" && !CLIENT_SUBS.contains(&sub.as_str()) {
-                return "NULL".into();
+                label.push_str("NULL");
+                return;
             }
-            format!("{}|{sub}", spec.name)
+            label.push_str(spec.name);
+            label.push('|');
+            label.push_str(&sub);
         }
-        _ => spec.name.to_string(),
+        _ => label.push_str(spec.name),
     }
 }
 

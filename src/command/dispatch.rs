@@ -27,11 +27,22 @@ struct Item {
     spec: &'static CommandSpec,
 }
 
-/// Shard commands waiting to be sent.
+/// Shard commands waiting to be sent, and where each local reply ended (kept to reuse).
 #[derive(Default)]
 struct Pending {
     items: Vec<Item>,
+    done: Vec<(usize, u64)>,
 }
+
+thread_local! {
+    /// Emptied `Pending` buffers of this core, reused by the next batches so that a read
+    /// allocates none once they have grown. Batches of many connections are in flight at
+    /// once, hence a small pool rather than one buffer.
+    static SPARE_PENDING: std::cell::RefCell<Vec<Pending>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// At most this many spare buffers per core.
+const SPARE_LIMIT: usize = 64;
 
 /// How a group of shard commands runs (plainly, or inside EXEC keeping its records).
 type GroupRunner = fn(&mut Shard, usize, Proto, Vec<(ShardHandler, Request)>) -> GroupReplies;
@@ -79,11 +90,31 @@ fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHa
 }
 
 impl Pending {
+    /// A spare buffer of this core, or a new one.
+    fn take() -> Pending {
+        SPARE_PENDING.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+    }
+
+    /// Hands the (flushed) buffers back for reuse.
+    fn give_back(mut self) {
+        if self.items.capacity() == 0 && self.done.capacity() == 0 {
+            return;
+        }
+        self.items.clear();
+        self.done.clear();
+        SPARE_PENDING.with(|s| {
+            let mut spare = s.borrow_mut();
+            if spare.len() < SPARE_LIMIT {
+                spare.push(self);
+            }
+        });
+    }
+
     async fn flush(&mut self, cx: &mut ConnCx) {
         if self.items.is_empty() {
             return;
         }
-        let items = std::mem::take(&mut self.items);
+        let mut items = std::mem::take(&mut self.items);
         let core = cx.core.clone();
         let db = cx.session.db;
         let proto = cx.out.proto();
@@ -95,7 +126,7 @@ impl Pending {
                 // The common case: everything is ours. Write replies straight to the client.
                 let out = &mut cx.out;
                 let mut start = out.len();
-                let mut done = Vec::with_capacity(items.len());
+                let mut done = std::mem::take(&mut self.done);
                 core.with_local_shard(|shard| {
                     let mut scx = ShardCx::new(shard, db, unix_ms());
                     let mut t = Instant::now();
@@ -107,11 +138,14 @@ impl Pending {
                     }
                 })
                 .await;
-                for (it, (end, usec)) in items.iter().zip(done) {
+                for (it, (end, usec)) in items.iter().zip(done.drain(..)) {
                     let reply = &cx.out.as_bytes()[start..end];
                     observe::finished(&cx.core.server, &mut cx.session, it.idx, it.spec, &it.argv, usec, reply);
                     start = end;
                 }
+                items.clear();
+                self.items = items;
+                self.done = done;
             } else {
                 let meta: Vec<_> = items.iter().map(|i| (i.idx, i.spec)).collect();
                 let cmds: Vec<_> = items.into_iter().map(|i| (i.handler, i.argv)).collect();
@@ -229,20 +263,21 @@ fn refuse(cx: &mut ConnCx, idx: Option<usize>, msg: &str) {
     observe::rejected(idx, &cx.out.as_bytes()[start..]);
 }
 
-/// Executes a batch of requests, leaving all replies in `cx.out`.
-pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
+/// Executes a batch of requests, leaving all replies in `cx.out` and `batch` empty (its
+/// memory is the caller's to reuse for the next read).
+pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
     // EXEC runs its queue through here again: MONITOR lines and CLIENT REPLY are handled by
     // the outer batch only (EXEC's reply is dropped or kept whole).
     let top = cx.scope.is_none();
     if top {
         observe::batch_start(cx);
     }
-    let mut pending = Pending::default();
+    let mut pending = Pending::take();
     let mut splits = Splits::default();
     // CLIENT REPLY OFF/SKIP: where the current command's reply starts, and whether it is the
     // one command SKIP drops. Settled before the next command (or at the end).
     let mut quiet: Option<(usize, bool)> = None;
-    for argv in batch {
+    for argv in batch.drain(..) {
         if let Some((mark, skip)) = quiet.take() {
             pending.flush(cx).await;
             splits.run(cx).await;
@@ -380,6 +415,7 @@ pub async fn execute(cx: &mut ConnCx, batch: Vec<Request>) {
     }
     splits.run(cx).await;
     pending.flush(cx).await;
+    pending.give_back();
     if let Some((mark, skip)) = quiet.take()
         && (skip || cx.session.reply_off)
     {

@@ -176,7 +176,7 @@ fn shards_for(cx: &ConnCx, queued: &[Bytes], all: &mut bool, out: &mut Vec<Shard
 
 fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
-        let Some(multi) = cx.session.multi.take() else {
+        let Some(mut multi) = cx.session.multi.take() else {
             return Err(CmdError::other("ERR EXEC without MULTI"));
         };
         if multi.aborted {
@@ -220,7 +220,7 @@ fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         }
         cx.scope = Some(txn.id());
         cx.out.array(multi.queued.len());
-        super::dispatch::execute(cx, multi.queued).await;
+        super::dispatch::execute(cx, &mut multi.queued).await;
         cx.scope = None;
         // The whole EXEC goes to the stream as one MULTI ... EXEC group (R4).
         let records = cx.core.take_stash(txn.id());

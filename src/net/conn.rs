@@ -62,6 +62,8 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     let registered = clients::with_local(|c| c.register(handle.clone()));
     let mut cx = ConnCx::new(core.clone(), session);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    // The requests of one read; emptied by each batch and reused.
+    let mut batch = Vec::new();
     let mut parser = RequestParser::new();
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {
@@ -114,7 +116,6 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         };
         CoreCounters::add(&counters.net_input_bytes, n as u64);
         rbuf.extend_from_slice(&chunk[..n]);
-        let mut batch = Vec::new();
         let mut protocol_error = None;
         loop {
             match parser.next(&mut rbuf, &limits) {
@@ -132,7 +133,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         }
         if !batch.is_empty() {
             if let Some(req) = batch.last() {
-                *handle.last_cmd.borrow_mut() = crate::command::conn::command_label(req);
+                crate::command::conn::set_command_label(req, &mut handle.last_cmd.borrow_mut());
             }
             let blocking = batch
                 .iter()
@@ -144,7 +145,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
                 // element): watch the socket for its close while the batch runs.
                 let closed = futures_lite::future::or(
                     async {
-                        dispatch::execute(&mut cx, batch).await;
+                        dispatch::execute(&mut cx, &mut batch).await;
                         false
                     },
                     peer_closed(&stream),
@@ -154,7 +155,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
                     break;
                 }
             } else {
-                dispatch::execute(&mut cx, batch).await;
+                dispatch::execute(&mut cx, &mut batch).await;
             }
             handle.blocked.set(false);
             handle.last_active_ms.set(unix_ms());

@@ -456,7 +456,7 @@ async fn apply_ready(
     if ready == 0 {
         return Ok(());
     }
-    *handle.last_cmd.borrow_mut() = crate::command::conn::command_label(&held[ready - 1].0);
+    crate::command::conn::set_command_label(&held[ready - 1].0, &mut handle.last_cmd.borrow_mut());
     let repl = link.repl().clone();
     // Applying and relaying form one step for cuts and promotions (see `ApplyGate`); a
     // promotion that came first leaves nothing to apply.
@@ -489,7 +489,7 @@ async fn apply_ready(
 /// Executes `batch` on the master's pseudo-client (replies dropped), then relays its bytes.
 async fn apply(cx: &mut ConnCx, batch: &mut Vec<Request>, bytes: &mut Vec<u8>) {
     if !batch.is_empty() {
-        crate::command::dispatch::execute(cx, std::mem::take(batch)).await;
+        crate::command::dispatch::execute(cx, batch).await;
         cx.out.clear();
     }
     if !bytes.is_empty() {
