@@ -41,8 +41,10 @@ thread_local! {
     static SPARE_PENDING: std::cell::RefCell<Vec<Pending>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// At most this many spare buffers per core.
+/// At most this many spare buffers per core, each kept only while it holds at most
+/// `SPARE_ITEMS` commands' room (a deep pipeline's buffers are freed, not hoarded).
 const SPARE_LIMIT: usize = 64;
+const SPARE_ITEMS: usize = 256;
 
 /// How a group of shard commands runs (plainly, or inside EXEC keeping its records).
 type GroupRunner = fn(&mut Shard, usize, Proto, Vec<(ShardHandler, Request)>) -> GroupReplies;
@@ -97,7 +99,8 @@ impl Pending {
 
     /// Hands the (flushed) buffers back for reuse.
     fn give_back(mut self) {
-        if self.items.capacity() == 0 && self.done.capacity() == 0 {
+        let room = self.items.capacity().max(self.done.capacity());
+        if room == 0 || room > SPARE_ITEMS {
             return;
         }
         self.items.clear();
