@@ -10,6 +10,7 @@
 use std::sync::OnceLock;
 
 use super::EncodingLimits;
+use super::packed::PackedPairs;
 use super::table::{Hashed, SegTable};
 
 /// One field of a big hash. The hash is recomputed when the table moves it, not stored:
@@ -32,13 +33,10 @@ pub fn member_hash(b: &[u8]) -> u64 {
     STATE.get_or_init(ahash::RandomState::new).hash_one(b)
 }
 
-/// A field and its value in the compact form.
-type Pair = (Box<[u8]>, Box<[u8]>);
-
 #[derive(Clone, Debug)]
 enum Repr {
-    /// Insertion-ordered pairs (Redis's listpack).
-    Pairs(Vec<Pair>),
+    /// Insertion-ordered pairs packed in one buffer (Redis's listpack).
+    Pairs(PackedPairs),
     Table(CloneTable<Field>),
 }
 
@@ -84,7 +82,7 @@ pub enum SetOutcome {
 impl Hash {
     pub fn new() -> Hash {
         Hash {
-            repr: Repr::Pairs(Vec::new()),
+            repr: Repr::Pairs(PackedPairs::default()),
         }
     }
 
@@ -114,7 +112,7 @@ impl Hash {
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Pairs(v) => v.iter().find(|(f, _)| &f[..] == field).map(|(_, v)| &v[..]),
+            Repr::Pairs(p) => p.get(field),
             Repr::Table(CloneTable(t)) => t
                 .find(member_hash(field), |e| &e.name[..] == field)
                 .map(|e| &e.value[..]),
@@ -134,16 +132,13 @@ impl Hash {
             self.convert();
         }
         let outcome = match &mut self.repr {
-            Repr::Pairs(v) => match v.iter_mut().find(|(f, _)| &f[..] == field) {
-                Some((_, old)) => {
-                    *old = value.into();
+            Repr::Pairs(p) => {
+                if p.set(field, value) {
+                    SetOutcome::Inserted
+                } else {
                     SetOutcome::Updated
                 }
-                None => {
-                    v.push((field.into(), value.into()));
-                    SetOutcome::Inserted
-                }
-            },
+            }
             Repr::Table(CloneTable(t)) => {
                 let h = member_hash(field);
                 match t.find_mut(h, |e| &e.name[..] == field) {
@@ -175,23 +170,20 @@ impl Hash {
     /// Removes `field`; true when it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Pairs(v) => match v.iter().position(|(f, _)| &f[..] == field) {
-                Some(i) => {
-                    v.remove(i);
-                    true
-                }
-                None => false,
-            },
+            Repr::Pairs(p) => p.remove(field),
             Repr::Table(CloneTable(t)) => t.remove(member_hash(field), |e| &e.name[..] == field).is_some(),
         }
     }
 
     /// Moves every pair into the table form (one-way, as in Redis).
     fn convert(&mut self) {
-        if let Repr::Pairs(v) = &mut self.repr {
+        if let Repr::Pairs(p) = &self.repr {
             let mut t = SegTable::new();
-            for (name, value) in v.drain(..) {
-                let f = Field { name, value };
+            for (name, value) in p.iter() {
+                let f = Field {
+                    name: name.into(),
+                    value: value.into(),
+                };
                 t.insert_new(f.hash(), f);
             }
             self.repr = Repr::Table(CloneTable(t));
@@ -201,7 +193,7 @@ impl Hash {
     /// Every (field, value), in listpack insertion order or table order.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match &self.repr {
-            Repr::Pairs(v) => Box::new(v.iter().map(|(f, v)| (&f[..], &v[..]))),
+            Repr::Pairs(p) => Box::new(p.iter()),
             Repr::Table(CloneTable(t)) => Box::new(t.iter().map(|e| (&e.name[..], &e.value[..]))),
         }
     }
@@ -209,8 +201,8 @@ impl Hash {
     /// The pair at a random position: `pick(n)` must return an index below `n`.
     pub fn random(&self, mut pick: impl FnMut(usize) -> usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
-            Repr::Pairs(v) if v.is_empty() => None,
-            Repr::Pairs(v) => v.get(pick(v.len())).map(|(f, v)| (&f[..], &v[..])),
+            Repr::Pairs(p) if p.is_empty() => None,
+            Repr::Pairs(p) => p.nth(pick(p.len())),
             Repr::Table(CloneTable(t)) => t.random(pick).map(|e| (&e.name[..], &e.value[..])),
         }
     }
@@ -219,8 +211,8 @@ impl Hash {
     /// `count` were visited; returns the next cursor (0 when done). Listpacks return all.
     pub fn scan_step(&self, cursor: u64, count: usize, mut each: impl FnMut(&[u8], &[u8])) -> u64 {
         match &self.repr {
-            Repr::Pairs(v) => {
-                v.iter().for_each(|(f, v)| each(f, v));
+            Repr::Pairs(p) => {
+                p.iter().for_each(|(f, v)| each(f, v));
                 0
             }
             Repr::Table(CloneTable(t)) => {
