@@ -33,6 +33,23 @@ pub fn bind_addrs(binds: &[(String, bool)], port: u16) -> Result<Vec<(SocketAddr
     Ok(out)
 }
 
+/// Refuses to start when another process listens on one of the (non-optional) addresses, as
+/// redis-server does. The cores bind with SO_REUSEPORT, which the kernel would otherwise let
+/// a second server of the same user share, splitting the clients between the two. The probe
+/// binds without SO_REUSEPORT, so any listener on the address makes it fail.
+pub fn check_free(addrs: &[(SocketAddr, bool)]) -> Result<(), String> {
+    for (addr, optional) in addrs {
+        if let Err(e) = crate::runtime::tcp::probe_bind(*addr)
+            && !optional
+        {
+            return Err(format!(
+                "Could not create server TCP listening socket {addr}: bind: {e}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Binds this core's listeners and starts accepting on each.
 pub fn listen(core: &Rc<CoreCx>, addrs: &[(SocketAddr, bool)]) -> Result<(), String> {
     let backlog = core.server.config().tcp_backlog;

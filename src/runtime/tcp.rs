@@ -12,6 +12,18 @@ pub struct Listener(glommio::net::TcpListener);
 
 pub struct Stream(glommio::net::TcpStream);
 
+/// Binds `addr` without SO_REUSEPORT (but with SO_REUSEADDR, so TIME_WAIT does not count)
+/// and lets it go: fails when any socket listens there.
+pub fn probe_bind(addr: SocketAddr) -> io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())
+}
+
 impl Listener {
     /// Binds with SO_REUSEPORT, so all cores can bind the same address, and SO_REUSEADDR, so
     /// a restart binds at once while connections of the previous process sit in TIME_WAIT.

@@ -111,7 +111,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
     };
     let placement: Vec<usize> = (0..shards).map(|i| cpus[i % cpus.len()]).collect();
     let binds: Vec<(String, bool)> = config.bind.iter().map(|b| (b.addr.clone(), b.optional)).collect();
-    let addrs = match net::bind_addrs(&binds, config.port) {
+    let addrs = match net::bind_addrs(&binds, config.port).and_then(|a| net::check_free(&a).map(|_| a)) {
         Ok(a) => a,
         Err(e) => {
             log::warning(&e);
