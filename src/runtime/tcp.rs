@@ -12,6 +12,24 @@ pub struct Listener(glommio::net::TcpListener);
 
 pub struct Stream(glommio::net::TcpStream);
 
+/// Every listening socket of the process, for `stop_listening`.
+static LISTENING: std::sync::Mutex<Vec<std::os::fd::RawFd>> = std::sync::Mutex::new(Vec::new());
+
+/// Stops every listener of the process from accepting, at once. Needed before exiting: a
+/// socket with an accept still queued in an executor's ring is released by the kernel only
+/// after the process is gone, and meanwhile it keeps the port and takes (then resets) new
+/// connections, so a server restarted at once would find its port busy.
+pub fn stop_listening() {
+    let fds = LISTENING.lock().unwrap_or_else(|e| e.into_inner());
+    for &fd in fds.iter() {
+        // SAFETY: shutdown on a descriptor this process opened and has not closed; on a
+        // listening socket it only stops accepting.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
+        }
+    }
+}
+
 /// Binds `addr` without SO_REUSEPORT (but with SO_REUSEADDR, so TIME_WAIT does not count)
 /// and lets it go: fails when any socket listens there.
 pub fn probe_bind(addr: SocketAddr) -> io::Result<()> {
@@ -40,8 +58,10 @@ impl Listener {
         }
         socket.bind(&addr.into())?;
         socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+        let fd = socket.into_raw_fd();
+        LISTENING.lock().unwrap_or_else(|e| e.into_inner()).push(fd);
         // SAFETY: the descriptor is a bound, listening TCP socket that nothing else owns.
-        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) };
+        let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
         Ok(Listener(listener))
     }
 

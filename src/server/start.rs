@@ -258,6 +258,7 @@ fn shutdown(_state: &ServerState, boot: &Boot) -> ! {
         log::notice("Removing the pid file.");
         daemon::remove_pidfile(p);
     }
+    runtime::tcp::stop_listening();
     log::warning("Shoal is now ready to exit, bye bye...");
     std::process::exit(0)
 }
