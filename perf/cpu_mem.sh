@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Server-side cost of shoal-server against redis-server: CPU seconds per million requests
 # (utime+stime of the server process from /proc/<pid>/stat) for SET and GET at -P 16 and
-# -P 1, and resident memory per key after loading 1M keys with 100-byte values.
+# -P 1, and resident memory per key after loading 1M keys (16-byte keys, 32-byte values, the
+# performance issue's figure).
 #
 # Usage: perf/cpu_mem.sh            (from any directory)
 # Environment:
 #   N_P16=500000 N_P1=100000   requests per CPU measurement
 #   CLIENTS=50  KEYSPACE=100000
-#   KEYS=1000000 VALUE_SIZE=100   the memory test's data set
+#   KEYS=1000000 VALUE_SIZE=32   the memory test's data set (keys are key:<12 digits>)
+#   PARTS="cpu mem"  which measurements to run
 #   SHARDS=1        Shoal --shards (servers run on CPU 0, redis-benchmark on CPU 1)
 #   SKIP_BUILD=1    use the existing release binary
 # Both servers run at the same time; measurements alternate between them.
@@ -21,7 +23,8 @@ N_P1="${N_P1:-100000}"
 CLIENTS="${CLIENTS:-50}"
 KEYSPACE="${KEYSPACE:-100000}"
 KEYS="${KEYS:-1000000}"
-VALUE_SIZE="${VALUE_SIZE:-100}"
+VALUE_SIZE="${VALUE_SIZE:-32}"
+PARTS="${PARTS:-cpu mem}"
 SHARDS="${SHARDS:-1}"
 TCK="$(getconf CLK_TCK)"
 
@@ -54,6 +57,7 @@ cpu_per_million() {
 }
 
 for test in set get; do
+    [[ $PARTS == *cpu* ]] || break
     for pipeline in 16 1; do
         for server in shoal redis; do
             if [[ $server == shoal ]]; then port=$shoal_port pid=$shoal_pid; else port=$redis_port pid=$redis_pid; fi
@@ -75,6 +79,7 @@ load_stream() {
 }
 
 for server in shoal redis; do
+    [[ $PARTS == *mem* ]] || break
     if [[ $server == shoal ]]; then port=$shoal_port pid=$shoal_pid; else port=$redis_port pid=$redis_pid; fi
     echo "mem: $server loading $KEYS keys" >&2
     redis-cli -p "$port" flushall >/dev/null
@@ -96,6 +101,7 @@ row() { printf "%-34s %12s %12s %12s\n" "$@"; }
 row metric shoal redis shoal/redis
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 for test in set get; do
+    [[ $PARTS == *cpu* ]] || break
     for pipeline in 16 1; do
         s=${RESULT["shoal,cpu,$test,$pipeline"]}
         r=${RESULT["redis,cpu,$test,$pipeline"]}
@@ -103,8 +109,10 @@ for test in set get; do
     done
 done
 for m in rss_empty rss_full; do
+    [[ $PARTS == *mem* ]] || break
     row "$m (kB)" "${RESULT["shoal,$m"]}" "${RESULT["redis,$m"]}" "$(ratio "${RESULT["shoal,$m"]}" "${RESULT["redis,$m"]}")"
 done
+[[ $PARTS == *mem* ]] || exit 0
 row "keys (DBSIZE)" "${RESULT["shoal,dbsize"]}" "${RESULT["redis,dbsize"]}" ""
 row "bytes/key (${VALUE_SIZE}B values)" "${RESULT["shoal,per_key"]}" "${RESULT["redis,per_key"]}" \
     "$(ratio "${RESULT["shoal,per_key"]}" "${RESULT["redis,per_key"]}")"

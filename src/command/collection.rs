@@ -134,7 +134,7 @@ pub fn distinct_positions(len: usize, count: usize, rng: &mut PickRng) -> Vec<us
 pub fn read_typed<'a, C: Collection>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a C>, CmdError> {
     match cx.lookup_read(key) {
         None => Ok(None),
-        Some(e) => C::of(&e.value).map(Some).ok_or(CmdError::WrongType),
+        Some(e) => C::of(e.value()).map(Some).ok_or(CmdError::WrongType),
     }
 }
 
@@ -155,7 +155,7 @@ pub fn with_typed<C: Collection, R>(
         cx.put(key, Box::<C>::default().into_value(), false);
     }
     let e = cx.lookup(key).ok_or(CmdError::WrongType)?;
-    let c = C::of_mut(&mut e.value).ok_or(CmdError::WrongType)?;
+    let c = C::of_mut(e.value_mut()).ok_or(CmdError::WrongType)?;
     let r = f(c, &limits);
     if c.is_empty_collection() {
         cx.remove(key);

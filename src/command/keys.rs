@@ -186,7 +186,7 @@ fn exists(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErr
     for k in args.rest() {
         if let Some(e) = cx.lookup(k) {
             if touch {
-                e.touched = now_s;
+                e.set_touched(now_s);
             }
             n += 1;
         }
@@ -214,7 +214,7 @@ fn expire_generic(
     let n = args.int()?;
     let cond = ExpireCondition::parse(args)?;
     let at = make(n).deadline(cx.now_ms, cmd, false)?;
-    let Some(current) = cx.lookup(key).map(|e| e.expire_at) else {
+    let Some(current) = cx.lookup(key).map(|e| e.expire_at()) else {
         out.int(0);
         return Ok(());
     };
@@ -271,9 +271,9 @@ fn ttl_generic(cx: &mut ShardCx, args: &mut Args, out: &mut Out, form: TtlForm) 
     let now = cx.now_ms as i64;
     let reply = match cx.lookup(key) {
         None => -2,
-        Some(e) if e.expire_at == 0 => -1,
+        Some(e) if e.expire_at() == 0 => -1,
         Some(e) => {
-            let at = e.expire_at as i64;
+            let at = e.expire_at() as i64;
             let left = (at - now).max(0);
             match form {
                 TtlForm::RemainingSeconds => (left + 500) / 1000,
@@ -305,7 +305,7 @@ fn pexpiretime(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), C
 
 fn persist(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let key = args.next()?;
-    let had_ttl = cx.lookup(key).is_some_and(|e| e.expire_at != 0);
+    let had_ttl = cx.lookup(key).is_some_and(|e| e.expire_at() != 0);
     if had_ttl {
         cx.set_expire(key, 0);
         cx.emit(&[b"PERSIST", key]);
@@ -373,15 +373,15 @@ fn object(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 let now_s = (now / 1000) as u32;
                 s.dbs[db]
                     .entry(key_hash(&key), &key)
-                    .filter(|e| e.expire_at == 0 || e.expire_at > now)
+                    .filter(|e| e.expire_at() == 0 || e.expire_at() > now)
                     .map(|e| ObjectInfo {
-                        encoding: e.value.encoding(),
+                        encoding: e.value().encoding(),
                         // Redis shares small integers among keys and reports them as never freed.
-                        refcount: match e.value {
-                            crate::store::Value::Int(n) if (0..10_000).contains(&n) => i32::MAX as i64,
+                        refcount: match e.value() {
+                            crate::store::ValueRef::Int(n) if (0..10_000).contains(&n) => i32::MAX as i64,
                             _ => 1,
                         },
-                        idle_s: now_s.saturating_sub(e.touched) as i64,
+                        idle_s: now_s.saturating_sub(e.touched()) as i64,
                     })
             })
             .await;
@@ -422,7 +422,7 @@ fn move_key(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdE
     let dst = &cx.shard.dbs[target];
     if dst
         .entry(hash, key)
-        .is_some_and(|e| e.expire_at == 0 || e.expire_at > now)
+        .is_some_and(|e| e.expire_at() == 0 || e.expire_at() > now)
     {
         out.int(0);
         return Ok(());

@@ -94,7 +94,7 @@ pub const SPECS: &[CommandSpec] = &[
 
 /// True when `e` is alive at `now` (expired entries are invisible until removed).
 fn alive(e: &Entry, now: u64) -> bool {
-    e.expire_at == 0 || e.expire_at > now
+    e.expire_at() == 0 || e.expire_at() > now
 }
 
 fn keys(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -169,7 +169,7 @@ fn scan(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                     while seg < table.segment_count() && scanned < want {
                         for e in table.segment(seg) {
                             scanned += 1;
-                            let type_ok = kind.is_none_or(|k| Some(e.value.kind()) == k);
+                            let type_ok = kind.is_none_or(|k| Some(e.kind()) == k);
                             let match_ok = pattern
                                 .as_ref()
                                 .is_none_or(|p| &p[..] == b"*" || glob_match(p, e.key(), false));
@@ -376,8 +376,8 @@ fn take_source(s: &mut Shard, db: usize, key: &[u8], how: Transfer) -> Option<(E
         Transfer::Move => cx.db().remove(hash, key).map(|e| (e, true)),
         Transfer::Clone => {
             let e = cx.db().entry(hash, key)?;
-            let mut copy = Entry::new(hash, key, e.value.clone());
-            copy.expire_at = e.expire_at;
+            let mut copy = Entry::new(key, e.to_value());
+            copy.set_expire_at(e.expire_at());
             Some((copy, true))
         }
     }
@@ -437,8 +437,7 @@ async fn transfer(cx: &mut ConnCx, argv: Vec<Bytes>, dst_db: usize, nx: bool, ho
             return;
         }
         if let Some(e) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let hash = key_hash(&dst);
-            s.dbs[dst_db].put_entry(e.rekeyed(hash, &dst));
+            s.dbs[dst_db].put_entry(e.rekeyed(&dst));
             let argv: Vec<&[u8]> = record.iter().map(|b| &b[..]).collect();
             s.record(src_db, &argv);
         }

@@ -10,7 +10,7 @@ use super::args::parse_int;
 use super::expiry::{ExpireArg, OptionsFor, parse_set_options};
 use super::*;
 use crate::shard::ShardCx;
-use crate::store::{Kind, Value};
+use crate::store::{Kind, Value, ValueRef};
 use crate::util::num::incr_by_float;
 
 /// Largest string a command may build (`proto-max-bulk-len`, as Redis checks it).
@@ -73,8 +73,8 @@ pub const SPECS: &[CommandSpec] = &[
 fn read_string<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<Cow<'a, [u8]>>, CmdError> {
     match cx.lookup_read(key) {
         None => Ok(None),
-        Some(e) if e.value.kind() != Kind::String => Err(CmdError::WrongType),
-        Some(e) => Ok(e.value.string_bytes()),
+        Some(e) if e.kind() != Kind::String => Err(CmdError::WrongType),
+        Some(e) => Ok(e.value().string_bytes()),
     }
 }
 
@@ -90,9 +90,9 @@ fn get(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError>
     let key = args.next()?;
     match cx.lookup_read(key) {
         None => out.null(),
-        Some(e) => match &e.value {
-            Value::Int(n) => out.bulk_int(*n),
-            Value::Str(s) => out.bulk(s),
+        Some(e) => match e.value() {
+            ValueRef::Int(n) => out.bulk_int(n),
+            ValueRef::Str(s) => out.bulk(s),
             #[allow(unreachable_patterns)]
             _ => return Err(CmdError::WrongType),
         },
@@ -107,7 +107,7 @@ fn emit_verbatim(cx: &mut ShardCx, args: &Args) {
 
 /// Stores `value` with an optional absolute deadline and logs it as Redis 7.0 propagates SET.
 fn store_and_log(cx: &mut ShardCx, key: &[u8], value: &[u8], deadline: Option<i64>, keep_ttl: bool) {
-    cx.put(key, Value::string(value), keep_ttl);
+    cx.put_string(key, value, keep_ttl);
     match deadline {
         Some(at) => {
             cx.set_expire(key, at.max(1) as u64);
@@ -139,11 +139,11 @@ fn set(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError>
     }
     let verbatim = deadline.is_none() && !o.get;
     if verbatim {
-        cx.put(key, Value::string(value), o.keep_ttl);
+        cx.put_string(key, value, o.keep_ttl);
         emit_verbatim(cx, args);
     } else if deadline.is_none() {
         // GET is dropped from the logged command; the other flags stay.
-        cx.put(key, Value::string(value), o.keep_ttl);
+        cx.put_string(key, value, o.keep_ttl);
         let argv: Vec<&[u8]> = args
             .all()
             .iter()
@@ -170,7 +170,7 @@ fn setnx(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
         out.int(0);
         return Ok(());
     }
-    cx.put(key, Value::string(value), false);
+    cx.put_string(key, value, false);
     emit_verbatim(cx, args);
     out.int(1);
     Ok(())
@@ -237,7 +237,7 @@ fn getex(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
             let at = itoa::Buffer::new().format(at).to_owned();
             cx.emit(&[b"PEXPIREAT", key, at.as_bytes()]);
         }
-    } else if o.persist && cx.lookup(key).is_some_and(|e| e.expire_at != 0) {
+    } else if o.persist && cx.lookup(key).is_some_and(|e| e.expire_at() != 0) {
         cx.set_expire(key, 0);
         cx.emit(&[b"PERSIST", key]);
     }
@@ -250,7 +250,7 @@ fn mget(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
     out.array(keys.len());
     for key in keys {
         match cx.lookup_read(key) {
-            Some(e) if e.value.kind() == Kind::String => match e.value.string_bytes() {
+            Some(e) if e.kind() == Kind::String => match e.value().string_bytes() {
                 Some(b) => out.bulk(&b),
                 None => out.null(),
             },
@@ -266,7 +266,7 @@ fn mset(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
         return Err(CmdError::WrongArity("mset".into()));
     }
     for kv in pairs.chunks_exact(2) {
-        cx.put(&kv[0], Value::string(&kv[1]), false);
+        cx.put_string(&kv[0], &kv[1], false);
     }
     emit_verbatim(cx, args);
     out.ok();
@@ -277,16 +277,16 @@ fn mset(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
 fn incr_generic(cx: &mut ShardCx, args: &Args, key: &[u8], delta: i64, out: &mut Out) -> Result<(), CmdError> {
     let current = match cx.lookup(key) {
         None => 0,
-        Some(e) => match &e.value {
-            Value::Int(n) => *n,
-            Value::Str(s) => parse_int(s)?,
+        Some(e) => match e.value() {
+            ValueRef::Int(n) => n,
+            ValueRef::Str(s) => parse_int(s)?,
             #[allow(unreachable_patterns)]
             _ => return Err(CmdError::WrongType),
         },
     };
     let new = current.checked_add(delta).ok_or(CmdError::Overflow)?;
     match cx.lookup(key) {
-        Some(e) => e.value = Value::Int(new),
+        Some(e) => e.set_value(Value::Int(new)),
         None => {
             cx.put(key, Value::Int(new), false);
         }
@@ -340,20 +340,13 @@ fn append(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErr
             cx.put(key, Value::Str(tail.to_vec()), false);
             tail.len()
         }
-        Some(e) if e.value.kind() != Kind::String => return Err(CmdError::WrongType),
+        Some(e) if e.kind() != Kind::String => return Err(CmdError::WrongType),
         Some(e) => {
-            let mut bytes = match std::mem::replace(&mut e.value, Value::Int(0)) {
-                Value::Str(s) => s,
-                other => other.string_bytes().map(Cow::into_owned).unwrap_or_default(),
-            };
-            if bytes.len() + tail.len() > MAX_STRING {
-                e.value = Value::Str(bytes);
+            let current = e.value().string_bytes().map_or(0, |b| b.len());
+            if current + tail.len() > MAX_STRING {
                 return Err(CmdError::StringTooLong);
             }
-            bytes.extend_from_slice(tail);
-            let len = bytes.len();
-            e.value = Value::Str(bytes);
-            len
+            e.append(tail)
         }
     };
     emit_verbatim(cx, args);

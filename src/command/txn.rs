@@ -207,7 +207,7 @@ fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
                 let expired = mine.iter().any(|(db, k)| {
                     s.dbs[*db]
                         .entry(key_hash(k), k)
-                        .is_some_and(|e| e.expire_at != 0 && e.expire_at <= now)
+                        .is_some_and(|e| e.expire_at() != 0 && e.expire_at() <= now)
                 });
                 let touched = s.watches.unwatch(client, &mine);
                 touched || expired

@@ -6,7 +6,7 @@ use crate::store::hash::Hash;
 use crate::store::list::List;
 use crate::store::set::Set;
 use crate::store::zset::ZSet;
-use crate::store::{EncodingLimits, Value};
+use crate::store::{EncodingLimits, Value, ValueRef as StoreRef};
 
 struct ListView<'a>(&'a List);
 struct SetView<'a>(&'a Set);
@@ -50,14 +50,14 @@ impl Scored for ZSetView<'_> {
 }
 
 /// Calls `f` with a borrowed RDB view of `value`.
-pub fn with_value_ref<T>(value: &Value, f: impl FnOnce(ValueRef<'_>) -> T) -> T {
+pub fn with_value_ref<T>(value: StoreRef<'_>, f: impl FnOnce(ValueRef<'_>) -> T) -> T {
     match value {
-        Value::Int(n) => f(ValueRef::Int(*n)),
-        Value::Str(s) => f(ValueRef::String(s)),
-        Value::List(l) => f(ValueRef::List(&ListView(l))),
-        Value::Set(s) => f(ValueRef::Set(&SetView(s))),
-        Value::Hash(h) => f(ValueRef::Hash(&HashView(h))),
-        Value::ZSet(z) => f(ValueRef::ZSet(&ZSetView(z))),
+        StoreRef::Int(n) => f(ValueRef::Int(n)),
+        StoreRef::Str(s) => f(ValueRef::String(s)),
+        StoreRef::List(l) => f(ValueRef::List(&ListView(l))),
+        StoreRef::Set(s) => f(ValueRef::Set(&SetView(s))),
+        StoreRef::Hash(h) => f(ValueRef::Hash(&HashView(h))),
+        StoreRef::ZSet(z) => f(ValueRef::ZSet(&ZSetView(z))),
     }
 }
 

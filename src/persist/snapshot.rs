@@ -197,12 +197,12 @@ pub async fn acquire_slot(core: &Rc<CoreCx>) {
 /// The encoder shards use: RDB entries, skipping keys already expired at the instant.
 fn entry_encoder(now_ms: u64, compress: bool, flow: Arc<Flow>) -> EntryEncoder {
     Box::new(move |e: &Entry, out: &mut Vec<u8>| {
-        if e.expire_at != 0 && e.expire_at <= now_ms {
+        if e.expire_at() != 0 && e.expire_at() <= now_ms {
             return;
         }
         flow.keys_done.fetch_add(1, Ordering::Relaxed);
-        let expire = (e.expire_at != 0).then_some(e.expire_at as i64);
-        super::convert::with_value_ref(&e.value, |v| encode_entry(e.key(), v, expire, compress, out));
+        let expire = (e.expire_at() != 0).then_some(e.expire_at() as i64);
+        super::convert::with_value_ref(e.value(), |v| encode_entry(e.key(), v, expire, compress, out));
     })
 }
 

@@ -57,7 +57,7 @@ impl Db {
 
     /// Inserts an entry known to be absent, marked as newer than any snapshot in progress.
     fn insert(&mut self, hash: u64, mut entry: Entry) -> &mut Entry {
-        entry.saved_in = self.epoch;
+        entry.set_saved_in(self.epoch);
         self.table.insert_new(hash, entry)
     }
 
@@ -105,25 +105,43 @@ impl Db {
     /// Stores `value` under `key`. An existing key keeps its expiry only with `keep_ttl`
     /// (SET without KEEPTTL clears it, as in Redis).
     pub fn put(&mut self, hash: u64, key: &[u8], value: Value, keep_ttl: bool) -> &mut Entry {
+        self.put_with(hash, key, keep_ttl, value, Entry::set_value, Entry::new)
+    }
+
+    /// `put` of a string value straight from its bytes (the SET path: no value buffer).
+    pub fn put_string(&mut self, hash: u64, key: &[u8], bytes: &[u8], keep_ttl: bool) -> &mut Entry {
+        self.put_with(hash, key, keep_ttl, bytes, Entry::set_string, Entry::new_string)
+    }
+
+    fn put_with<V>(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        keep_ttl: bool,
+        value: V,
+        replace: impl FnOnce(&mut Entry, V),
+        create: impl FnOnce(&[u8], V) -> Entry,
+    ) -> &mut Entry {
         self.before_write(hash, key);
         // Two lookups on the insert path keep the borrow checker simple; the miss is cheap.
         if self.table.find(hash, |e| e.key() == key).is_some() {
             let volatile = &mut self.volatile;
             let e = self.table.find_mut(hash, |e| e.key() == key).expect("entry present");
-            e.value = value;
-            if !keep_ttl && e.expire_at != 0 {
-                e.expire_at = 0;
+            // The expiry goes first, so that the value after it is moved by neither change.
+            if !keep_ttl && e.expire_at() != 0 {
+                e.set_expire_at(0);
                 *volatile -= 1;
             }
+            replace(e, value);
             return e;
         }
-        self.insert(hash, Entry::new(hash, key, value))
+        self.insert(hash, create(key, value))
     }
 
     /// Inserts a whole entry (RENAME, MOVE, COPY), replacing any entry with the same key.
     pub fn put_entry(&mut self, entry: Entry) {
         let _ = self.remove(entry.hash(), entry.key());
-        if entry.expire_at != 0 {
+        if entry.expire_at() != 0 {
             self.volatile += 1;
         }
         self.insert(entry.hash(), entry);
@@ -132,7 +150,7 @@ impl Db {
     pub fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
         self.before_write(hash, key);
         let e = self.table.remove(hash, |e| e.key() == key)?;
-        if e.expire_at != 0 {
+        if e.expire_at() != 0 {
             self.volatile -= 1;
         }
         Some(e)
@@ -144,12 +162,12 @@ impl Db {
         let Some(e) = self.table.find_mut(hash, |e| e.key() == key) else {
             return false;
         };
-        match (e.expire_at != 0, at_ms != 0) {
+        match (e.expire_at() != 0, at_ms != 0) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,
             _ => {}
         }
-        e.expire_at = at_ms;
+        e.set_expire_at(at_ms);
         true
     }
 
@@ -196,7 +214,7 @@ impl Db {
             }
             let removed = self
                 .table
-                .extract_from_segment(self.expire_cursor, |e| e.expire_at != 0 && e.expire_at <= now_ms);
+                .extract_from_segment(self.expire_cursor, |e| e.expire_at() != 0 && e.expire_at() <= now_ms);
             self.volatile -= removed.len();
             gone.extend(removed.into_iter().map(|e| Box::<[u8]>::from(e.key())));
             self.expire_cursor += 1;

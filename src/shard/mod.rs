@@ -126,7 +126,7 @@ impl Shard {
         self.watches.touch_db(db, |d, k| {
             dbs.get(d)
                 .and_then(|t| t.entry(key_hash(k), k))
-                .is_some_and(|e| e.expire_at == 0 || e.expire_at > now)
+                .is_some_and(|e| e.expire_at() == 0 || e.expire_at() > now)
         });
     }
 
@@ -188,7 +188,7 @@ impl<'a> ShardCx<'a> {
     /// The live entry under `key` if it holds a `kind`; `Err(WrongType)` if it holds another.
     pub fn lookup_typed(&mut self, key: &[u8], kind: Kind) -> Result<Option<&mut Entry>, WrongType> {
         match self.lookup(key) {
-            Some(e) if e.value.kind() != kind => Err(WrongType),
+            Some(e) if e.kind() != kind => Err(WrongType),
             other => Ok(other),
         }
     }
@@ -197,7 +197,7 @@ impl<'a> ShardCx<'a> {
     /// replica: when it is logically expired, which hides it but leaves it in place).
     fn expire_if_due(&mut self, hash: u64, key: &[u8]) -> bool {
         let now = self.now_ms;
-        let due = matches!(self.db().entry(hash, key), Some(e) if e.expire_at != 0 && e.expire_at <= now);
+        let due = matches!(self.db().entry(hash, key), Some(e) if e.expire_at() != 0 && e.expire_at() <= now);
         if due && !self.shard.is_replica {
             self.db().remove(hash, key);
             self.shard.stats.expired_keys += 1;
@@ -236,7 +236,7 @@ impl<'a> ShardCx<'a> {
 
     /// The type of the live value under `key`.
     pub fn kind_of(&mut self, key: &[u8]) -> Option<Kind> {
-        self.lookup(key).map(|e| e.value.kind())
+        self.lookup(key).map(|e| e.kind())
     }
 
     /// Stores a value (not logged: the caller emits what it did).
@@ -247,7 +247,19 @@ impl<'a> ShardCx<'a> {
             self.expire_if_due(hash, key);
         }
         let e = self.db().put(hash, key, value, keep_ttl);
-        e.touched = (now / 1000) as u32;
+        e.set_touched((now / 1000) as u32);
+        e
+    }
+
+    /// `put` of a string straight from its bytes (integer form when canonical).
+    pub fn put_string(&mut self, key: &[u8], bytes: &[u8], keep_ttl: bool) -> &mut Entry {
+        let hash = key_hash(key);
+        let now = self.now_ms;
+        if keep_ttl {
+            self.expire_if_due(hash, key);
+        }
+        let e = self.db().put_string(hash, key, bytes, keep_ttl);
+        e.set_touched((now / 1000) as u32);
         e
     }
 

@@ -7,27 +7,10 @@
 //! The function is the same on every core of one process; nothing persisted depends on it (an
 //! RDB holds no shard numbers), so a dump loads under any `--shards N`.
 
-use std::sync::OnceLock;
-
 /// Index of a shard (and of the core that owns it).
 pub type ShardId = usize;
 
-fn hasher() -> &'static ahash::RandomState {
-    static STATE: OnceLock<ahash::RandomState> = OnceLock::new();
-    STATE.get_or_init(|| {
-        ahash::RandomState::with_seeds(
-            0x5e0a_1c0d_e5ba_5e11,
-            0x243f_6a88_85a3_08d3,
-            0x1319_8a2e_0370_7344,
-            0xa409_3822_299f_31d0,
-        )
-    })
-}
-
-/// Hash of a whole key: what a shard's table indexes by.
-pub fn key_hash(key: &[u8]) -> u64 {
-    hasher().hash_one(key)
-}
+pub use crate::store::key_hash;
 
 /// The `{tag}` of a key, if it has a non-empty one.
 fn hash_tag(key: &[u8]) -> Option<&[u8]> {

@@ -57,8 +57,8 @@ impl DbSnapshot {
     /// Saves `e` unless it is saved already or newer than the instant.
     #[inline]
     pub(crate) fn save(&mut self, e: &mut Entry) {
-        if self.live && e.saved_in != self.epoch {
-            e.saved_in = self.epoch;
+        if self.live && e.saved_in() != self.epoch {
+            e.set_saved_in(self.epoch);
             (self.encode)(e, &mut self.out);
         }
     }
@@ -91,8 +91,8 @@ impl DbSnapshot {
                 let seg = *next;
                 *next += 1;
                 for e in table.segment_mut(seg) {
-                    if e.saved_in != self.epoch {
-                        e.saved_in = self.epoch;
+                    if e.saved_in() != self.epoch {
+                        e.set_saved_in(self.epoch);
                         (self.encode)(e, &mut self.out);
                     }
                 }
@@ -117,7 +117,7 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::shard::{Db, key_hash};
-    use crate::store::Value;
+    use crate::store::{Value, ValueRef};
 
     #[derive(Debug, Clone)]
     enum Op {
@@ -153,16 +153,12 @@ mod tests {
     /// The db's contents as a model: key -> (value, expiry).
     fn contents(db: &Db) -> BTreeMap<Vec<u8>, (Vec<u8>, u64)> {
         db.iter()
-            .map(|e| (e.key().to_vec(), (string_of(&e.value), e.expire_at)))
+            .map(|e| (e.key().to_vec(), (string_of(e.value()), e.expire_at())))
             .collect()
     }
 
-    fn string_of(v: &Value) -> Vec<u8> {
-        match v {
-            Value::Str(s) => s.to_vec(),
-            Value::Int(n) => n.to_string().into_bytes(),
-            _ => unreachable!("the test stores strings only"),
-        }
+    fn string_of(v: ValueRef<'_>) -> Vec<u8> {
+        v.string_bytes().expect("the test stores strings only").into_owned()
     }
 
     proptest! {
@@ -184,7 +180,7 @@ mod tests {
             let epoch = db.snapshot_epoch() + 1;
             db.begin_snapshot(3, epoch, Box::new(move |e, out| {
                 out.push(b'.');
-                sink.lock().unwrap().push((e.key().to_vec(), string_of(&e.value), e.expire_at));
+                sink.lock().unwrap().push((e.key().to_vec(), string_of(e.value()), e.expire_at()));
             }));
             let mut done = false;
             for op in ops {

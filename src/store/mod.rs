@@ -1,5 +1,6 @@
 //! Values and their in-memory encodings. Knows nothing about commands.
 
+mod entry;
 pub mod hash;
 pub mod list;
 pub mod packed;
@@ -7,7 +8,27 @@ pub mod set;
 pub mod table;
 pub mod zset;
 
+pub use entry::Entry;
 pub use table::{Hashed, SegTable};
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+/// Hash of a whole key, with fixed seeds so that every core computes the same one: what a
+/// shard's table indexes by and (through `shard::route`) what picks a key's shard.
+pub fn key_hash(key: &[u8]) -> u64 {
+    static STATE: OnceLock<ahash::RandomState> = OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            ahash::RandomState::with_seeds(
+                0x5e0a_1c0d_e5ba_5e11,
+                0x243f_6a88_85a3_08d3,
+                0x1319_8a2e_0370_7344,
+                0xa409_3822_299f_31d0,
+            )
+        })
+        .hash_one(key)
+}
 
 /// A stored value. Strings that are canonical decimal integers are kept as `Int`, as Redis
 /// keeps its "int" encoding: INCR then needs no parse and the value costs no allocation.
@@ -22,11 +43,32 @@ pub enum Value {
     ZSet(Box<zset::ZSet>),
 }
 
+/// A stored value, borrowed from its entry (where strings live inline, see `entry.rs`).
+#[derive(Clone, Copy, Debug)]
+pub enum ValueRef<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+    List(&'a list::List),
+    Hash(&'a hash::Hash),
+    Set(&'a set::Set),
+    ZSet(&'a zset::ZSet),
+}
+
+/// A stored collection, borrowed for change in place. Strings are replaced whole
+/// (`Entry::set_value`, `Entry::set_string`), so they appear here only as `String`.
+pub enum ValueMut<'a> {
+    String,
+    List(&'a mut list::List),
+    Hash(&'a mut hash::Hash),
+    Set(&'a mut set::Set),
+    ZSet(&'a mut zset::ZSet),
+}
+
 /// A collection type stored in a `Value`: lets command families share typed access code.
 pub trait Collection: Default {
     const KIND: Kind;
-    fn of(v: &Value) -> Option<&Self>;
-    fn of_mut(v: &mut Value) -> Option<&mut Self>;
+    fn of(v: ValueRef<'_>) -> Option<&Self>;
+    fn of_mut(v: ValueMut<'_>) -> Option<&mut Self>;
     fn into_value(self: Box<Self>) -> Value;
     fn is_empty_collection(&self) -> bool;
 }
@@ -35,15 +77,15 @@ macro_rules! collection {
     ($ty:ty, $variant:ident, $kind:ident) => {
         impl Collection for $ty {
             const KIND: Kind = Kind::$kind;
-            fn of(v: &Value) -> Option<&Self> {
+            fn of(v: ValueRef<'_>) -> Option<&Self> {
                 match v {
-                    Value::$variant(c) => Some(c),
+                    ValueRef::$variant(c) => Some(c),
                     _ => None,
                 }
             }
-            fn of_mut(v: &mut Value) -> Option<&mut Self> {
+            fn of_mut(v: ValueMut<'_>) -> Option<&mut Self> {
                 match v {
-                    Value::$variant(c) => Some(c),
+                    ValueMut::$variant(c) => Some(c),
                     _ => None,
                 }
             }
@@ -130,37 +172,69 @@ impl Value {
         Value::Str(bytes.to_vec())
     }
 
-    pub fn kind(&self) -> Kind {
+    pub fn as_ref(&self) -> ValueRef<'_> {
         match self {
-            Value::Int(_) | Value::Str(_) => Kind::String,
-            Value::List(_) => Kind::List,
-            Value::Hash(_) => Kind::Hash,
-            Value::Set(_) => Kind::Set,
-            Value::ZSet(_) => Kind::ZSet,
+            Value::Int(n) => ValueRef::Int(*n),
+            Value::Str(s) => ValueRef::Str(s),
+            Value::List(l) => ValueRef::List(l),
+            Value::Hash(h) => ValueRef::Hash(h),
+            Value::Set(s) => ValueRef::Set(s),
+            Value::ZSet(z) => ValueRef::ZSet(z),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.as_ref().kind()
+    }
+
+    /// The bytes of a string value (formatting integers); `None` for other types.
+    pub fn string_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        self.as_ref().string_bytes()
+    }
+}
+
+impl<'a> ValueRef<'a> {
+    pub fn kind(self) -> Kind {
+        match self {
+            ValueRef::Int(_) | ValueRef::Str(_) => Kind::String,
+            ValueRef::List(_) => Kind::List,
+            ValueRef::Hash(_) => Kind::Hash,
+            ValueRef::Set(_) => Kind::Set,
+            ValueRef::ZSet(_) => Kind::ZSet,
         }
     }
 
     /// What `OBJECT ENCODING` reports for this value.
-    pub fn encoding(&self) -> &'static str {
+    pub fn encoding(self) -> &'static str {
         match self {
-            Value::Int(_) => "int",
-            Value::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
-            Value::Str(_) => "raw",
-            Value::List(l) => l.encoding(),
-            Value::Hash(h) => h.encoding(),
-            Value::Set(s) => s.encoding(),
-            Value::ZSet(z) => z.encoding(),
+            ValueRef::Int(_) => "int",
+            ValueRef::Str(s) if s.len() <= EMBSTR_MAX => "embstr",
+            ValueRef::Str(_) => "raw",
+            ValueRef::List(l) => l.encoding(),
+            ValueRef::Hash(h) => h.encoding(),
+            ValueRef::Set(s) => s.encoding(),
+            ValueRef::ZSet(z) => z.encoding(),
         }
     }
 
     /// The bytes of a string value (formatting integers); `None` for other types.
-    pub fn string_bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+    pub fn string_bytes(self) -> Option<Cow<'a, [u8]>> {
         match self {
-            Value::Int(n) => Some(std::borrow::Cow::Owned(
-                itoa::Buffer::new().format(*n).as_bytes().to_vec(),
-            )),
-            Value::Str(s) => Some(std::borrow::Cow::Borrowed(s)),
+            ValueRef::Int(n) => Some(Cow::Owned(itoa::Buffer::new().format(n).as_bytes().to_vec())),
+            ValueRef::Str(s) => Some(Cow::Borrowed(s)),
             _ => None,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_owned(self) -> Value {
+        match self {
+            ValueRef::Int(n) => Value::Int(n),
+            ValueRef::Str(s) => Value::Str(s.to_vec()),
+            ValueRef::List(l) => Value::List(Box::new(l.clone())),
+            ValueRef::Hash(h) => Value::Hash(Box::new(h.clone())),
+            ValueRef::Set(s) => Value::Set(Box::new(s.clone())),
+            ValueRef::ZSet(z) => Value::ZSet(Box::new(z.clone())),
         }
     }
 }
@@ -186,65 +260,9 @@ pub fn canonical_int(b: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-/// One key and its value in a keyspace.
-#[derive(Debug)]
-pub struct Entry {
-    hash: u64,
-    key: Box<[u8]>,
-    pub value: Value,
-    /// Absolute expiry in unix milliseconds; 0 when the key is persistent.
-    pub expire_at: u64,
-    /// Last access, in seconds of the server clock, for `OBJECT IDLETIME`.
-    pub touched: u32,
-    /// The last snapshot that has this entry saved (or that began before it was inserted);
-    /// maintained by `shard::Db`. Fits in what was padding.
-    pub(crate) saved_in: u32,
-}
-
-impl Entry {
-    pub fn new(hash: u64, key: &[u8], value: Value) -> Entry {
-        Entry {
-            hash,
-            key: key.into(),
-            value,
-            expire_at: 0,
-            touched: 0,
-            saved_in: 0,
-        }
-    }
-
-    pub fn key(&self) -> &[u8] {
-        &self.key
-    }
-
-    pub fn hash(&self) -> u64 {
-        self.hash
-    }
-
-    /// The same value under another name (RENAME, COPY, MOVE build entries with this).
-    pub fn rekeyed(self, hash: u64, key: &[u8]) -> Entry {
-        Entry {
-            hash,
-            key: key.into(),
-            ..self
-        }
-    }
-}
-
-impl Hashed for Entry {
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn snapshot_mark_costs_no_space() {
-        assert_eq!(std::mem::size_of::<Entry>(), 64);
-    }
 
     #[test]
     fn int_encoding_only_for_canonical_forms() {

@@ -102,18 +102,13 @@ impl<E: Hashed> SegTable<E> {
     fn split_one(&mut self) {
         let from = self.split;
         let high_bit = 1u64 << self.level;
-        let mut moved = HashTable::new();
         let old = &mut self.segments[from];
-        let mut stay = HashTable::with_capacity(old.len());
-        for e in old.drain() {
-            let h = e.hash();
-            if h & high_bit != 0 {
-                moved.insert_unique(h, e, Hashed::hash);
-            } else {
-                stay.insert_unique(h, e, Hashed::hash);
-            }
+        let mut moved = HashTable::with_capacity(old.len() / 2);
+        for e in old.extract_if(|e| e.hash() & high_bit != 0) {
+            moved.insert_unique(e.hash(), e, Hashed::hash);
         }
-        *old = stay;
+        // The half that stays would otherwise keep the buckets sized for both halves.
+        old.shrink_to_fit(Hashed::hash);
         self.segments.push(moved);
         self.split += 1;
         if self.split == (1usize << self.level) {

@@ -15,7 +15,7 @@ use super::args::{is, parse_int};
 use super::*;
 use crate::shard::ShardCx;
 use crate::store::list::{End, List};
-use crate::store::{Kind, Value};
+use crate::store::{Kind, Value, ValueMut, ValueRef};
 
 const L: &str = "list";
 
@@ -68,8 +68,8 @@ pub const SPECS: &[CommandSpec] = &[
 
 /// The list under `key` for a write (`None` when missing).
 fn list_write<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a mut List>, CmdError> {
-    Ok(cx.lookup_typed(key, Kind::List)?.and_then(|e| match &mut e.value {
-        Value::List(l) => Some(&mut **l),
+    Ok(cx.lookup_typed(key, Kind::List)?.and_then(|e| match e.value_mut() {
+        ValueMut::List(l) => Some(l),
         _ => None,
     }))
 }
@@ -77,8 +77,8 @@ fn list_write<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a mut List
 /// The list under `key` for a read (counts keyspace hits and misses).
 fn list_read<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a List>, CmdError> {
     match cx.lookup_read(key) {
-        Some(e) => match &e.value {
-            Value::List(l) => Ok(Some(&**l)),
+        Some(e) => match e.value() {
+            ValueRef::List(l) => Ok(Some(l)),
             _ => Err(CmdError::WrongType),
         },
         None => Ok(None),

@@ -10,7 +10,7 @@ use crate::resp::{Out, Proto};
 use crate::shard::ShardCx;
 use crate::shard::blocking::{BlockedOp, Delivery};
 use crate::store::list::{End, List};
-use crate::store::{Kind, Value};
+use crate::store::{Kind, ValueRef};
 
 /// What a key holds, for commands that try several keys in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +143,7 @@ pub fn move_here(cx: &mut ShardCx, src: &[u8], dst: &[u8], from: End, to: End) -
 
 impl BlockedOp for PopOp {
     fn ready(&self, cx: &mut ShardCx, key: &[u8]) -> bool {
-        matches!(cx.lookup_typed(key, Kind::List), Ok(Some(e)) if matches!(&e.value, Value::List(l) if !l.is_empty()))
+        matches!(cx.lookup_typed(key, Kind::List), Ok(Some(e)) if matches!(e.value(), ValueRef::List(l) if !l.is_empty()))
     }
 
     fn serve(&self, cx: &mut ShardCx, key: &[u8]) -> Delivery {

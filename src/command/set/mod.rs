@@ -13,7 +13,7 @@ use super::args::parse_int;
 use super::collection::{PickRng, ScanOptions, distinct_positions, parse_rand_count, parse_scan_cursor, scan_reply};
 use super::*;
 use crate::store::set::{Elem, Set};
-use crate::store::{EncodingLimits, Kind, Value};
+use crate::store::{EncodingLimits, Kind, ValueRef};
 
 const S: &str = "set";
 
@@ -185,7 +185,7 @@ fn spop(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
         .ok_or_else(|| CmdError::other("ERR value is out of range, must be positive"))? as usize;
     let len = cx
         .lookup_typed(key, Kind::Set)?
-        .map_or(0, |e| if let Value::Set(s) = &e.value { s.len() } else { 0 });
+        .map_or(0, |e| if let ValueRef::Set(s) = e.value() { s.len() } else { 0 });
     if len == 0 || count == 0 {
         out.set(0);
         return Ok(());
@@ -193,7 +193,7 @@ fn spop(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
     if count >= len {
         // The whole set goes: reply with it in stored order and replicate one DEL.
         if let Some(e) = cx.remove(key)
-            && let Value::Set(s) = &e.value
+            && let ValueRef::Set(s) = e.value()
         {
             out.set(s.len());
             s.iter().for_each(|m| reply_elem(out, m));

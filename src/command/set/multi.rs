@@ -15,7 +15,7 @@ use super::super::args::is;
 use super::super::*;
 use crate::shard::{Shard, ShardCx, shard_of, unix_ms};
 use crate::store::set::{Elem, Set};
-use crate::store::{EncodingLimits, Kind, Value};
+use crate::store::{EncodingLimits, Kind, Value, ValueMut, ValueRef};
 use crate::txn::keys_by_shard;
 
 /// Which set algebra a command computes.
@@ -30,8 +30,8 @@ enum SetOp {
 fn peek_set<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a Set>, CmdError> {
     match cx.lookup(key) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Set(s) => Ok(Some(s)),
+        Some(e) => match e.value() {
+            ValueRef::Set(s) => Ok(Some(s)),
             _ => Err(CmdError::WrongType),
         },
     }
@@ -109,8 +109,8 @@ fn algebra_local(cx: &mut ShardCx, op: SetOp, keys: &[Bytes], target: &Target) -
     let db = &cx.shard.dbs[cx.db];
     let sets: Vec<Option<&Set>> = keys
         .iter()
-        .map(|k| match db.entry(crate::shard::key_hash(k), k).map(|e| &e.value) {
-            Some(Value::Set(s)) => Some(&**s),
+        .map(|k| match db.entry(crate::shard::key_hash(k), k).map(|e| e.value()) {
+            Some(ValueRef::Set(s)) => Some(s),
             _ => None,
         })
         .collect();
@@ -312,8 +312,8 @@ fn smove_local(cx: &mut ShardCx, src: &[u8], dst: &[u8], member: &[u8], argv: &[
 /// Removes `member` from the set under `key`, deleting the set when it empties.
 fn remove_member(cx: &mut ShardCx, key: &[u8], member: &[u8]) {
     let empty = match cx.lookup_typed(key, Kind::Set) {
-        Ok(Some(e)) => match &mut e.value {
-            Value::Set(s) => {
+        Ok(Some(e)) => match e.value_mut() {
+            ValueMut::Set(s) => {
                 s.remove(member);
                 s.is_empty()
             }
@@ -332,7 +332,7 @@ fn add_member(cx: &mut ShardCx, key: &[u8], member: &[u8], limits: &EncodingLimi
         cx.put(key, Value::Set(Box::default()), false);
     }
     if let Ok(Some(e)) = cx.lookup_typed(key, Kind::Set)
-        && let Value::Set(s) = &mut e.value
+        && let ValueMut::Set(s) = e.value_mut()
     {
         s.add(member, limits);
     }

@@ -25,8 +25,8 @@ pub use pop::{PopLog, PopReply, PopSide, pop_and_reply};
 use super::*;
 use crate::resp::Out;
 use crate::shard::ShardCx;
-use crate::store::Value;
 use crate::store::zset::ZSet;
+use crate::store::{Value, ValueMut, ValueRef};
 use crate::util::num::format_double;
 
 const G: &str = "sorted_set";
@@ -233,8 +233,8 @@ pub const SPECS: &[CommandSpec] = &[
 fn read_zset<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a ZSet>, CmdError> {
     match cx.lookup_read(key) {
         None => Ok(None),
-        Some(e) => match &e.value {
-            Value::ZSet(z) => Ok(Some(z)),
+        Some(e) => match e.value() {
+            ValueRef::ZSet(z) => Ok(Some(z)),
             _ => Err(CmdError::WrongType),
         },
     }
@@ -244,8 +244,8 @@ fn read_zset<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a ZSet>, Cm
 fn write_zset<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a mut ZSet>, CmdError> {
     match cx.lookup(key) {
         None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::ZSet(z) => Ok(Some(z)),
+        Some(e) => match e.value_mut() {
+            ValueMut::ZSet(z) => Ok(Some(z)),
             _ => Err(CmdError::WrongType),
         },
     }

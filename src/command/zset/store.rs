@@ -115,10 +115,10 @@ fn parse_opts(rest: &[Bytes], nkeys: usize, op: Op, store: bool, card: bool) -> 
 /// Copies the value under `key` for a set operation.
 fn read_source(s: &mut Shard, db: usize, key: &[u8]) -> Source {
     let mut cx = ShardCx::new(s, db, unix_ms());
-    match cx.lookup_read(key).map(|e| &e.value) {
+    match cx.lookup_read(key).map(|e| e.value()) {
         None => Source::Missing,
-        Some(Value::ZSet(z)) => Source::Items(z.iter().map(|(m, s)| (m.into(), s)).collect()),
-        Some(Value::Set(set)) => Source::Items(
+        Some(ValueRef::ZSet(z)) => Source::Items(z.iter().map(|(m, s)| (m.into(), s)).collect()),
+        Some(ValueRef::Set(set)) => Source::Items(
             set.to_members()
                 .into_iter()
                 .map(|m| (m.into_boxed_slice(), 1.0))
