@@ -21,6 +21,20 @@ pub trait Hashed {
     fn hash(&self) -> u64;
 }
 
+/// The hash a segment's `hashbrown` table sees. A segment is picked by the low bits of the
+/// key's hash, and a shard by bits 32 and up, so inside one segment of one shard those bits are
+/// the same for every entry. `hashbrown` starts its probe at the low bits and filters by the
+/// top seven: handed the raw hash, every entry of a segment would start at the same bucket.
+/// Rotated, both come from bits that still differ (48 and up, and 41..48).
+#[inline]
+fn in_segment(hash: u64) -> u64 {
+    hash.rotate_left(16)
+}
+
+fn rehash<E: Hashed>(e: &E) -> u64 {
+    in_segment(e.hash())
+}
+
 pub struct SegTable<E> {
     segments: Vec<HashTable<E>>,
     level: u32,
@@ -68,12 +82,12 @@ impl<E: Hashed> SegTable<E> {
     }
 
     pub fn find(&self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<&E> {
-        self.segments[self.segment_of(hash)].find(hash, eq)
+        self.segments[self.segment_of(hash)].find(in_segment(hash), eq)
     }
 
     pub fn find_mut(&mut self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<&mut E> {
         let seg = self.segment_of(hash);
-        self.segments[seg].find_mut(hash, eq)
+        self.segments[seg].find_mut(in_segment(hash), eq)
     }
 
     /// Inserts an entry known not to be present.
@@ -83,12 +97,14 @@ impl<E: Hashed> SegTable<E> {
             self.split_one();
         }
         let seg = self.segment_of(hash);
-        self.segments[seg].insert_unique(hash, entry, Hashed::hash).into_mut()
+        self.segments[seg]
+            .insert_unique(in_segment(hash), entry, rehash)
+            .into_mut()
     }
 
     pub fn remove(&mut self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<E> {
         let seg = self.segment_of(hash);
-        let removed = match self.segments[seg].find_entry(hash, eq) {
+        let removed = match self.segments[seg].find_entry(in_segment(hash), eq) {
             Ok(occupied) => Some(occupied.remove().0),
             Err(_) => None,
         };
@@ -105,10 +121,10 @@ impl<E: Hashed> SegTable<E> {
         let old = &mut self.segments[from];
         let mut moved = HashTable::with_capacity(old.len() / 2);
         for e in old.extract_if(|e| e.hash() & high_bit != 0) {
-            moved.insert_unique(e.hash(), e, Hashed::hash);
+            moved.insert_unique(rehash(&e), e, rehash);
         }
         // The half that stays would otherwise keep the buckets sized for both halves.
-        old.shrink_to_fit(Hashed::hash);
+        old.shrink_to_fit(rehash);
         self.segments.push(moved);
         self.split += 1;
         if self.split == (1usize << self.level) {
