@@ -19,7 +19,7 @@ struct Spot {
     value: std::ops::Range<usize>,
 }
 
-fn put_len(out: &mut Vec<u8>, mut n: usize) {
+pub(crate) fn put_len(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
         out.push((n as u8 & 0x7f) | 0x80);
         n >>= 7;
@@ -28,7 +28,7 @@ fn put_len(out: &mut Vec<u8>, mut n: usize) {
 }
 
 /// Reads a length at `pos`; returns it and where its bytes begin.
-fn get_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
+pub(crate) fn get_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
     let (mut n, mut shift) = (0usize, 0);
     loop {
         let b = buf[pos];

@@ -112,10 +112,24 @@ pub fn zrandmember(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(
         out.array(0);
         return Ok(());
     }
+    // A packed set finds a rank by walking from its start, so many picks go through a table
+    // of its (at most a few hundred) members, built once; a tree finds ranks in O(log n).
+    let table: Vec<(&[u8], f64)> = if z.encoding() == "listpack" {
+        z.iter().collect()
+    } else {
+        Vec::new()
+    };
+    let pick = |p: usize| {
+        if table.is_empty() {
+            z.get(p)
+        } else {
+            table.get(p).copied()
+        }
+    };
     if !distinct {
         reply_elements_header(out, count, withscores);
         for _ in 0..count {
-            if let Some((m, s)) = z.get(rng.below(len)) {
+            if let Some((m, s)) = pick(rng.below(len)) {
                 reply_element(out, m, s, withscores);
             }
         }
@@ -129,7 +143,7 @@ pub fn zrandmember(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(
         let picks = distinct_positions(len, count, &mut rng);
         reply_elements_header(out, picks.len(), withscores);
         for p in picks {
-            if let Some((m, s)) = z.get(p) {
+            if let Some((m, s)) = pick(p) {
                 reply_element(out, m, s, withscores);
             }
         }

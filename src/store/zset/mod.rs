@@ -1,8 +1,9 @@
 //! The sorted-set value and its two encodings, chosen by size as Redis 7.0 does.
 //!
-//! - `listpack`: a `Vec` of `(score, member)` kept in `(score, member)` order. Up to
-//!   `zset-max-listpack-entries` (128) members of at most `zset-max-listpack-value` (64) bytes,
-//!   a linear scan is as fast as any index and costs one allocation per member.
+//! - `listpack`: `(score, member)` elements packed end to end in one buffer, in
+//!   `(score, member)` order (`pack.rs`). Up to `zset-max-listpack-entries` (128) members of at
+//!   most `zset-max-listpack-value` (64) bytes, a linear scan is as fast as any index, and the
+//!   whole set is one allocation.
 //! - `skiplist`: the order-statistic treap of `tree.rs` with a member index; O(log n) rank,
 //!   insert and delete. Redis calls this encoding `skiplist`, so `OBJECT ENCODING` does too.
 //!
@@ -13,8 +14,10 @@
 //! "how many leading elements satisfy a monotone predicate" (`count_while`) plus a walk over a
 //! rank interval, so score and lex bounds share one path.
 
+mod pack;
 pub mod tree;
 
+use pack::Pack;
 use tree::Tree;
 pub use tree::before;
 
@@ -22,8 +25,9 @@ use super::EncodingLimits;
 
 #[derive(Clone, Debug)]
 enum Repr {
-    Pack(Vec<(f64, Box<[u8]>)>),
-    Tree(Tree),
+    Pack(Pack),
+    /// Boxed so that the many small sets pay for a pointer, not for the tree's header.
+    Tree(Box<Tree>),
 }
 
 /// A sorted set.
@@ -35,7 +39,7 @@ pub struct ZSet {
 impl Default for ZSet {
     fn default() -> Self {
         ZSet {
-            repr: Repr::Pack(Vec::new()),
+            repr: Repr::Pack(Pack::default()),
         }
     }
 }
@@ -50,7 +54,7 @@ impl ZSet {
     pub fn for_elements(elements: usize, max_member: usize, limits: &EncodingLimits) -> Self {
         if elements > limits.zset_max_listpack_entries || max_member > limits.zset_max_listpack_value {
             ZSet {
-                repr: Repr::Tree(Tree::default()),
+                repr: Repr::Tree(Box::default()),
             }
         } else {
             ZSet::default()
@@ -64,15 +68,10 @@ impl ZSet {
             && items.iter().all(|(m, _)| m.len() <= limits.zset_max_listpack_value);
         if fits {
             return ZSet {
-                repr: Repr::Pack(
-                    items
-                        .into_iter()
-                        .map(|(m, s)| (if s == 0.0 { 0.0 } else { s }, m))
-                        .collect(),
-                ),
+                repr: Repr::Pack(Pack::from_sorted(items)),
             };
         }
-        let mut t = Tree::default();
+        let mut t = Box::<Tree>::default();
         for (m, s) in items {
             t.push_max(m, s);
         }
@@ -89,7 +88,7 @@ impl ZSet {
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Pack(v) => v.len(),
+            Repr::Pack(p) => p.len(),
             Repr::Tree(t) => t.len(),
         }
     }
@@ -100,7 +99,7 @@ impl ZSet {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
-            Repr::Pack(v) => v.iter().find(|(_, m)| &**m == member).map(|(s, _)| *s),
+            Repr::Pack(p) => p.score(member),
             Repr::Tree(t) => t.score(member),
         }
     }
@@ -108,22 +107,12 @@ impl ZSet {
     /// Adds `member` or changes its score; returns the previous score. Converts to the tree
     /// encoding when a new member would exceed the listpack limits.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: &EncodingLimits) -> Option<f64> {
-        if let Repr::Pack(v) = &mut self.repr {
-            // A listpack stores an integral score as an integer, so -0 comes back as 0.
-            let score = if score == 0.0 { 0.0 } else { score };
-            if let Some(i) = v.iter().position(|(_, m)| &**m == member) {
-                let old = v[i].0;
-                let (_, m) = v.remove(i);
-                let at = v.partition_point(|(s, x)| before(*s, x, score, member));
-                v.insert(at, (score, m));
-                return Some(old);
+        if let Repr::Pack(p) = &mut self.repr {
+            let room = p.len() < limits.zset_max_listpack_entries && member.len() <= limits.zset_max_listpack_value;
+            match p.insert(member, score, room) {
+                Ok(old) => return old,
+                Err(pack::NoRoom) => self.convert(),
             }
-            if v.len() < limits.zset_max_listpack_entries && member.len() <= limits.zset_max_listpack_value {
-                let at = v.partition_point(|(s, x)| before(*s, x, score, member));
-                v.insert(at, (score, member.into()));
-                return None;
-            }
-            self.convert();
         }
         match &mut self.repr {
             Repr::Tree(t) => t.insert(member, score),
@@ -133,9 +122,9 @@ impl ZSet {
 
     /// Moves a listpack set into the tree encoding.
     fn convert(&mut self) {
-        if let Repr::Pack(v) = &mut self.repr {
-            let mut t = Tree::default();
-            for (s, m) in std::mem::take(v) {
+        if let Repr::Pack(p) = &mut self.repr {
+            let mut t = Box::<Tree>::default();
+            for (m, s) in p.take_all() {
                 t.push_max(m, s);
             }
             self.repr = Repr::Tree(t);
@@ -144,10 +133,7 @@ impl ZSet {
 
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match &mut self.repr {
-            Repr::Pack(v) => {
-                let i = v.iter().position(|(_, m)| &**m == member)?;
-                Some(v.remove(i).0)
-            }
+            Repr::Pack(p) => p.remove(member),
             Repr::Tree(t) => t.remove(member),
         }
     }
@@ -155,7 +141,7 @@ impl ZSet {
     /// 0-based ascending rank of `member`, with its score.
     pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
         match &self.repr {
-            Repr::Pack(v) => v.iter().position(|(_, m)| &**m == member).map(|i| (i, v[i].0)),
+            Repr::Pack(p) => p.rank(member),
             Repr::Tree(t) => t.rank(member),
         }
     }
@@ -164,7 +150,7 @@ impl ZSet {
     /// (true for a prefix, then false): e.g. "score < min".
     pub fn count_while(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
         match &self.repr {
-            Repr::Pack(v) => v.partition_point(|(s, m)| pred(*s, m)),
+            Repr::Pack(p) => p.count_while(pred),
             Repr::Tree(t) => t.count_while(pred),
         }
     }
@@ -172,26 +158,7 @@ impl ZSet {
     /// Visits ranks `start..end` ascending, or descending when `rev`; `f` returns false to stop.
     pub fn walk(&self, start: usize, end: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
         match &self.repr {
-            Repr::Pack(v) => {
-                let end = end.min(v.len());
-                if start >= end {
-                    return;
-                }
-                let slice = &v[start..end];
-                if rev {
-                    for (s, m) in slice.iter().rev() {
-                        if !f(m, *s) {
-                            return;
-                        }
-                    }
-                } else {
-                    for (s, m) in slice {
-                        if !f(m, *s) {
-                            return;
-                        }
-                    }
-                }
-            }
+            Repr::Pack(p) => p.walk(start, end, rev, f),
             Repr::Tree(t) => t.walk(start, end, rev, &mut f),
         }
     }
@@ -199,7 +166,7 @@ impl ZSet {
     /// The element at `rank`.
     pub fn get(&self, rank: usize) -> Option<(&[u8], f64)> {
         match &self.repr {
-            Repr::Pack(v) => v.get(rank).map(|(s, m)| (&**m, *s)),
+            Repr::Pack(p) => p.get(rank),
             Repr::Tree(t) => t.get(rank),
         }
     }
@@ -207,13 +174,7 @@ impl ZSet {
     /// Removes ranks `start..end`; returns them in ascending order.
     pub fn remove_ranks(&mut self, start: usize, end: usize) -> Vec<(Box<[u8]>, f64)> {
         match &mut self.repr {
-            Repr::Pack(v) => {
-                let end = end.min(v.len());
-                if start >= end {
-                    return Vec::new();
-                }
-                v.drain(start..end).map(|(s, m)| (m, s)).collect()
-            }
+            Repr::Pack(p) => p.remove_ranks(start, end),
             Repr::Tree(t) => t.remove_ranks(start, end),
         }
     }
@@ -221,7 +182,7 @@ impl ZSet {
     /// Every element in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> {
         let (pack, tree) = match &self.repr {
-            Repr::Pack(v) => (Some(v.iter().map(|(s, m)| (&**m, *s))), None),
+            Repr::Pack(p) => (Some(p.iter()), None),
             Repr::Tree(t) => (None, Some(t.iter())),
         };
         pack.into_iter().flatten().chain(tree.into_iter().flatten())

@@ -128,3 +128,137 @@ fn encoding_switches_one_way() {
     small.insert(&[b'a'; 65], 1.0, &limits);
     assert_eq!(small.encoding(), "skiplist");
 }
+
+/// A member from a small pool, some longer than 127 bytes so that two-byte lengths occur.
+fn pack_member(m: u8) -> Vec<u8> {
+    let m = m % 24;
+    let mut v = format!("p{m}").into_bytes();
+    if m.is_multiple_of(5) {
+        v.resize(120 + m as usize * 2, b'x');
+    }
+    v
+}
+
+#[derive(Debug, Clone)]
+enum PackOp {
+    /// Member, score in quarters (`i8::MIN` stands for -0.0), whether a new member fits.
+    Insert(u8, i8, bool),
+    Remove(u8),
+    Walk(u8, u8, bool),
+    CountBelow(i8),
+    RemoveRanks(u8, u8),
+}
+
+fn pack_op() -> impl Strategy<Value = PackOp> {
+    prop_oneof![
+        5 => (any::<u8>(), prop_oneof![Just(i8::MIN), -8i8..8], prop::bool::weighted(0.9))
+            .prop_map(|(m, s, r)| PackOp::Insert(m, s, r)),
+        2 => any::<u8>().prop_map(PackOp::Remove),
+        1 => (0u8..30, 0u8..30, any::<bool>()).prop_map(|(a, b, r)| PackOp::Walk(a, b, r)),
+        1 => (-8i8..8).prop_map(PackOp::CountBelow),
+        1 => (0u8..30, 0u8..5).prop_map(|(a, n)| PackOp::RemoveRanks(a, n)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The packed buffer alone against a sorted `Vec`: every answer, the whole order and every
+    /// member's rank after each step.
+    #[test]
+    fn pack_matches_sorted_vec(ops in proptest::collection::vec(pack_op(), 1..300)) {
+        use super::pack::{NoRoom, Pack};
+        let mut p = Pack::default();
+        let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+        for op in ops {
+            match op {
+                PackOp::Insert(m, s, room) => {
+                    let m = pack_member(m);
+                    let s = if s == i8::MIN { -0.0 } else { s as f64 / 4.0 };
+                    let at = model.iter().position(|e| e.1 == m);
+                    let want = match at {
+                        None if !room => Err(NoRoom),
+                        _ => Ok(at.map(|i| model.remove(i).0)),
+                    };
+                    if want.is_ok() {
+                        let s = if s == 0.0 { 0.0 } else { s };
+                        let i = model.partition_point(|(x, y)| before(*x, y, s, &m));
+                        model.insert(i, (s, m.clone()));
+                    }
+                    prop_assert_eq!(p.insert(&m, s, room), want);
+                }
+                PackOp::Remove(m) => {
+                    let m = pack_member(m);
+                    let want = model.iter().position(|e| e.1 == m).map(|i| model.remove(i).0);
+                    prop_assert_eq!(p.remove(&m), want);
+                }
+                PackOp::Walk(a, b, rev) => {
+                    let (a, b) = (a as usize, b as usize);
+                    let mut got = Vec::new();
+                    p.walk(a, a + b, rev, |m, s| {
+                        got.push((s, m.to_vec()));
+                        true
+                    });
+                    let end = (a + b).min(model.len());
+                    let mut want: Vec<_> = if a < end { model[a..end].to_vec() } else { vec![] };
+                    if rev {
+                        want.reverse();
+                    }
+                    prop_assert_eq!(&got, &want);
+                    // Stopping early visits exactly one element.
+                    let mut seen = 0;
+                    p.walk(a, a + b, rev, |_, _| {
+                        seen += 1;
+                        false
+                    });
+                    prop_assert_eq!(seen, want.len().min(1));
+                }
+                PackOp::CountBelow(s) => {
+                    let s = s as f64 / 4.0;
+                    prop_assert_eq!(p.count_while(|x, _| x < s), model.iter().filter(|e| e.0 < s).count());
+                }
+                PackOp::RemoveRanks(a, n) => {
+                    let (a, n) = (a as usize, n as usize);
+                    let end = (a + n).min(model.len());
+                    let want: Vec<_> = if a < end { model.drain(a..end).collect() } else { vec![] };
+                    let got: Vec<_> = p.remove_ranks(a, a + n).into_iter().map(|(m, s)| (s, m.to_vec())).collect();
+                    prop_assert_eq!(got, want);
+                }
+            }
+            prop_assert_eq!(p.len(), model.len());
+            let all: Vec<_> = p.iter().map(|(m, s)| (s, m.to_vec())).collect();
+            prop_assert_eq!(&all, &model);
+            for (i, (s, m)) in model.iter().enumerate() {
+                prop_assert_eq!(p.rank(m), Some((i, *s)));
+                prop_assert_eq!(p.score(m), Some(*s));
+                prop_assert_eq!(p.get(i).map(|(m, s)| (s, m.to_vec())), Some((*s, m.clone())));
+                prop_assert!(s.is_sign_positive() || *s != 0.0, "-0 stored");
+            }
+            prop_assert_eq!(p.get(model.len()), None);
+        }
+    }
+}
+
+#[test]
+fn pack_from_sorted_and_take_all() {
+    let items: Vec<(Box<[u8]>, f64)> = vec![
+        (Box::from(&b"a"[..]), -0.0),
+        (Box::from(&[b'b'; 200][..]), 1.5),
+        (Box::from(&b"c"[..]), 1.5),
+    ];
+    let mut p = super::pack::Pack::from_sorted(items.clone());
+    assert_eq!(p.len(), 3);
+    assert_eq!(p.score(b"a").map(f64::is_sign_positive), Some(true));
+    assert_eq!(p.rank(b"c"), Some((2, 1.5)));
+    let back = p.take_all();
+    assert_eq!(back.len(), 3);
+    assert_eq!(back[1], items[1]);
+    assert_eq!(p.len(), 0);
+    assert_eq!(p.iter().count(), 0);
+}
+
+#[test]
+fn small_sets_stay_small() {
+    // The many small sets must not each carry the tree's header.
+    assert!(std::mem::size_of::<ZSet>() <= 32, "{}", std::mem::size_of::<ZSet>());
+}
