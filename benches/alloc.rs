@@ -304,7 +304,7 @@ fn main() {
     // As at start-up: the replication state exists (its sequencer stays off without replicas).
     let _ = state.repl.set(shoal::repl::start(1, state.clone()));
     shoal::shard::set_written_keys(shoal::command::written_keys);
-    let result = run_cores(&[0], 64, move |_, mesh: Mesh<CoreMsg>| {
+    let result = run_cores(&[0], 64, std::time::Duration::ZERO, move |_, mesh: Mesh<CoreMsg>| {
         let state = state.clone();
         async move {
             let mut shard = Shard::new(0, 16);

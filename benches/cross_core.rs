@@ -131,38 +131,43 @@ fn messages(cores: usize, s: &Sizes) -> MsgRun {
     let results = Arc::new(Mutex::new(MsgRun::default()));
     let (trips, jobs) = (s.round_trips, s.windowed_jobs);
     let res = results.clone();
-    let outcome = run_cores(&placement, 1024, move |idx, mesh: Mesh<CoreMsg>| {
-        let (state, count, res) = (state.clone(), count.clone(), res.clone());
-        async move {
-            let core = CoreCx::new(Shard::new(idx, 1), mesh, state);
-            core.start_inbox();
-            arrive(&count, cores, 1).await;
-            if idx == 0 {
-                let ns = round_trips(&core, trips).await;
-                res.lock().unwrap_or_else(|p| p.into_inner()).rtt_idle = ns;
-            }
-            arrive(&count, cores, 2).await;
-            let to = (idx + 1) % cores;
-            let t = Instant::now();
-            let mut done = 0;
-            while done < jobs {
-                let mut inflight = Vec::with_capacity(WINDOW);
-                for _ in 0..WINDOW {
-                    inflight.push(core.submit(to, Lock::Pass, |s| s.id).await);
+    let outcome = run_cores(
+        &placement,
+        1024,
+        std::time::Duration::ZERO,
+        move |idx, mesh: Mesh<CoreMsg>| {
+            let (state, count, res) = (state.clone(), count.clone(), res.clone());
+            async move {
+                let core = CoreCx::new(Shard::new(idx, 1), mesh, state);
+                core.start_inbox();
+                arrive(&count, cores, 1).await;
+                if idx == 0 {
+                    let ns = round_trips(&core, trips).await;
+                    res.lock().unwrap_or_else(|p| p.into_inner()).rtt_idle = ns;
                 }
-                for job in inflight {
-                    black_box(core.wait(job).await);
+                arrive(&count, cores, 2).await;
+                let to = (idx + 1) % cores;
+                let t = Instant::now();
+                let mut done = 0;
+                while done < jobs {
+                    let mut inflight = Vec::with_capacity(WINDOW);
+                    for _ in 0..WINDOW {
+                        inflight.push(core.submit(to, Lock::Pass, |s| s.id).await);
+                    }
+                    for job in inflight {
+                        black_box(core.wait(job).await);
+                    }
+                    done += WINDOW;
                 }
-                done += WINDOW;
+                let ns = t.elapsed().as_nanos() as f64 / done as f64;
+                if idx == 0 {
+                    res.lock().unwrap_or_else(|p| p.into_inner()).windowed = ns;
+                }
+                // Keep serving the others until every core is through.
+                arrive(&count, cores, 3).await;
             }
-            let ns = t.elapsed().as_nanos() as f64 / done as f64;
-            if idx == 0 {
-                res.lock().unwrap_or_else(|p| p.into_inner()).windowed = ns;
-            }
-            // Keep serving the others until every core is through.
-            arrive(&count, cores, 3).await;
-        }
-    });
+        },
+    );
     if let Err(e) = outcome {
         panic!("cannot start {cores} executors: {e}");
     }

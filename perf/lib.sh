@@ -77,8 +77,10 @@ wait_ready() {
 start_shoal() {
     local cpus=$1 port=$2
     shift 2
+    # SHOAL_ARGS: extra options for every Shoal a script starts (e.g. "--core-spin-us 50").
+    # shellcheck disable=SC2086
     taskset -c "$cpus" "$SHOAL_BIN" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-        "$@" >"$OUT/shoal-$port.log" 2>&1 &
+        "$@" ${SHOAL_ARGS:-} >"$OUT/shoal-$port.log" 2>&1 &
     STARTED_PID=$!
     PERF_PIDS+=("$STARTED_PID")
     wait_ready "$port" "$STARTED_PID"

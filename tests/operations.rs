@@ -193,7 +193,15 @@ fn shoal_conf_starts_without_warnings() {
     std::fs::write(d.join("shoal.conf"), text).expect("write");
     // `dir ./` resolves against the working directory, the temp dir.
     let server = TestServer::launch(SHOAL, &d, |port| {
-        Launch::args(&["shoal.conf", "--port", &port.to_string(), "--shards", "2"])
+        Launch::args(&[
+            "shoal.conf",
+            "--port",
+            &port.to_string(),
+            "--shards",
+            "2",
+            "--core-spin-us",
+            "20",
+        ])
     });
     let mut conn = server.conn();
     assert_eq!(conn.q("PING"), Reply::Simple("PONG".into()));
@@ -206,6 +214,7 @@ fn shoal_conf_starts_without_warnings() {
             "bind",
             "dir",
             "shards",
+            "core-spin-us",
             "maxclients",
         ],
     );
@@ -214,6 +223,7 @@ fn shoal_conf_starts_without_warnings() {
     assert_eq!(m["save"], "3600 1 300 100 60 10000");
     assert_eq!(m["bind"], "127.0.0.1 -::1");
     assert_eq!(m["shards"], "2");
+    assert_eq!(m["core-spin-us"], "20");
     assert_eq!(m["maxclients"], "10000");
     assert_eq!(m["dir"], std::fs::canonicalize(&d).expect("dir").display().to_string());
     let log = server.log();

@@ -225,6 +225,10 @@ pub struct Config {
     pub io_threads: u32,
     /// Shoal's own: number of data shards, 0 = one per CPU.
     pub shards: u32,
+    /// Shoal's own: how long (µs) an idle core polls for work before it sleeps. Waking a
+    /// sleeping core costs syscalls and interrupts on both sides; under a steady load of
+    /// cross-core work the next message usually comes within this window.
+    pub core_spin_us: u64,
     /// Directives Redis knows but Shoal ignores, by canonical name, with
     /// their arguments; CONFIG GET shows them space-joined.
     pub passthrough: BTreeMap<&'static str, Vec<String>>,

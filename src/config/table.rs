@@ -427,6 +427,7 @@ pub static TYPED: &[Directive] = &[
     special!("notify-keyspace-events", None, "", MUT, notify_keyspace_events),
     int!("io-threads", None, "1", IMM, io_threads: u32, 1, 128),
     int!("shards", None, "0", IMM, shards: u32, 0, 1024),
+    int!("core-spin-us", None, "0", IMM, core_spin_us: u64, 0, 1_000_000),
 ];
 
 pub use super::passthrough::PASSTHROUGH;
@@ -529,6 +530,7 @@ pub fn defaults() -> Config {
         notify_keyspace_events: 0,
         io_threads: 0,
         shards: 0,
+        core_spin_us: 0,
         passthrough: BTreeMap::new(),
         extra_directives: Vec::new(),
     };

@@ -18,7 +18,7 @@ use glommio::{GlommioError, LocalExecutorBuilder, Placement, ResourceType};
 
 /// Starts one executor per entry of `cpus`, pinned to that CPU, each running `body(index,
 /// mesh)` where the mesh connects every core to every other. Blocks until all have finished.
-pub fn run_cores<T, F, Fut>(cpus: &[usize], mesh_capacity: usize, body: F) -> Result<(), String>
+pub fn run_cores<T, F, Fut>(cpus: &[usize], mesh_capacity: usize, spin: Duration, body: F) -> Result<(), String>
 where
     T: Send + 'static,
     F: Fn(usize, Mesh<T>) -> Fut + Send + Sync + Clone + 'static,
@@ -31,9 +31,13 @@ where
         let body = body.clone();
         // glommio's default preemption period is kept: a shorter one (0.5 or 2 ms) made start-up
         // and cross-core messages stall intermittently when two executors share a CPU.
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        let mut executor = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("shoal-core-{index}"))
-            .io_memory(IO_MEMORY)
+            .io_memory(IO_MEMORY);
+        if !spin.is_zero() {
+            executor = executor.spin_before_park(spin);
+        }
+        let handle = executor
             .spawn(move || async move {
                 glommio::spawn_local(wake_tick()).detach();
                 let (senders, receivers) = match builder.join().await {

@@ -140,6 +140,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return 1;
         }
     };
+    let spin = std::time::Duration::from_micros(config.core_spin_us);
     let state = Arc::new(ServerState::new(config, shards, config_file));
     state.refresh_cached_config();
     let _ = state.repl.set(crate::repl::start(shards, state.clone()));
@@ -153,7 +154,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         supervised,
         pidfile,
     };
-    let result = runtime::run_cores(&placement, 4096, move |idx, mesh: Mesh<CoreMsg>| {
+    let result = runtime::run_cores(&placement, 4096, spin, move |idx, mesh: Mesh<CoreMsg>| {
         let state = state.clone();
         let boot = boot.clone();
         async move { core_main(idx, mesh, state, boot).await }

@@ -13,9 +13,10 @@ use common::{Flavor, Launch, Pair, Reply, TempDir, TestServer, require_tool};
 /// CONFIG GET replies compared as name -> value maps: Redis lists matches in hash order.
 fn same_config_get(p: &mut Pair, line: &str) {
     let (r, s) = p.both(&common::c(line));
-    // `dir` and `port` are each server's own; `shards` is Shoal's own directive, and
-    // `set-max-listpack-entries` (a Redis 7.2 directive) is one Shoal reads ahead of 7.0.
-    let own = ["shards", "dir", "port", "set-max-listpack-entries"];
+    // `dir` and `port` are each server's own; `shards` and `core-spin-us` are Shoal's own
+    // directives, and `set-max-listpack-entries` (a Redis 7.2 directive) is one Shoal reads
+    // ahead of 7.0.
+    let own = ["shards", "core-spin-us", "dir", "port", "set-max-listpack-entries"];
     let map = |r: &Reply| -> BTreeMap<String, String> {
         r.items()
             .chunks(2)
