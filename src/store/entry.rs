@@ -98,7 +98,7 @@ fn with_payload<R>(value: Value, f: impl FnOnce(&Payload) -> R) -> R {
     }
 }
 
-fn varint_len(n: usize) -> usize {
+pub(super) fn varint_len(n: usize) -> usize {
     ((usize::BITS - (n | 1).leading_zeros()) as usize).div_ceil(7)
 }
 
@@ -106,7 +106,7 @@ fn varint_len(n: usize) -> usize {
 ///
 /// # Safety
 /// `p` must be valid for `varint_len(n)` bytes of writes.
-unsafe fn put_varint(p: *mut u8, mut n: usize) -> usize {
+pub(super) unsafe fn put_varint(p: *mut u8, mut n: usize) -> usize {
     let mut i = 0;
     while n >= 0x80 {
         unsafe { p.add(i).write((n as u8 & 0x7f) | 0x80) };
@@ -121,7 +121,7 @@ unsafe fn put_varint(p: *mut u8, mut n: usize) -> usize {
 ///
 /// # Safety
 /// `p` must point at a complete varint inside one allocation.
-unsafe fn get_varint(p: *const u8) -> (usize, usize) {
+pub(super) unsafe fn get_varint(p: *const u8) -> (usize, usize) {
     let (mut n, mut shift, mut i) = (0usize, 0, 0);
     loop {
         let b = unsafe { p.add(i).read() };

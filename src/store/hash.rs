@@ -11,19 +11,37 @@ use std::sync::OnceLock;
 
 use super::EncodingLimits;
 use super::packed::PackedPairs;
+use super::pair_block::PairBlock;
 use super::table::{Hashed, SegTable};
 
-/// One field of a big hash. The hash is recomputed when the table moves it, not stored:
-/// eight bytes per field matter more than a few nanoseconds on a rare split.
+/// One field of a big hash: its name and value in one block behind an 8-byte table slot
+/// (see `pair_block.rs`). The hash is recomputed when the table moves it, not stored: eight
+/// bytes per field matter more than a few nanoseconds on a rare split.
 #[derive(Clone, Debug)]
-pub struct Field {
-    pub name: Box<[u8]>,
-    pub value: Box<[u8]>,
+pub struct Field(PairBlock);
+
+impl Field {
+    pub fn new(name: &[u8], value: &[u8]) -> Field {
+        Field(PairBlock::new(name, value))
+    }
+
+    pub fn name(&self) -> &[u8] {
+        self.0.name()
+    }
+
+    pub fn value(&self) -> &[u8] {
+        self.0.value()
+    }
+
+    /// Replaces the value, keeping the name in place (HSET on an existing field).
+    pub fn set_value(&mut self, value: &[u8]) {
+        self.0.set_value(value);
+    }
 }
 
 impl Hashed for Field {
     fn hash(&self) -> u64 {
-        member_hash(&self.name)
+        member_hash(self.name())
     }
 }
 
@@ -113,9 +131,7 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
             Repr::Pairs(p) => p.get(field),
-            Repr::Table(CloneTable(t)) => t
-                .find(member_hash(field), |e| &e.name[..] == field)
-                .map(|e| &e.value[..]),
+            Repr::Table(CloneTable(t)) => t.find(member_hash(field), |e| e.name() == field).map(|e| e.value()),
         }
     }
 
@@ -141,19 +157,13 @@ impl Hash {
             }
             Repr::Table(CloneTable(t)) => {
                 let h = member_hash(field);
-                match t.find_mut(h, |e| &e.name[..] == field) {
+                match t.find_mut(h, |e| e.name() == field) {
                     Some(e) => {
-                        e.value = value.into();
+                        e.set_value(value);
                         SetOutcome::Updated
                     }
                     None => {
-                        t.insert_new(
-                            h,
-                            Field {
-                                name: field.into(),
-                                value: value.into(),
-                            },
-                        );
+                        t.insert_new(h, Field::new(field, value));
                         SetOutcome::Inserted
                     }
                 }
@@ -171,7 +181,7 @@ impl Hash {
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
             Repr::Pairs(p) => p.remove(field),
-            Repr::Table(CloneTable(t)) => t.remove(member_hash(field), |e| &e.name[..] == field).is_some(),
+            Repr::Table(CloneTable(t)) => t.remove(member_hash(field), |e| e.name() == field).is_some(),
         }
     }
 
@@ -180,10 +190,7 @@ impl Hash {
         if let Repr::Pairs(p) = &self.repr {
             let mut t = SegTable::new();
             for (name, value) in p.iter() {
-                let f = Field {
-                    name: name.into(),
-                    value: value.into(),
-                };
+                let f = Field::new(name, value);
                 t.insert_new(f.hash(), f);
             }
             self.repr = Repr::Table(CloneTable(t));
@@ -194,7 +201,7 @@ impl Hash {
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match &self.repr {
             Repr::Pairs(p) => Box::new(p.iter()),
-            Repr::Table(CloneTable(t)) => Box::new(t.iter().map(|e| (&e.name[..], &e.value[..]))),
+            Repr::Table(CloneTable(t)) => Box::new(t.iter().map(|e| (e.name(), e.value()))),
         }
     }
 
@@ -203,7 +210,7 @@ impl Hash {
         match &self.repr {
             Repr::Pairs(p) if p.is_empty() => None,
             Repr::Pairs(p) => p.nth(pick(p.len())),
-            Repr::Table(CloneTable(t)) => t.random(pick).map(|e| (&e.name[..], &e.value[..])),
+            Repr::Table(CloneTable(t)) => t.random(pick).map(|e| (e.name(), e.value())),
         }
     }
 
@@ -220,7 +227,7 @@ impl Hash {
                 let mut seen = 0;
                 while seg < t.segment_count() && seen < count {
                     for e in t.segment(seg) {
-                        each(&e.name, &e.value);
+                        each(e.name(), e.value());
                         seen += 1;
                     }
                     seg += 1;
@@ -254,6 +261,25 @@ mod tests {
         let mut h = Hash::new();
         h.set(b"f", &[b'x'; 65], &limits);
         assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn table_values_are_replaced_in_place_and_clones_are_deep() {
+        let limits = EncodingLimits::default();
+        let mut h = Hash::new();
+        for i in 0..200 {
+            h.set(format!("f{i}").as_bytes(), b"v", &limits);
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        let long = vec![b'x'; 300];
+        assert_eq!(h.set(b"f7", &long, &limits), SetOutcome::Updated);
+        let copy = h.clone();
+        assert_eq!(h.set(b"f7", b"short", &limits), SetOutcome::Updated);
+        assert_eq!(h.get(b"f7"), Some(&b"short"[..]));
+        assert_eq!(copy.get(b"f7"), Some(&long[..]));
+        assert_eq!(copy.len(), 200);
+        drop(h);
+        assert_eq!(copy.iter().filter(|(_, v)| *v == b"v").count(), 199);
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod entry;
 pub mod hash;
 pub mod list;
 pub mod packed;
+mod pair_block;
 pub mod set;
 pub mod table;
 pub mod zset;
