@@ -97,22 +97,26 @@ done
 
 echo
 echo "shoal (--shards $SHARDS) vs redis-server, both on CPU 0, redis-benchmark on CPU 1, -c $CLIENTS -r $KEYSPACE; $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU"
-row() { printf "%-34s %12s %12s %12s\n" "$@"; }
-row metric shoal redis shoal/redis
+row() { printf "%-34s %12s %12s %12s %8s %6s\n" "$@"; }
+row metric shoal redis shoal/redis target ""
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 for test in set get; do
     [[ $PARTS == *cpu* ]] || break
     for pipeline in 16 1; do
         s=${RESULT["shoal,cpu,$test,$pipeline"]}
         r=${RESULT["redis,cpu,$test,$pipeline"]}
-        row "CPU s / 1M ${test^^} -P $pipeline" "$s" "$r" "$(ratio "$s" "$r")"
+        target=0.8
+        ((pipeline > 1)) && target=0.6
+        row "CPU s / 1M ${test^^} -P $pipeline" "$s" "$r" "$(ratio "$s" "$r")" "<= $target" \
+            "$(verdict "$(ratio "$s" "$r")" "<=" "$target")"
     done
 done
 for m in rss_empty rss_full; do
     [[ $PARTS == *mem* ]] || break
-    row "$m (kB)" "${RESULT["shoal,$m"]}" "${RESULT["redis,$m"]}" "$(ratio "${RESULT["shoal,$m"]}" "${RESULT["redis,$m"]}")"
+    row "$m (kB)" "${RESULT["shoal,$m"]}" "${RESULT["redis,$m"]}" "$(ratio "${RESULT["shoal,$m"]}" "${RESULT["redis,$m"]}")" "" ""
 done
 [[ $PARTS == *mem* ]] || exit 0
-row "keys (DBSIZE)" "${RESULT["shoal,dbsize"]}" "${RESULT["redis,dbsize"]}" ""
+row "keys (DBSIZE)" "${RESULT["shoal,dbsize"]}" "${RESULT["redis,dbsize"]}" "" "" ""
+per_key_ratio=$(ratio "${RESULT["shoal,per_key"]}" "${RESULT["redis,per_key"]}")
 row "bytes/key (${VALUE_SIZE}B values)" "${RESULT["shoal,per_key"]}" "${RESULT["redis,per_key"]}" \
-    "$(ratio "${RESULT["shoal,per_key"]}" "${RESULT["redis,per_key"]}")"
+    "$per_key_ratio" "<= 0.7" "$(verdict "$per_key_ratio" "<=" 0.7)"

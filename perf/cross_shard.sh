@@ -121,10 +121,12 @@ awk '
     END {
         printf "%-14s %12s %16s\n", "case", "req/s", "server-cpu-us/req"
         for (i = 1; i <= NR; i++) printf "%-14s %12d %16.3f\n", order[i], rps[order[i]], cpu[order[i]]
-        printf "\n%-14s %12s %16s\n", "cross/single", "req/s ratio", "cpu/req ratio"
+        printf "\n%-14s %12s %16s %10s\n", "cross/single", "req/s ratio", "cpu/req ratio", "target"
         split("mset multi", kinds, " ")
         for (k = 1; k <= 2; k++) {
             s = kinds[k] "-single"; c = kinds[k] "-cross"
-            printf "%-14s %12.2f %16.2f\n", kinds[k], rps[c] / rps[s], (cpu[s] > 0 ? cpu[c] / cpu[s] : 0)
+            r = (cpu[s] > 0 ? cpu[c] / cpu[s] : 0)
+            printf "%-14s %12.2f %16.2f %10s\n", kinds[k], rps[c] / rps[s], r,
+                (kinds[k] == "mset" ? (r <= 2 ? "<= 2 pass" : "<= 2 short") : "")
         }
     }' "$RESULTS"

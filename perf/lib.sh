@@ -118,3 +118,13 @@ cpu_ticks() {
 rss_kb() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
+
+# verdict RATIO OP TARGET: "pass" when RATIO OP TARGET holds (OP is <= or >=), else "short";
+# "-" when there is no ratio. The performance issue's targets are ratios Shoal / redis-server.
+verdict() {
+    awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN {
+        if (r == "-" || r == "") { print "-"; exit }
+        ok = (op == "<=") ? (r + 0 <= t + 0) : (r + 0 >= t + 0)
+        print (ok ? "pass" : "short")
+    }'
+}

@@ -133,10 +133,10 @@ for shape in "${SHAPES[@]}"; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-row() { printf "%-30s %13s %13s %11s   %s\n" "$@"; }
+row() { printf "%-30s %13s %13s %11s %7s %6s   %s\n" "$@"; }
 echo
 echo "RSS growth per element: shoal-server --shards $SHARDS vs redis-server $("$REDIS_BIN" --version | sed -n "s/.*v=\([^ ]*\).*/\1/p") (both on CPU 0, fresh server per row, loaded via redis-cli --pipe); $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU"
-row structure "shoal B/elem" "redis B/elem" shoal/redis "redis encoding"
+row structure "shoal B/elem" "redis B/elem" shoal/redis target "" "redis encoding"
 for shape in "${SHAPES[@]}"; do
     case $shape in
         big_*) label="${shape#big_} 1x${BIG}" ;;
@@ -144,7 +144,8 @@ for shape in "${SHAPES[@]}"; do
     esac
     s=${RESULT["shoal,$shape,per"]}
     r=${RESULT["redis,$shape,per"]}
-    row "$label" "$s" "$r" "$(ratio "$s" "$r")" "${RESULT["redis,$shape,enc"]}"
+    row "$label" "$s" "$r" "$(ratio "$s" "$r")" "<= 1.0" "$(verdict "$(ratio "$s" "$r")" "<=" 1.0)" \
+        "${RESULT["redis,$shape,enc"]}"
 done
 echo "elements: hash field f:<8 digits> + value v:<8 digits>; set member:<8 digits>; zset m:<8 digits> with an integer score;"
 echo "big loads send $BATCH elements per command; small rows divide by all ${SMALL_KEYS}x${SMALL_LEN} elements (per key: x${SMALL_LEN})."

@@ -35,7 +35,7 @@ const SLICE_BYTES: usize = 16 * 1024;
 /// How long one turn of a driver may keep the core before the core's other tasks run.
 const TURN: Duration = Duration::from_micros(250);
 /// Encoded bytes allowed between the shards and the sink before the walk pauses.
-const IN_FLIGHT_LIMIT: usize = 16 * 1024 * 1024;
+const IN_FLIGHT_LIMIT: usize = 4 * 1024 * 1024;
 /// The writer thread runs at a low CPU priority (nice 10) while the bytes waiting for it stay
 /// below this, so a save takes little from busy cores; above it (writes saving old values
 /// faster than it drains them) it runs at normal priority until it is back under half.
@@ -51,6 +51,41 @@ enum Piece {
     Done,
 }
 
+/// Emptied piece buffers, sent back by the writer for the drivers to fill again: freeing them
+/// on the writer's thread instead left tens of MB of a save's memory in the allocator's
+/// cross-thread free lists.
+pub struct Spares {
+    tx: Sender<Vec<u8>>,
+    rx: crossbeam_channel::Receiver<Vec<u8>>,
+}
+
+/// Capacity of a fresh piece buffer: one slice of the walk, so it rarely regrows by copies.
+const PIECE_CAPACITY: usize = 32 * 1024;
+/// Pieces grown much larger than that (by big values) are freed instead of kept.
+const SPARE_MAX_CAPACITY: usize = 8 * PIECE_CAPACITY;
+
+impl Default for Spares {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(64);
+        Spares { tx, rx }
+    }
+}
+
+impl Spares {
+    fn take(&self) -> Vec<u8> {
+        self.rx
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIECE_CAPACITY))
+    }
+
+    fn give_back(&self, mut buf: Vec<u8>) {
+        if buf.capacity() <= SPARE_MAX_CAPACITY {
+            buf.clear();
+            let _ = self.tx.try_send(buf);
+        }
+    }
+}
+
 /// What one snapshot shares between its drivers, its writer and INFO.
 #[derive(Default)]
 pub struct Flow {
@@ -64,6 +99,10 @@ pub struct Flow {
     pub started_ms: AtomicU64,
     /// Set by the writer when the sink failed: drivers drop their state and stop.
     aborted: AtomicBool,
+    spares: Spares,
+    /// A dump (not a replica's payload, which a replica waits for): its drivers give way to
+    /// clients (`REST_PER_TURN`).
+    paced: AtomicBool,
 }
 
 /// A core's part of the running snapshot, held by its driver.
@@ -296,6 +335,7 @@ pub async fn start<S: RdbSink>(
     let (tx, rx) = crossbeam_channel::unbounded();
     let flow = Arc::new(Flow::default());
     flow.started_ms.store(unix_ms(), Ordering::Relaxed);
+    flow.paced.store(!replicating, Ordering::Relaxed);
     *core.server.persist.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(flow.clone());
     let (tx2, flow2) = (tx.clone(), flow.clone());
     let now = unix_ms();
@@ -381,7 +421,7 @@ fn write_stream<S: RdbSink>(frame: Frame, rx: &Receiver<Piece>, flow: &Flow, mut
                     }
                     w.append(&bytes);
                     sink.write(&w.take())?;
-                    drop(bytes);
+                    flow.spares.give_back(bytes);
                     let waiting = flow.in_flight.fetch_sub(held, Ordering::SeqCst) - held;
                     if background
                         && boosted != (waiting > WRITER_BOOST_AT / 2 && (boosted || waiting > WRITER_BOOST_AT))
@@ -417,10 +457,19 @@ async fn job_ready() {
     .await
 }
 
+/// After a turn during which this core served clients, a dump's driver rests this many times
+/// the turn's length, so that the save takes at most about a seventh of a loaded core: it runs
+/// longer (still well under redis-server's forked save) and the clients keep their throughput.
+/// On a core without clients the driver only yields between turns and saves at full speed.
+/// A replica's payload is not paced: the replica waits for it, and the backlog fills meanwhile.
+const REST_PER_TURN: u32 = 6;
+
 /// One per core: saves the shard's part of each snapshot between the core's other work.
 pub async fn driver(core: Rc<CoreCx>) {
+    let served = || core.counters().commands_processed.load(Ordering::Relaxed);
     loop {
         job_ready().await;
+        let mut seen = served();
         loop {
             let started = std::time::Instant::now();
             let (finished, idle) = loop {
@@ -437,12 +486,22 @@ pub async fn driver(core: Rc<CoreCx>) {
                 JOB.with(|j| *j.borrow_mut() = None);
                 break;
             }
+            let now = served();
             if idle {
                 // The sink is behind (or the shard is busy): wait for it without spinning.
                 crate::runtime::sleep(Duration::from_millis(1)).await;
+            } else if now != seen
+                && JOB.with(|j| {
+                    j.borrow()
+                        .as_ref()
+                        .is_some_and(|j| j.flow.paced.load(Ordering::Relaxed))
+                })
+            {
+                crate::runtime::sleep(started.elapsed() * REST_PER_TURN).await;
             } else {
                 crate::runtime::yield_to_io().await;
             }
+            seen = now;
         }
     }
 }
@@ -463,7 +522,7 @@ fn step(shard: &mut Shard) -> (bool, bool) {
         let mut budget = if behind { 0 } else { SLICE_BYTES };
         let mut complete = true;
         for db in shard.dbs.iter_mut() {
-            let Some((number, bytes, done)) = db.snapshot_step(budget) else {
+            let Some((number, bytes, done)) = db.snapshot_step(budget, || job.flow.spares.take()) else {
                 continue;
             };
             complete &= done;

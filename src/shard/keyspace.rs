@@ -77,16 +77,16 @@ impl Db {
     /// Saves more of the snapshot, up to about `budget` bytes. Returns the db's number at the
     /// instant with the bytes produced since the last call (including those written-through
     /// by writes), and whether this db's part is complete (its snapshot state is then gone).
-    pub fn snapshot_step(&mut self, budget: usize) -> Option<(usize, Vec<u8>, bool)> {
+    /// `fresh` gives the empty buffer that replaces a taken one.
+    pub fn snapshot_step(&mut self, budget: usize, fresh: impl FnOnce() -> Vec<u8>) -> Option<(usize, Vec<u8>, bool)> {
         let snap = self.snapshot.as_mut()?;
         let done = snap.step(&mut self.table, budget);
-        // A fresh buffer sized for one slice of the walk, so it rarely regrows by copies; the
-        // taken one goes out whole, so its capacity must stay close to what it holds.
-        let out = (
-            snap.number,
-            std::mem::replace(&mut snap.out, Vec::with_capacity(32 * 1024)),
-            done,
-        );
+        let bytes = if snap.out.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::replace(&mut snap.out, fresh())
+        };
+        let out = (snap.number, bytes, done);
         if done {
             self.end_snapshot();
         }

@@ -206,7 +206,7 @@ mod tests {
                     }
                     Op::Flush => db.clear(),
                     Op::Walk(n) => {
-                        if !done && let Some((number, _, fin)) = db.snapshot_step(n) {
+                        if !done && let Some((number, _, fin)) = db.snapshot_step(n, Vec::new) {
                             prop_assert_eq!(number, 3);
                             done = fin;
                         }
@@ -215,7 +215,7 @@ mod tests {
             }
             // An empty db at the instant has nothing to save and no snapshot state at all.
             while !done {
-                done = db.snapshot_step(64).is_none_or(|(_, _, fin)| fin);
+                done = db.snapshot_step(64, Vec::new).is_none_or(|(_, _, fin)| fin);
             }
             prop_assert!(!db.in_snapshot());
             let saved = saved.lock().unwrap();
