@@ -126,7 +126,7 @@ awk -F, '
             sr = median(rps[k, "shoal"]); rr = median(rps[k, "redis"])
             name = f[1]; sub(/ .*/, "", name)
             goal = ""
-            if (f[3] == "pinned" && (name in targeted) && rr > 0) {
+            if (f[3] == "pinned" && (name in targeted) && f[1] !~ /needed/ && rr > 0) {
                 t = (f[2] + 0 > 1) ? 1.3 : 1.0
                 goal = sprintf(">= %.1f %s", t, (sr / rr >= t) ? "pass" : "short")
             }

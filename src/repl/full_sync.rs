@@ -125,9 +125,7 @@ async fn run_batch(core: &Rc<CoreCx>, batch: Vec<Waiter>) {
         for (w, body) in batch.iter().zip(bodies) {
             let mark = crate::server::random_hex40();
             let mut head = Vec::new();
-            if !w.legacy {
-                head.extend_from_slice(format!("+FULLRESYNC {replid} {}\r\n", running.offset).as_bytes());
-            }
+            put_fullresync(&mut head, &replid, running.offset, w.legacy);
             head.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
             log_full_sync(&w.link, running.offset, batch.len(), "diskless, streamed");
             for msg in [
@@ -166,13 +164,18 @@ async fn run_batch(core: &Rc<CoreCx>, batch: Vec<Waiter>) {
     }
 }
 
+/// The `+FULLRESYNC <id> <offset>` line that opens a full sync; SYNC (`legacy`) gets none.
+fn put_fullresync(out: &mut Vec<u8>, replid: &str, offset: i64, legacy: bool) {
+    if !legacy {
+        out.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+    }
+}
+
 /// A whole payload built from an in-memory snapshot: `+FULLRESYNC <id> <offset>` (not for
 /// SYNC), then the RDB framed as `$EOF:<mark>` ... `<mark>` or `$<len>`.
 fn memory_payload(replid: &str, snap: &crate::persist::Snapshot, legacy: bool, diskless: bool) -> Vec<u8> {
     let mut first = Vec::with_capacity(snap.rdb.len() + 128);
-    if !legacy {
-        first.extend_from_slice(format!("+FULLRESYNC {replid} {}\r\n", snap.offset).as_bytes());
-    }
+    put_fullresync(&mut first, replid, snap.offset, legacy);
     if diskless {
         let mark = crate::server::random_hex40();
         first.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());

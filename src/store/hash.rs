@@ -59,8 +59,9 @@ enum Repr {
 }
 
 /// A `SegTable` that can be cloned (COPY, snapshots) and printed by size. A wrapper so that
-/// the table type itself stays free to gain its own impls; the set type shares it.
-pub(super) struct CloneTable<E>(pub(super) SegTable<E>);
+/// the table type itself stays free to gain its own impls; the set type shares it. Boxed, so
+/// that a value in its compact form (most of them) does not carry a table's size in its box.
+pub(super) struct CloneTable<E>(pub(super) Box<SegTable<E>>);
 
 impl<E: Hashed + Clone> Clone for CloneTable<E> {
     fn clone(&self) -> Self {
@@ -68,7 +69,7 @@ impl<E: Hashed + Clone> Clone for CloneTable<E> {
         for e in self.0.iter() {
             t.insert_new(e.hash(), e.clone());
         }
-        CloneTable(t)
+        CloneTable(Box::new(t))
     }
 }
 
@@ -193,7 +194,7 @@ impl Hash {
                 let f = Field::new(name, value);
                 t.insert_new(f.hash(), f);
             }
-            self.repr = Repr::Table(CloneTable(t));
+            self.repr = Repr::Table(CloneTable(Box::new(t)));
         }
     }
 
@@ -241,6 +242,13 @@ impl Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_small_hash_box_is_its_packed_buffer() {
+        // The table form is boxed, so the compact form (one Vec and a count) sets the size.
+        assert_eq!(size_of::<Hash>(), 32);
+        assert_eq!(size_of::<super::super::set::Set>(), 32);
+    }
 
     #[test]
     fn converts_on_count_and_length() {

@@ -166,7 +166,7 @@ impl Set {
                 let m = Member(m);
                 t.insert_new(m.hash(), m);
             }
-            Repr::Table(CloneTable(t))
+            Repr::Table(CloneTable(Box::new(t)))
         };
     }
 
