@@ -1,17 +1,22 @@
 //! The small-zset encoding: `(score, member)` elements packed end to end in one buffer, the
 //! job Redis's listpack does for small sorted sets.
 //!
-//! Each element is its score as 8 little-endian bytes, then its member as an LEB128 length and
-//! the bytes (the varint helpers of `store::packed`). A member of 10 bytes thus costs 19 bytes
-//! and no allocation of its own, where a `(f64, Box<[u8]>)` slot cost 24 bytes plus a heap
-//! block. Elements stay in ascending `(score, member)` order (`tree::before`), so a rank is a
+//! Each element is its score, then its member as an LEB128 length and the bytes (the varint
+//! helpers of `store::packed`). A score that is a whole number (most are: ranks, counters,
+//! timestamps) is one LEB128 number, `zigzag(n) << 1`, of one to nine bytes; any other score
+//! is the marker byte 1 and then its 8 little-endian bytes, as a listpack keeps integers
+//! compact too. A member of 10 bytes with score 42 thus costs 12 bytes and no allocation of its
+//! own, where a `(f64, Box<[u8]>)` slot cost 24 bytes plus a heap block. Elements stay in ascending `(score, member)` order (`tree::before`), so a rank is a
 //! position and every lookup is a linear scan, as fast as any index at the at most
 //! `zset-max-listpack-entries` elements this holds.
 
 use super::tree::before;
 use crate::store::packed::{get_len, put_len};
 
-const SCORE: usize = 8;
+/// The marker of a score stored as 8 bytes of f64 (an odd first byte; whole numbers are even).
+const FLOAT_MARK: u8 = 1;
+/// Whole scores below this magnitude are stored as integers (`zigzag(n) << 1` fits a u64).
+const INT_LIMIT: f64 = (1u64 << 61) as f64;
 
 /// A new member did not fit: the set must change encoding first.
 #[derive(Debug, PartialEq)]
@@ -38,16 +43,61 @@ impl Elem {
     }
 }
 
-fn score_at(buf: &[u8], pos: usize) -> f64 {
-    let mut b = [0u8; SCORE];
-    b.copy_from_slice(&buf[pos..pos + SCORE]);
-    f64::from_le_bytes(b)
+/// The score as an integer when it is a whole number small enough to store as one.
+fn whole(score: f64) -> Option<i64> {
+    (score.fract() == 0.0 && score.abs() < INT_LIMIT).then_some(score as i64)
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+fn varint_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// Bytes the score takes.
+fn score_len(score: f64) -> usize {
+    match whole(score) {
+        Some(n) => varint_len(zigzag(n) << 1),
+        None => 1 + 8,
+    }
+}
+
+fn encode_score(out: &mut Vec<u8>, score: f64) {
+    match whole(score) {
+        Some(n) => put_len(out, (zigzag(n) << 1) as usize),
+        None => {
+            out.push(FLOAT_MARK);
+            out.extend_from_slice(&score.to_le_bytes());
+        }
+    }
+}
+
+/// Reads the score at `pos`; returns it and where the member's length starts.
+fn score_at(buf: &[u8], pos: usize) -> (f64, usize) {
+    let (v, at) = get_len(buf, pos);
+    if v & 1 == 0 {
+        return (unzigzag((v >> 1) as u64) as f64, at);
+    }
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[pos + 1..pos + 9]);
+    (f64::from_le_bytes(b), pos + 9)
 }
 
 /// Decodes the element starting at `pos`.
 fn elem_at(buf: &[u8], pos: usize) -> Elem {
-    let score = score_at(buf, pos);
-    let (n, at) = get_len(buf, pos + SCORE);
+    let (score, member_at) = score_at(buf, pos);
+    let (n, at) = get_len(buf, member_at);
     Elem {
         start: pos,
         member: (at, at + n),
@@ -56,18 +106,12 @@ fn elem_at(buf: &[u8], pos: usize) -> Elem {
 }
 
 /// Bytes one element takes.
-fn encoded_len(member: &[u8]) -> usize {
-    let mut n = member.len();
-    let mut prefix = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        prefix += 1;
-    }
-    SCORE + prefix + member.len()
+fn encoded_len(member: &[u8], score: f64) -> usize {
+    score_len(score) + varint_len(member.len() as u64) + member.len()
 }
 
 fn encode(out: &mut Vec<u8>, member: &[u8], score: f64) {
-    out.extend_from_slice(&score.to_le_bytes());
+    encode_score(out, score);
     put_len(out, member.len());
     out.extend_from_slice(member);
 }
@@ -84,7 +128,7 @@ impl Pack {
 
     /// Builds from elements in ascending `(score, member)` order with distinct members.
     pub fn from_sorted(items: Vec<(Box<[u8]>, f64)>) -> Self {
-        let bytes = items.iter().map(|(m, _)| encoded_len(m)).sum();
+        let bytes = items.iter().map(|(m, s)| encoded_len(m, normal(*s))).sum();
         let mut buf = Vec::with_capacity(bytes);
         for (m, s) in &items {
             encode(&mut buf, m, normal(*s));
@@ -153,7 +197,7 @@ impl Pack {
                 return Err(NoRoom);
             }
             // Appended, then rotated into place: no staging buffer.
-            let size = encoded_len(member);
+            let size = encoded_len(member, score);
             self.buf.reserve_exact(size);
             encode(&mut self.buf, member, score);
             self.buf[slot..].rotate_right(size);
@@ -163,10 +207,18 @@ impl Pack {
         if e.score == score {
             return Ok(Some(e.score));
         }
-        // The element keeps its size, so moving it is one rotation of the bytes between its
-        // old and its new place, then the new score written over the old. `slot` is at or
-        // before the element when the score drops, past it when the score rises.
         let size = e.end() - e.start;
+        if score_len(score) != score_len(e.score) {
+            // The element changes size: take it out, then insert it anew.
+            self.buf.drain(e.start..e.end());
+            self.len -= 1;
+            self.insert(member, score, true)?;
+            self.maybe_shrink();
+            return Ok(Some(e.score));
+        }
+        // Same size: moving it is one rotation of the bytes between its old and its new
+        // place, then the new score written over the old. `slot` is at or before the element
+        // when the score drops, past it when the score rises.
         let to = if slot <= e.start {
             self.buf[slot..e.end()].rotate_right(size);
             slot
@@ -174,7 +226,9 @@ impl Pack {
             self.buf[e.start..slot].rotate_left(size);
             slot - size
         };
-        self.buf[to..to + SCORE].copy_from_slice(&score.to_le_bytes());
+        let mut score_bytes = Vec::with_capacity(9);
+        encode_score(&mut score_bytes, score);
+        self.buf[to..to + score_bytes.len()].copy_from_slice(&score_bytes);
         Ok(Some(e.score))
     }
 

@@ -262,3 +262,55 @@ fn small_sets_stay_small() {
     // The many small sets must not each carry the tree's header.
     assert!(std::mem::size_of::<ZSet>() <= 32, "{}", std::mem::size_of::<ZSet>());
 }
+
+/// Whole scores are stored as varints of every width, others as 8 bytes: each comes back
+/// exactly, keeps the order, and moving between the two forms (a size change) keeps it too.
+#[test]
+fn scores_of_every_encoding_round_trip() {
+    use super::pack::Pack;
+    let scores = [
+        0.0,
+        1.0,
+        -1.0,
+        63.0,
+        64.0,
+        -65.0,
+        8191.0,
+        100_000.0,
+        -1e12,
+        9007199254740992.0,
+        2305843009213693951.0,
+        4.611686018427388e18,
+        -4.611686018427388e18,
+        1.5,
+        -0.25,
+        1e300,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MIN_POSITIVE,
+    ];
+    let mut p = Pack::default();
+    let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+    let check = |p: &Pack, model: &mut Vec<(f64, Vec<u8>)>| {
+        model.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let got: Vec<(f64, Vec<u8>)> = p.iter().map(|(m, s)| (s, m.to_vec())).collect();
+        assert_eq!(&got, model);
+    };
+    for (i, &s) in scores.iter().enumerate() {
+        let m = format!("m{i}").into_bytes();
+        assert_eq!(p.insert(&m, s, true), Ok(None));
+        model.push((s, m));
+        check(&p, &mut model);
+    }
+    // Every member takes the score of another, crossing between the two forms and widths.
+    for (i, _) in scores.iter().enumerate() {
+        let m = format!("m{i}").into_bytes();
+        let new = scores[(i * 7 + 3) % scores.len()];
+        let old = model.iter().find(|(_, mm)| *mm == m).map(|(s, _)| *s);
+        assert_eq!(p.insert(&m, new, true), Ok(old));
+        model.retain(|(_, mm)| *mm != m);
+        model.push((new, m.clone()));
+        check(&p, &mut model);
+        assert_eq!(p.score(&m), Some(new));
+    }
+}
