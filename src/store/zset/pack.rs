@@ -22,11 +22,12 @@ const INT_LIMIT: f64 = (1u64 << 61) as f64;
 #[derive(Debug, PartialEq)]
 pub struct NoRoom;
 
-/// Sorted elements in one allocation sized to fit.
+/// Sorted elements in one allocation sized exactly: a boxed slice and a 32-bit count keep the
+/// value itself at 24 bytes (small sets are many; every byte of their box counts).
 #[derive(Clone, Debug, Default)]
 pub struct Pack {
-    buf: Vec<u8>,
-    len: usize,
+    buf: Box<[u8]>,
+    len: u32,
 }
 
 /// One decoded element: where it starts and ends in the buffer, and where its member lies.
@@ -123,7 +124,16 @@ fn normal(score: f64) -> f64 {
 
 impl Pack {
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
+    }
+
+    /// Runs `f` on the buffer as a `Vec`, then keeps it sized to fit (no copy when it already
+    /// is: growth reserves exactly).
+    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        let r = f(&mut v);
+        self.buf = v.into_boxed_slice();
+        r
     }
 
     /// Builds from elements in ascending `(score, member)` order with distinct members.
@@ -133,7 +143,10 @@ impl Pack {
         for (m, s) in &items {
             encode(&mut buf, m, normal(*s));
         }
-        Pack { buf, len: items.len() }
+        Pack {
+            buf: buf.into_boxed_slice(),
+            len: items.len() as u32,
+        }
     }
 
     /// Every element in ascending order.
@@ -198,8 +211,10 @@ impl Pack {
             }
             // Appended, then rotated into place: no staging buffer.
             let size = encoded_len(member, score);
-            self.buf.reserve_exact(size);
-            encode(&mut self.buf, member, score);
+            self.edit(|buf| {
+                buf.reserve_exact(size);
+                encode(buf, member, score);
+            });
             self.buf[slot..].rotate_right(size);
             self.len += 1;
             return Ok(None);
@@ -210,10 +225,9 @@ impl Pack {
         let size = e.end() - e.start;
         if score_len(score) != score_len(e.score) {
             // The element changes size: take it out, then insert it anew.
-            self.buf.drain(e.start..e.end());
+            self.edit(|buf| buf.drain(e.start..e.end()).for_each(drop));
             self.len -= 1;
             self.insert(member, score, true)?;
-            self.maybe_shrink();
             return Ok(Some(e.score));
         }
         // Same size: moving it is one rotation of the bytes between its old and its new
@@ -232,18 +246,10 @@ impl Pack {
         Ok(Some(e.score))
     }
 
-    /// Releases spare capacity once the buffer is much smaller than its allocation.
-    fn maybe_shrink(&mut self) {
-        if self.buf.capacity() > 2 * self.buf.len() + 64 {
-            self.buf.shrink_to_fit();
-        }
-    }
-
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let (_, e) = self.find(member)?;
-        self.buf.drain(e.start..e.end());
+        self.edit(|buf| buf.drain(e.start..e.end()).for_each(drop));
         self.len -= 1;
-        self.maybe_shrink();
         Some(e.score)
     }
 
@@ -259,7 +265,7 @@ impl Pack {
 
     /// Visits ranks `start..end` ascending, or descending when `rev`; `f` returns false to stop.
     pub fn walk(&self, start: usize, end: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
-        let end = end.min(self.len);
+        let end = end.min(self.len());
         if start >= end {
             return;
         }
@@ -301,7 +307,7 @@ impl Pack {
 
     /// Removes ranks `start..end`; returns them in ascending order.
     pub fn remove_ranks(&mut self, start: usize, end: usize) -> Vec<(Box<[u8]>, f64)> {
-        let end = end.min(self.len);
+        let end = end.min(self.len());
         if start >= end {
             return Vec::new();
         }
@@ -312,9 +318,8 @@ impl Pack {
         };
         let out: Vec<_> = (&mut it).take(end - start).map(|(m, s)| (Box::from(m), s)).collect();
         let to = it.pos;
-        self.buf.drain(from..to);
-        self.len -= end - start;
-        self.maybe_shrink();
+        self.edit(|buf| buf.drain(from..to).for_each(drop));
+        self.len -= (end - start) as u32;
         out
     }
 

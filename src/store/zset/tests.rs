@@ -260,7 +260,7 @@ fn pack_from_sorted_and_take_all() {
 #[test]
 fn small_sets_stay_small() {
     // The many small sets must not each carry the tree's header.
-    assert!(std::mem::size_of::<ZSet>() <= 32, "{}", std::mem::size_of::<ZSet>());
+    assert!(std::mem::size_of::<ZSet>() <= 24, "{}", std::mem::size_of::<ZSet>());
 }
 
 /// Whole scores are stored as varints of every width, others as 8 bytes: each comes back
