@@ -99,14 +99,18 @@ for placement in $PLACEMENTS; do
     stop_server "$redis_pid"
 done
 
-echo
-echo "shoal vs redis-server $("$REDIS_BIN" --version | awk '{print $3}' | tr -d 'v='): median of $RUNS run(s), -c $CLIENTS, -r $KEYSPACE, -n $N_P1 (P1) / $N_P16 (P16), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU"
-awk -F, '
+# The median of a space-separated list, shared by both tables below.
+MEDIAN_AWK='
     function median(list,    a, n, i, j, t) {
         n = split(list, a, " ")
         for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
         return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
     }
+'
+
+echo
+echo "shoal vs redis-server $("$REDIS_BIN" --version | awk '{print $3}' | tr -d 'v='): median of $RUNS run(s), -c $CLIENTS, -r $KEYSPACE, -n $N_P1 (P1) / $N_P16 (P16), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU"
+awk -F, "$MEDIAN_AWK"'
     NR == 1 { next }
     {
         k = $5 SUBSEP $2 SUBSEP $1
@@ -140,12 +144,7 @@ awk -F, '
 
 echo
 echo "server CPU microseconds per request (median of runs; LRANGE_* net of their LPUSH prefill)"
-awk -F, -v tck="$TCK" '
-    function median(list,    a, n, i, j, t) {
-        n = split(list, a, " ")
-        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+awk -F, -v tck="$TCK" "$MEDIAN_AWK"'
     NR == 1 { next }
     {
         k = $5 SUBSEP $2 SUBSEP $1

@@ -241,24 +241,23 @@ impl<'a> ShardCx<'a> {
 
     /// Stores a value (not logged: the caller emits what it did).
     pub fn put(&mut self, key: &[u8], value: Value, keep_ttl: bool) -> &mut Entry {
-        let hash = key_hash(key);
-        let now = self.now_ms;
-        if keep_ttl {
-            self.expire_if_due(hash, key);
-        }
-        let e = self.db().put(hash, key, value, keep_ttl);
-        e.set_touched((now / 1000) as u32);
-        e
+        self.put_with(key, keep_ttl, |db, hash| db.put(hash, key, value, keep_ttl))
     }
 
     /// `put` of a string straight from its bytes (integer form when canonical).
     pub fn put_string(&mut self, key: &[u8], bytes: &[u8], keep_ttl: bool) -> &mut Entry {
+        self.put_with(key, keep_ttl, |db, hash| db.put_string(hash, key, bytes, keep_ttl))
+    }
+
+    /// What both puts do around the store itself: an expired key must not lend its TTL to
+    /// KEEPTTL, and the entry is marked as just touched.
+    fn put_with(&mut self, key: &[u8], keep_ttl: bool, store: impl FnOnce(&mut Db, u64) -> &mut Entry) -> &mut Entry {
         let hash = key_hash(key);
         let now = self.now_ms;
         if keep_ttl {
             self.expire_if_due(hash, key);
         }
-        let e = self.db().put_string(hash, key, bytes, keep_ttl);
+        let e = store(self.db(), hash);
         e.set_touched((now / 1000) as u32);
         e
     }

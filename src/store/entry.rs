@@ -23,6 +23,7 @@ use std::ptr::{self, NonNull};
 
 use super::hash::Hash;
 use super::list::List;
+use super::packed::varint_len;
 use super::set::Set;
 use super::zset::ZSet;
 use super::{Kind, Value, ValueMut, ValueRef, key_hash};
@@ -96,10 +97,6 @@ fn with_payload<R>(value: Value, f: impl FnOnce(&Payload) -> R) -> R {
         Value::Set(b) => f(&Payload::Boxed(SET, Box::into_raw(b).cast())),
         Value::ZSet(b) => f(&Payload::Boxed(ZSET, Box::into_raw(b).cast())),
     }
-}
-
-pub(super) fn varint_len(n: usize) -> usize {
-    ((usize::BITS - (n | 1).leading_zeros()) as usize).div_ceil(7)
 }
 
 /// Writes `n` as LEB128 at `p`; returns the bytes written.

@@ -14,6 +14,8 @@
 
 use std::collections::VecDeque;
 
+use super::packed::varint_len;
+
 /// Which end of a list (LPUSH/RPUSH, LPOP/RPOP, LMOVE's LEFT/RIGHT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
@@ -58,16 +60,6 @@ fn node_budget(fill: i32) -> (usize, usize) {
         -4 => (usize::MAX, 32768),
         _ => (usize::MAX, 65536),
     }
-}
-
-fn varint_len(mut n: usize) -> usize {
-    let mut l = 1;
-    n >>= 7;
-    while n > 0 {
-        l += 1;
-        n >>= 7;
-    }
-    l
 }
 
 /// Bytes an element of `len` bytes takes in a node.

@@ -27,6 +27,11 @@ pub(crate) fn put_len(out: &mut Vec<u8>, mut n: usize) {
     out.push(n as u8);
 }
 
+/// Bytes `n` takes as an LEB128 varint (what `put_len` writes).
+pub(crate) fn varint_len(n: usize) -> usize {
+    ((usize::BITS - (n | 1).leading_zeros()) as usize).div_ceil(7)
+}
+
 /// Reads a length at `pos`; returns it and where its bytes begin.
 pub(crate) fn get_len(buf: &[u8], mut pos: usize) -> (usize, usize) {
     let (mut n, mut shift) = (0usize, 0);

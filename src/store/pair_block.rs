@@ -19,7 +19,8 @@
 use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
 
-use super::entry::{get_varint, put_varint, varint_len};
+use super::entry::{get_varint, put_varint};
+use super::packed::varint_len;
 
 fn layout(size: usize) -> Layout {
     Layout::from_size_align(size, 1).expect("pair size fits a layout")

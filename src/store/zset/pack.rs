@@ -11,7 +11,7 @@
 //! `zset-max-listpack-entries` elements this holds.
 
 use super::tree::before;
-use crate::store::packed::{get_len, put_len};
+use crate::store::packed::{get_len, put_len, varint_len};
 
 /// The marker of a score stored as 8 bytes of f64 (an odd first byte; whole numbers are even).
 const FLOAT_MARK: u8 = 1;
@@ -57,19 +57,10 @@ fn unzigzag(z: u64) -> i64 {
     ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
-fn varint_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
-
 /// Bytes the score takes.
 fn score_len(score: f64) -> usize {
     match whole(score) {
-        Some(n) => varint_len(zigzag(n) << 1),
+        Some(n) => varint_len((zigzag(n) << 1) as usize),
         None => 1 + 8,
     }
 }
@@ -108,7 +99,7 @@ fn elem_at(buf: &[u8], pos: usize) -> Elem {
 
 /// Bytes one element takes.
 fn encoded_len(member: &[u8], score: f64) -> usize {
-    score_len(score) + varint_len(member.len() as u64) + member.len()
+    score_len(score) + varint_len(member.len()) + member.len()
 }
 
 fn encode(out: &mut Vec<u8>, member: &[u8], score: f64) {
