@@ -499,8 +499,10 @@ fn client_states(server: &TestServer) -> Vec<Conn> {
     r3.q("HELLO 3");
     r3.q("CONFIG GET maxmemory");
     let mut main = server.conn();
-    wait_until("the BLPOP client to block", || {
-        main.q("CLIENT LIST").text().contains("flags=b")
+    // Also wait out the start-up PING connection, which a loaded server may not have reaped.
+    wait_until("the BLPOP client to block, and only these nine clients", || {
+        let list = main.q("CLIENT LIST").text();
+        list.contains("flags=b") && list.lines().count() == 9
     });
     vec![sub, ssub, multi, blocked, other, unknown, mon, r3, main]
 }

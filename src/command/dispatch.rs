@@ -27,6 +27,13 @@ struct Item {
     spec: &'static CommandSpec,
 }
 
+impl Item {
+    /// Where the first key is among the arguments (0: the command has none).
+    fn key_at(&self) -> usize {
+        self.spec.keys.first.max(0) as usize
+    }
+}
+
 /// Shard commands waiting to be sent, and where each local reply ended (kept to reuse).
 #[derive(Default)]
 struct Pending {
@@ -47,7 +54,11 @@ const SPARE_LIMIT: usize = 64;
 const SPARE_ITEMS: usize = 256;
 
 /// How a group of shard commands runs (plainly, or inside EXEC keeping its records).
-type GroupRunner = fn(&mut Shard, usize, Proto, Vec<(ShardHandler, Request)>) -> GroupReplies;
+type GroupRunner = fn(&mut Shard, usize, Proto, Vec<GroupCmd>) -> GroupReplies;
+
+/// A command sent to another shard's job: its handler, its arguments and where its first key
+/// is (0: none), for the prefetch.
+type GroupCmd = (ShardHandler, Request, usize);
 
 /// Replies of one shard's job: the bytes, where each reply ends and how long each command
 /// took, the commands handed back (for the statistics, freed on the client's core), and
@@ -60,14 +71,15 @@ struct GroupReplies {
     records: Vec<crate::shard::WriteRecord>,
 }
 
-fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler, Request)>) -> GroupReplies {
+fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) -> GroupReplies {
+    prefetch_keys(&shard.dbs[db], cmds.iter().map(|(_, argv, at)| (argv, *at)));
     let mut cx = ShardCx::new(shard, db, unix_ms());
     let mut out = Out::new(proto);
     let mut ends = Vec::with_capacity(cmds.len());
     let mut usecs = Vec::with_capacity(cmds.len());
     let mut argvs = Vec::with_capacity(cmds.len());
     let mut t = Instant::now();
-    for (h, argv) in cmds {
+    for (h, argv, _) in cmds {
         run_on_shard(&mut cx, h, &argv, &mut out);
         let now = Instant::now();
         usecs.push(now.duration_since(t).as_micros() as u64);
@@ -85,7 +97,7 @@ fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler
 }
 
 /// `run_group` inside EXEC: the records travel back to join the transaction's group.
-fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<(ShardHandler, Request)>) -> GroupReplies {
+fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) -> GroupReplies {
     let mut r = run_group(shard, db, proto, cmds);
     r.records = shard.log.drain();
     r
@@ -131,6 +143,7 @@ impl Pending {
                 let mut start = out.len();
                 let mut done = std::mem::take(&mut self.done);
                 core.with_local_shard(|shard| {
+                    prefetch_keys(&shard.dbs[db], items.iter().map(|i| (&i.argv, i.key_at())));
                     let mut scx = ShardCx::new(shard, db, unix_ms());
                     let mut t = Instant::now();
                     for it in &items {
@@ -151,7 +164,13 @@ impl Pending {
                 self.done = done;
             } else {
                 let meta: Vec<_> = items.iter().map(|i| (i.idx, i.spec)).collect();
-                let cmds: Vec<_> = items.into_iter().map(|i| (i.handler, i.argv)).collect();
+                let cmds: Vec<_> = items
+                    .into_iter()
+                    .map(|i| {
+                        let at = i.key_at();
+                        (i.handler, i.argv, at)
+                    })
+                    .collect();
                 let g = core.run_on(first, lock, move |shard| run(shard, db, proto, cmds)).await;
                 if let Some(scope) = cx.scope {
                     core.stash(scope, g.records);
@@ -178,9 +197,10 @@ impl Pending {
         // Several shards: one job each, then interleave the replies in request order.
         let order: Vec<(ShardId, usize, &'static CommandSpec)> =
             items.iter().map(|i| (i.shard, i.idx, i.spec)).collect();
-        let mut groups: HashMap<ShardId, Vec<(ShardHandler, Request)>> = HashMap::new();
+        let mut groups: HashMap<ShardId, Vec<GroupCmd>> = HashMap::new();
         for i in items {
-            groups.entry(i.shard).or_default().push((i.handler, i.argv));
+            let at = i.key_at();
+            groups.entry(i.shard).or_default().push((i.handler, i.argv, at));
         }
         let mut local = groups.remove(&core.id);
         let mut started = Vec::with_capacity(groups.len());
@@ -218,6 +238,21 @@ impl Pending {
             cx.out.raw(reply);
             *start = end;
             *next += 1;
+        }
+    }
+}
+
+/// Prefetches the first key of every command of a pipelined batch before any of them runs,
+/// so that their cache misses overlap (one command alone gains nothing and is skipped).
+fn prefetch_keys<'a>(db: &crate::shard::Db, cmds: impl ExactSizeIterator<Item = (&'a Request, usize)>) {
+    if cmds.len() < 2 {
+        return;
+    }
+    for (argv, at) in cmds {
+        if at > 0
+            && let Some(key) = argv.get(at)
+        {
+            db.prefetch(key);
         }
     }
 }

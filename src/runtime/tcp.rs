@@ -6,7 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 
 pub struct Listener(glommio::net::TcpListener);
 
@@ -123,8 +123,21 @@ impl Stream {
     }
 
     /// Reads what is available (at least one byte); 0 means the peer closed.
+    ///
+    /// Not glommio's read: that one arms a one-shot io_uring poll after every read, and a
+    /// poll that fires while the core is busy interrupts the core and leaves a completion to
+    /// reap. Under load the next request has usually arrived by the time the core's other
+    /// connections had their turn; so this lets them run first, then tries a plain
+    /// non-blocking receive, and waits on the ring (a one-byte `MSG_PEEK` receive) only when
+    /// nothing came. A read dropped while it waits consumes nothing.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf).await
+        futures_lite::future::yield_now().await;
+        loop {
+            if let Some(done) = recv_now(self.raw_fd(), buf) {
+                return done;
+            }
+            self.0.peek(&mut [0u8; 1]).await.map_err(to_io)?;
+        }
     }
 
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
@@ -133,6 +146,23 @@ impl Stream {
 
     pub async fn close(&mut self) {
         let _ = self.0.close().await;
+    }
+}
+
+/// One non-blocking `recv`; None when nothing is there yet.
+fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    loop {
+        // SAFETY: `buf` is valid for writes of its length for the whole call.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if n >= 0 {
+            return Some(Ok(n as usize));
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::WouldBlock => return None,
+            io::ErrorKind::Interrupted => continue,
+            _ => return Some(Err(err)),
+        }
     }
 }
 

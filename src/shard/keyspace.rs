@@ -40,6 +40,11 @@ impl Db {
         self.table.find(hash, |e| e.key() == key)
     }
 
+    /// Prefetches what a lookup of `key` will read (see `SegTable::prefetch`).
+    pub fn prefetch(&self, key: &[u8]) {
+        self.table.prefetch(crate::store::key_hash(key), Entry::prefetch);
+    }
+
     pub fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
         self.before_write(hash, key);
         self.table.find_mut(hash, |e| e.key() == key)

@@ -236,6 +236,12 @@ impl Entry {
         unsafe { ptr::read_unaligned(self.ptr().add(self.spots().payload).cast::<*mut u8>()) }
     }
 
+    /// Starts loading the block (its head, key and a short value) into the cache.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::util::prefetch(self.ptr());
+    }
+
     pub fn key(&self) -> &[u8] {
         let s = self.spots();
         // SAFETY: the key bytes lie at `s.key` for `s.key_len` bytes.

@@ -85,6 +85,16 @@ impl<E: Hashed> SegTable<E> {
         self.segments[self.segment_of(hash)].find(in_segment(hash), eq)
     }
 
+    /// Walks the probe of `hash` without comparing keys, handing each candidate to `touch`
+    /// (which prefetches what it points to). Run over a batch's keys before the batch runs, it
+    /// brings the probes' slots and the candidates' memory into the cache together.
+    pub fn prefetch(&self, hash: u64, mut touch: impl FnMut(&E)) {
+        let _ = self.find(hash, |e| {
+            touch(e);
+            false
+        });
+    }
+
     pub fn find_mut(&mut self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<&mut E> {
         let seg = self.segment_of(hash);
         self.segments[seg].find_mut(in_segment(hash), eq)
