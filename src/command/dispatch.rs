@@ -27,13 +27,6 @@ struct Item {
     spec: &'static CommandSpec,
 }
 
-impl Item {
-    /// Where the first key is among the arguments (0: the command has none).
-    fn key_at(&self) -> usize {
-        self.spec.keys.first.max(0) as usize
-    }
-}
-
 /// Shard commands waiting to be sent, and where each local reply ended (kept to reuse).
 #[derive(Default)]
 struct Pending {
@@ -56,9 +49,8 @@ const SPARE_ITEMS: usize = 256;
 /// How a group of shard commands runs (plainly, or inside EXEC keeping its records).
 type GroupRunner = fn(&mut Shard, usize, Proto, Vec<GroupCmd>) -> GroupReplies;
 
-/// A command sent to another shard's job: its handler, its arguments and where its first key
-/// is (0: none), for the prefetch.
-type GroupCmd = (ShardHandler, Request, usize);
+/// A command sent to a shard's job: its handler, its arguments and its spec (for the prefetch).
+type GroupCmd = (ShardHandler, Request, &'static CommandSpec);
 
 /// Replies of one shard's job: the bytes, where each reply ends and how long each command
 /// took, the commands handed back (for the statistics, freed on the client's core), and
@@ -72,7 +64,7 @@ struct GroupReplies {
 }
 
 fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) -> GroupReplies {
-    prefetch_keys(&shard.dbs[db], cmds.iter().map(|(_, argv, at)| (argv, *at)));
+    prefetch_keys(&shard.dbs[db], cmds.iter().map(|(_, argv, spec)| (argv, *spec)));
     let mut cx = ShardCx::new(shard, db, unix_ms());
     let mut out = Out::new(proto);
     let mut ends = Vec::with_capacity(cmds.len());
@@ -143,7 +135,7 @@ impl Pending {
                 let mut start = out.len();
                 let mut done = std::mem::take(&mut self.done);
                 core.with_local_shard(|shard| {
-                    prefetch_keys(&shard.dbs[db], items.iter().map(|i| (&i.argv, i.key_at())));
+                    prefetch_keys(&shard.dbs[db], items.iter().map(|i| (&i.argv, i.spec)));
                     let mut scx = ShardCx::new(shard, db, unix_ms());
                     let mut t = Instant::now();
                     for it in &items {
@@ -164,13 +156,7 @@ impl Pending {
                 self.done = done;
             } else {
                 let meta: Vec<_> = items.iter().map(|i| (i.idx, i.spec)).collect();
-                let cmds: Vec<_> = items
-                    .into_iter()
-                    .map(|i| {
-                        let at = i.key_at();
-                        (i.handler, i.argv, at)
-                    })
-                    .collect();
+                let cmds: Vec<_> = items.into_iter().map(|i| (i.handler, i.argv, i.spec)).collect();
                 let g = core.run_on(first, lock, move |shard| run(shard, db, proto, cmds)).await;
                 if let Some(scope) = cx.scope {
                     core.stash(scope, g.records);
@@ -199,8 +185,7 @@ impl Pending {
             items.iter().map(|i| (i.shard, i.idx, i.spec)).collect();
         let mut groups: HashMap<ShardId, Vec<GroupCmd>> = HashMap::new();
         for i in items {
-            let at = i.key_at();
-            groups.entry(i.shard).or_default().push((i.handler, i.argv, at));
+            groups.entry(i.shard).or_default().push((i.handler, i.argv, i.spec));
         }
         let mut local = groups.remove(&core.id);
         let mut started = Vec::with_capacity(groups.len());
@@ -242,17 +227,31 @@ impl Pending {
     }
 }
 
-/// Prefetches the first key of every command of a pipelined batch before any of them runs,
-/// so that their cache misses overlap (one command alone gains nothing and is skipped).
-fn prefetch_keys<'a>(db: &crate::shard::Db, cmds: impl ExactSizeIterator<Item = (&'a Request, usize)>) {
+/// Prefetches the memory a pipelined batch's commands will read before any of them runs, so
+/// that their cache misses overlap instead of coming one after another: every command's first
+/// key, then the member or field each looks up inside a collection (whose key is cached by
+/// then). One command alone gains nothing and is skipped.
+fn prefetch_keys<'a>(
+    db: &crate::shard::Db,
+    cmds: impl Clone + ExactSizeIterator<Item = (&'a Request, &'static CommandSpec)>,
+) {
     if cmds.len() < 2 {
         return;
     }
-    for (argv, at) in cmds {
-        if at > 0
-            && let Some(key) = argv.get(at)
-        {
+    let key_of = |argv: &'a Request, spec: &CommandSpec| match spec.keys.first {
+        first if first > 0 => argv.get(first as usize),
+        _ => None,
+    };
+    for (argv, spec) in cmds.clone() {
+        if let Some(key) = key_of(argv, spec) {
             db.prefetch(key);
+        }
+    }
+    for (argv, spec) in cmds {
+        if spec.member_at > 0
+            && let (Some(key), Some(member)) = (key_of(argv, spec), argv.get(spec.member_at as usize))
+        {
+            db.prefetch_member(key, member);
         }
     }
 }

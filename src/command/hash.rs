@@ -23,6 +23,7 @@ pub const SPECS: &[CommandSpec] = &[
         KeySpan::single(1),
         Run::Shard(hset),
     )
+    .member_at(2)
     .doc(
         H,
         "2.0.0",
@@ -36,6 +37,7 @@ pub const SPECS: &[CommandSpec] = &[
         KeySpan::single(1),
         Run::Shard(hsetnx),
     )
+    .member_at(2)
     .doc(
         H,
         "2.0.0",
@@ -49,30 +51,30 @@ pub const SPECS: &[CommandSpec] = &[
         KeySpan::single(1),
         Run::Shard(hmset),
     )
+    .member_at(2)
     .doc(
         H,
         "2.0.0",
         "Sets the values of multiple fields.",
         "key field value [field value ...]",
     ),
-    CommandSpec::new("hget", 3, READONLY.union(FAST), KeySpan::single(1), Run::Shard(hget)).doc(
-        H,
-        "2.0.0",
-        "Returns the value of a field in a hash.",
-        "key field",
-    ),
+    CommandSpec::new("hget", 3, READONLY.union(FAST), KeySpan::single(1), Run::Shard(hget))
+        .member_at(2)
+        .doc(H, "2.0.0", "Returns the value of a field in a hash.", "key field"),
     CommandSpec::new("hmget", -3, READONLY.union(FAST), KeySpan::single(1), Run::Shard(hmget)).doc(
         H,
         "2.0.0",
         "Returns the values of all fields in a hash.",
         "key field [field ...]",
     ),
-    CommandSpec::new("hdel", -3, WRITE.union(FAST), KeySpan::single(1), Run::Shard(hdel)).doc(
-        H,
-        "2.0.0",
-        "Deletes one or more fields and their values from a hash.",
-        "key field [field ...]",
-    ),
+    CommandSpec::new("hdel", -3, WRITE.union(FAST), KeySpan::single(1), Run::Shard(hdel))
+        .member_at(2)
+        .doc(
+            H,
+            "2.0.0",
+            "Deletes one or more fields and their values from a hash.",
+            "key field [field ...]",
+        ),
     CommandSpec::new(
         "hexists",
         3,
@@ -80,6 +82,7 @@ pub const SPECS: &[CommandSpec] = &[
         KeySpan::single(1),
         Run::Shard(hexists),
     )
+    .member_at(2)
     .doc(H, "2.0.0", "Determines whether a field exists in a hash.", "key field"),
     CommandSpec::new("hlen", 2, READONLY.union(FAST), KeySpan::single(1), Run::Shard(hlen)).doc(
         H,
@@ -94,6 +97,7 @@ pub const SPECS: &[CommandSpec] = &[
         KeySpan::single(1),
         Run::Shard(hstrlen),
     )
+    .member_at(2)
     .doc(H, "3.2.0", "Returns the length of the value of a field.", "key field"),
     CommandSpec::new("hkeys", 2, READONLY, KeySpan::single(1), Run::Shard(hkeys)).doc(
         H,
@@ -120,6 +124,7 @@ pub const SPECS: &[CommandSpec] = &[
         KeySpan::single(1),
         Run::Shard(hincrby),
     )
+    .member_at(2)
     .doc(
         H,
         "2.0.0",
@@ -133,6 +138,7 @@ pub const SPECS: &[CommandSpec] = &[
         KeySpan::single(1),
         Run::Shard(hincrbyfloat),
     )
+    .member_at(2)
     .doc(
         H,
         "2.6.0",

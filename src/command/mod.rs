@@ -189,6 +189,9 @@ pub struct CommandSpec {
     pub keys: KeySpan,
     pub run: Run,
     pub doc: Doc,
+    /// Where the member or field a command looks up in its key's collection is (0: none);
+    /// only a hint for the batch prefetch, so a wrong guess (an option there) costs a probe.
+    pub member_at: u8,
 }
 
 impl CommandSpec {
@@ -199,6 +202,7 @@ impl CommandSpec {
             flags,
             keys,
             run,
+            member_at: 0,
             doc: Doc {
                 group: "generic",
                 since: "1.0.0",
@@ -206,6 +210,11 @@ impl CommandSpec {
                 syntax: "",
             },
         }
+    }
+
+    pub const fn member_at(mut self, at: u8) -> Self {
+        self.member_at = at;
+        self
     }
 
     pub const fn doc(

@@ -99,6 +99,13 @@ pub enum SetOutcome {
 }
 
 impl Hash {
+    /// Prefetches what a lookup of `field` will read (a big hash's probe and candidates).
+    pub fn prefetch(&self, field: &[u8]) {
+        if let Repr::Table(t) = &self.repr {
+            t.0.prefetch(member_hash(field), |f| f.0.prefetch());
+        }
+    }
+
     pub fn new() -> Hash {
         Hash {
             repr: Repr::Pairs(PackedPairs::default()),

@@ -89,6 +89,12 @@ impl PairBlock {
         at + n + len
     }
 
+    /// Starts loading the block (its name first) into the cache.
+    #[inline]
+    pub(super) fn prefetch(&self) {
+        crate::util::prefetch(self.ptr());
+    }
+
     pub(super) fn name(&self) -> &[u8] {
         let s = self.spots();
         // SAFETY: the name's bytes lie at `s.name` for `s.name_len` bytes, borrowed with `&self`.

@@ -19,13 +19,16 @@ const S: &str = "set";
 
 pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new("sadd", -3, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(sadd))
-        .doc(S, "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "key member [member ...]"),
+        .member_at(2)
+    .doc(S, "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "key member [member ...]"),
     CommandSpec::new("srem", -3, WRITE.union(FAST), KeySpan::single(1), Run::Shard(srem))
-        .doc(S, "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "key member [member ...]"),
+        .member_at(2)
+    .doc(S, "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "key member [member ...]"),
     CommandSpec::new("smembers", 2, READONLY, KeySpan::single(1), Run::Shard(smembers))
         .doc(S, "1.0.0", "Returns all members of a set.", "key"),
     CommandSpec::new("sismember", 3, READONLY.union(FAST), KeySpan::single(1), Run::Shard(sismember))
-        .doc(S, "1.0.0", "Determines whether a member belongs to a set.", "key member"),
+        .member_at(2)
+    .doc(S, "1.0.0", "Determines whether a member belongs to a set.", "key member"),
     CommandSpec::new("smismember", -3, READONLY.union(FAST), KeySpan::single(1), Run::Shard(smismember))
         .doc(S, "6.2.0", "Determines whether multiple members belong to a set.", "key member [member ...]"),
     CommandSpec::new("scard", 2, READONLY.union(FAST), KeySpan::single(1), Run::Shard(scard))

@@ -35,19 +35,22 @@ const W_FAST: Flags = WRITE.union(DENYOOM).union(FAST);
 const R_FAST: Flags = READONLY.union(FAST);
 
 pub const SPECS: &[CommandSpec] = &[
-    CommandSpec::new("zadd", -4, W_FAST, KeySpan::single(1), Run::Shard(write::zadd)).doc(
+    CommandSpec::new("zadd", -4, W_FAST, KeySpan::single(1), Run::Shard(write::zadd)).member_at(3)
+    .doc(
         G,
         "1.2.0",
         "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
         "key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]",
     ),
-    CommandSpec::new("zincrby", 4, W_FAST, KeySpan::single(1), Run::Shard(write::zincrby)).doc(
+    CommandSpec::new("zincrby", 4, W_FAST, KeySpan::single(1), Run::Shard(write::zincrby)).member_at(3)
+    .doc(
         G,
         "1.2.0",
         "Increments the score of a member in a sorted set.",
         "key increment member",
     ),
-    CommandSpec::new("zrem", -3, WRITE.union(FAST), KeySpan::single(1), Run::Shard(write::zrem)).doc(
+    CommandSpec::new("zrem", -3, WRITE.union(FAST), KeySpan::single(1), Run::Shard(write::zrem)).member_at(2)
+    .doc(
         G,
         "1.2.0",
         "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
@@ -77,7 +80,8 @@ pub const SPECS: &[CommandSpec] = &[
         "Returns the number of members in a sorted set.",
         "key",
     ),
-    CommandSpec::new("zscore", 3, R_FAST, KeySpan::single(1), Run::Shard(read::zscore)).doc(
+    CommandSpec::new("zscore", 3, R_FAST, KeySpan::single(1), Run::Shard(read::zscore)).member_at(2)
+    .doc(
         G,
         "1.2.0",
         "Returns the score of a member in a sorted set.",
@@ -101,13 +105,15 @@ pub const SPECS: &[CommandSpec] = &[
         "Returns the number of members in a sorted set within a lexicographical range.",
         "key min max",
     ),
-    CommandSpec::new("zrank", 3, R_FAST, KeySpan::single(1), Run::Shard(read::zrank)).doc(
+    CommandSpec::new("zrank", 3, R_FAST, KeySpan::single(1), Run::Shard(read::zrank)).member_at(2)
+    .doc(
         G,
         "2.0.0",
         "Returns the index of a member in a sorted set ordered by ascending scores.",
         "key member",
     ),
-    CommandSpec::new("zrevrank", 3, R_FAST, KeySpan::single(1), Run::Shard(read::zrevrank)).doc(
+    CommandSpec::new("zrevrank", 3, R_FAST, KeySpan::single(1), Run::Shard(read::zrevrank)).member_at(2)
+    .doc(
         G,
         "2.0.0",
         "Returns the index of a member in a sorted set ordered by descending scores.",

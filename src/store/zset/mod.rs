@@ -45,6 +45,13 @@ impl Default for ZSet {
 }
 
 impl ZSet {
+    /// Prefetches what a lookup of `member` will read (a big set's index probe and node).
+    pub fn prefetch(&self, member: &[u8]) {
+        if let Repr::Tree(t) = &self.repr {
+            t.prefetch(member);
+        }
+    }
+
     pub fn new() -> Self {
         ZSet::default()
     }

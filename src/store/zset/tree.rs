@@ -100,6 +100,14 @@ impl Tree {
             .copied()
     }
 
+    /// Walks the index probe of `member` without comparing, prefetching each candidate node.
+    pub fn prefetch(&self, member: &[u8]) {
+        let _ = self.index.find(hash_of(member), |&id| {
+            crate::util::prefetch(self.nodes.as_ptr().wrapping_add(id as usize));
+            false
+        });
+    }
+
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         self.node_id(member).map(|id| self.nodes[id as usize].score)
     }
@@ -189,24 +197,63 @@ impl Tree {
         }
     }
 
-    /// Links node `id` (already holding its key) into the ordered tree.
-    /// `member` is the node's member, passed in so that no copy is needed while splitting.
+    /// Links node `id` (alone, holding its score and priority) into the ordered tree: walks
+    /// down from the root, counting it into every subtree it enters, to the first node of
+    /// lower priority, then splits that node's subtree around it and takes its place. A
+    /// treap's expected split there is a couple of nodes, so one descent does the work (a
+    /// split of the whole tree would also read every path node's other child to recount).
+    /// `member` is the node's member, passed in so that no copy is needed.
     fn link(&mut self, id: u32, member: &[u8]) {
-        let score = self.nodes[id as usize].score;
-        let root = self.root;
-        let (l, r) = self.split(root, &|s, m| before(s, m, score, member));
-        let lm = self.merge(l, id);
-        self.root = self.merge(lm, r);
+        let (score, prio) = {
+            let n = &self.nodes[id as usize];
+            (n.score, n.prio)
+        };
+        let (mut parent, mut went_left) = (NIL, false);
+        let mut t = self.root;
+        while t != NIL && self.nodes[t as usize].prio >= prio {
+            let n = &mut self.nodes[t as usize];
+            n.size += 1;
+            parent = t;
+            went_left = before(score, member, n.score, &n.member);
+            t = if went_left { n.left } else { n.right };
+        }
+        let (l, r) = self.split(t, &|s, m| before(s, m, score, member));
+        let n = &mut self.nodes[id as usize];
+        n.left = l;
+        n.right = r;
+        self.fix(id);
+        self.set_child(parent, went_left, id);
     }
 
-    /// Unlinks node `id` from the ordered tree (it stays in the arena and the index).
+    /// Unlinks node `id` from the ordered tree (it stays in the arena and the index): walks
+    /// down to it, counting it out of every subtree on the way, and puts the merge of its
+    /// children in its place.
     fn unlink(&mut self, id: u32, member: &[u8]) {
         let score = self.nodes[id as usize].score;
-        let root = self.root;
-        let (l, r) = self.split(root, &|s, m| before(s, m, score, member));
-        let (mid, r2) = self.split_at(r, 1);
-        debug_assert_eq!(mid, id);
-        self.root = self.merge(l, r2);
+        let (mut parent, mut went_left) = (NIL, false);
+        let mut t = self.root;
+        while t != id {
+            assert!(t != NIL, "zset tree: a node in the index is missing from the tree");
+            let n = &mut self.nodes[t as usize];
+            n.size -= 1;
+            parent = t;
+            went_left = before(score, member, n.score, &n.member);
+            t = if went_left { n.left } else { n.right };
+        }
+        let (l, r) = (self.nodes[id as usize].left, self.nodes[id as usize].right);
+        let joined = self.merge(l, r);
+        self.set_child(parent, went_left, joined);
+    }
+
+    /// Makes `child` the root (no parent) or the given child of `parent`.
+    fn set_child(&mut self, parent: u32, left: bool, child: u32) {
+        if parent == NIL {
+            self.root = child;
+        } else if left {
+            self.nodes[parent as usize].left = child;
+        } else {
+            self.nodes[parent as usize].right = child;
+        }
     }
 
     /// Inserts or re-scores `member`; returns the previous score.
