@@ -242,9 +242,14 @@ fn prefetch_keys<'a>(
         first if first > 0 => argv.get(first as usize),
         _ => None,
     };
+    // A run of commands on one key (LPUSH mylist ...) is prefetched once.
+    let mut last: Option<&[u8]> = None;
     for (argv, spec) in cmds.clone() {
-        if let Some(key) = key_of(argv, spec) {
+        if let Some(key) = key_of(argv, spec)
+            && last != Some(&key[..])
+        {
             db.prefetch(key);
+            last = Some(key);
         }
     }
     for (argv, spec) in cmds {
