@@ -252,11 +252,18 @@ fn prefetch_keys<'a>(
             last = Some(key);
         }
     }
+    // The collection's entry is read (cached by now), once per run of commands on one key.
+    let mut found: Option<(&[u8], Option<&crate::store::Entry>)> = None;
     for (argv, spec) in cmds {
         if spec.member_at > 0
             && let (Some(key), Some(member)) = (key_of(argv, spec), argv.get(spec.member_at as usize))
         {
-            db.prefetch_member(key, member);
+            if found.is_none_or(|(k, _)| k != &key[..]) {
+                found = Some((key, db.entry(crate::store::key_hash(key), key)));
+            }
+            if let Some((_, Some(e))) = found {
+                e.value().prefetch_member(member);
+            }
         }
     }
 }

@@ -45,21 +45,6 @@ impl Db {
         self.table.prefetch(crate::store::key_hash(key), Entry::prefetch);
     }
 
-    /// Prefetches what a lookup of `member` inside the collection under `key` will read. The
-    /// key's own entry is read (a batch prefetches the keys first, so it is usually cached).
-    pub fn prefetch_member(&self, key: &[u8], member: &[u8]) {
-        use crate::store::ValueRef;
-        let Some(e) = self.entry(crate::store::key_hash(key), key) else {
-            return;
-        };
-        match e.value() {
-            ValueRef::Hash(h) => h.prefetch(member),
-            ValueRef::Set(s) => s.prefetch(member),
-            ValueRef::ZSet(z) => z.prefetch(member),
-            _ => {}
-        }
-    }
-
     pub fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
         self.before_write(hash, key);
         self.table.find_mut(hash, |e| e.key() == key)

@@ -195,6 +195,16 @@ impl Value {
 }
 
 impl<'a> ValueRef<'a> {
+    /// Prefetches what a lookup of `member` in this collection will read (big forms only).
+    pub fn prefetch_member(&self, member: &[u8]) {
+        match self {
+            ValueRef::Hash(h) => h.prefetch(member),
+            ValueRef::Set(s) => s.prefetch(member),
+            ValueRef::ZSet(z) => z.prefetch(member),
+            _ => {}
+        }
+    }
+
     pub fn kind(self) -> Kind {
         match self {
             ValueRef::Int(_) | ValueRef::Str(_) => Kind::String,
