@@ -54,6 +54,27 @@ fn make_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// The `process_id` of the server behind `s`, read from `INFO server`.
+fn answering_pid(s: &mut TcpStream) -> Option<u32> {
+    s.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").ok()?;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while got.len() < 64 * 1024 {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        got.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(rest) = text.split("process_id:").nth(1)
+            && let Some((pid, _)) = rest.split_once("\r\n")
+        {
+            return pid.trim().parse().ok();
+        }
+    }
+    None
+}
+
 /// A loopback port nobody listens on right now (the OS picks it).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
@@ -150,7 +171,9 @@ impl TestServer {
         Ok(server)
     }
 
-    /// Waits until the server answers PING with +PONG, or its process dies.
+    /// Waits until the server answers PING with +PONG, or its process dies. Without a
+    /// password it also checks through `INFO server` that the answer came from this process:
+    /// when a parallel test's server took the port first, ours exits, and the PONG was not ours.
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -164,8 +187,13 @@ impl TestServer {
                     let mut buf = [0u8; 7];
                     // A server with `requirepass` answers (the first 7 bytes of) -NOAUTH: it
                     // is up all the same.
-                    if s.read_exact(&mut buf).is_ok() && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH") {
-                        return Ok(());
+                    if s.read_exact(&mut buf).is_ok() {
+                        if &buf == b"-NOAUTH" {
+                            return Ok(());
+                        }
+                        if &buf == b"+PONG\r\n" && answering_pid(&mut s) == Some(self.child.id()) {
+                            return Ok(());
+                        }
                     }
                 }
             }
