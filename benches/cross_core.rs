@@ -34,8 +34,7 @@ use shoal::repl::sequencer::Batch;
 use shoal::repl::{Backlog, Sequencer};
 use shoal::runtime::{self, Mesh, run_cores};
 use shoal::server::ServerState;
-use shoal::shard::writelog::encode_command;
-use shoal::shard::{Shard, WriteRecord};
+use shoal::shard::{Shard, WriteRecords};
 use shoal::txn::{CoreCx, CoreMsg, Lock};
 
 /// Iteration counts, smaller with `--quick`, and tiny when not run by `cargo bench` (which
@@ -226,16 +225,16 @@ fn on_threads<S: Send>(states: Vec<S>, per_thread: usize, op: impl Fn(&mut S, us
 
 /// Per thread: its core index and its batches, built beforehand so that only the
 /// reservation and the send are timed.
-fn prepared(threads: usize, per: usize) -> Vec<(usize, Vec<Vec<WriteRecord>>)> {
+fn prepared(threads: usize, per: usize) -> Vec<(usize, Vec<WriteRecords>)> {
     (0..threads).map(|t| (t, (0..per).map(record).collect())).collect()
 }
 
 /// A one-record batch as a shard's `SET key value` produces it.
-fn record(i: usize) -> Vec<WriteRecord> {
+fn record(i: usize) -> WriteRecords {
     let key = format!("key:{i:08}");
-    let mut resp = Vec::with_capacity(48);
-    encode_command(&mut resp, &[b"SET", key.as_bytes(), b"value"]);
-    vec![WriteRecord { db: 0, resp }]
+    let mut records = WriteRecords::default();
+    records.push(0, &[b"SET", key.as_bytes(), b"value"]);
+    records
 }
 
 fn counter_ns(threads: usize, s: &Sizes) -> f64 {
@@ -323,8 +322,8 @@ fn merge_ns(queues: usize, s: &Sizes) -> f64 {
             let mut chunk = Vec::with_capacity(64 * per_round);
             while heap.peek().is_some_and(|Reverse(ByGsn(b))| b.gsn < bound) {
                 let Some(Reverse(ByGsn(b))) = heap.pop() else { break };
-                for r in &b.records {
-                    chunk.extend_from_slice(&r.resp);
+                for r in b.records.iter() {
+                    chunk.extend_from_slice(r.resp);
                 }
                 emitted += 1;
             }

@@ -60,7 +60,7 @@ struct GroupReplies {
     ends: Vec<usize>,
     usecs: Vec<u64>,
     argvs: Vec<Request>,
-    records: Vec<crate::shard::WriteRecord>,
+    records: crate::shard::WriteRecords,
 }
 
 fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) -> GroupReplies {
@@ -84,7 +84,7 @@ fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) ->
         ends,
         usecs,
         argvs,
-        records: Vec::new(),
+        records: Default::default(),
     }
 }
 

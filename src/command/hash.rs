@@ -442,7 +442,7 @@ mod tests {
         run(&mut shard, "HDEL h zz");
         run(&mut shard, "HSETNX h a 3");
         run(&mut shard, "HRANDFIELD h 3");
-        let logged: Vec<Vec<u8>> = shard.log.drain().into_iter().map(|r| r.resp).collect();
+        let logged: Vec<Vec<u8>> = shard.log.drain().iter().map(|r| r.resp.to_vec()).collect();
         assert_eq!(
             logged,
             [

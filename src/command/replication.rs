@@ -18,7 +18,7 @@ use crate::config::ClientClass;
 use crate::repl::full_sync;
 use crate::repl::link::Payload;
 use crate::repl::{Backlog, ReplicaLink};
-use crate::shard::WriteRecord;
+use crate::shard::WriteRecords;
 
 const R: &str = "server";
 
@@ -341,14 +341,8 @@ fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             // Ask the replicas for their offsets through the stream itself.
             let mut getack = Vec::new();
             crate::shard::writelog::encode_command(&mut getack, &[b"REPLCONF", b"GETACK", b"*"]);
-            repl.seq.push(
-                cx.core.id,
-                vec![WriteRecord {
-                    db: crate::shard::NO_DB,
-                    resp: getack,
-                }],
-                false,
-            );
+            repl.seq
+                .push(cx.core.id, WriteRecords::one(crate::shard::NO_DB, &getack), false);
         }
         let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
         loop {

@@ -54,7 +54,7 @@ fn encode_batch(inner: &mut ReplInner, batch: &Batch, out: &mut Vec<u8>) {
         }
         encode_command(out, &[b"MULTI"]);
     }
-    for r in &batch.records {
+    for r in batch.records.iter() {
         // A command's own MULTI/EXEC (SPOP with a count) is dropped inside a wrapped group:
         // the group's MULTI/EXEC already makes it atomic, and they cannot nest.
         if wrap && (r.resp == MULTI_RECORD || r.resp == EXEC_RECORD) {
@@ -65,7 +65,7 @@ fn encode_batch(inner: &mut ReplInner, batch: &Batch, out: &mut Vec<u8>) {
             encode_command(out, &[b"SELECT", db.as_bytes()]);
             inner.last_db = r.db as i64;
         }
-        out.extend_from_slice(&r.resp);
+        out.extend_from_slice(r.resp);
     }
     if wrap {
         encode_command(out, &[b"EXEC"]);

@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
-use crate::shard::WriteRecord;
+use crate::shard::WriteRecords;
 
 /// Records of one job, in order; `group` asks for MULTI/EXEC around them.
 pub struct Batch {
     pub gsn: u64,
-    pub records: Vec<WriteRecord>,
+    pub records: WriteRecords,
     pub group: bool,
 }
 
@@ -61,7 +61,7 @@ impl Sequencer {
     }
 
     /// Stamps `records` with the next GSN and queues them for the coordinator.
-    pub fn push(&self, core: usize, records: Vec<WriteRecord>, group: bool) {
+    pub fn push(&self, core: usize, records: WriteRecords, group: bool) {
         if records.is_empty() || !self.is_enabled() {
             return;
         }

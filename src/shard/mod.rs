@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use keyspace::Db;
 pub use route::{ShardId, key_hash, shard_of};
-pub use writelog::{WriteLog, WriteRecord};
+pub use writelog::{WriteLog, WriteRecord, WriteRecords};
 
 use crate::store::{EncodingLimits, Entry, Kind, Value};
 
@@ -298,7 +298,7 @@ mod tests {
         cx.now_ms = 1_500;
         assert!(cx.lookup(b"k").is_none());
         let recs = shard.log.drain();
-        assert_eq!(recs.last().map(|r| r.db), Some(2));
+        assert_eq!(recs.iter().last().map(|r| r.db), Some(2));
         assert_eq!(shard.dbs[2].volatile_len(), 0);
     }
 

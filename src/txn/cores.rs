@@ -21,7 +21,7 @@ use hashbrown::HashMap;
 
 use crate::runtime::{self, Gate, GatePass, Mesh, MeshReceiver, TrySendError};
 use crate::server::ServerState;
-use crate::shard::{Shard, ShardId, WriteRecord};
+use crate::shard::{Shard, ShardId, WriteRecords};
 
 /// A transaction's id, unique across cores (core id in the high bits).
 pub type TxnId = u64;
@@ -68,7 +68,7 @@ pub struct CoreCx {
     /// Releases that overtook their acquisition (the requester gave up waiting).
     cancelled: RefCell<hashbrown::HashSet<TxnId>>,
     /// Write records of transactions owned by this core, waiting to be pushed as a group.
-    stashed: RefCell<HashMap<TxnId, Vec<WriteRecord>>>,
+    stashed: RefCell<HashMap<TxnId, WriteRecords>>,
     mesh: Mesh<CoreMsg>,
     tickets: RefCell<Tickets>,
     next_txn: Cell<u64>,
@@ -229,19 +229,19 @@ impl CoreCx {
     }
 
     /// Keeps records written under transaction `txn` until the transaction pushes its group.
-    pub fn stash(&self, txn: TxnId, records: Vec<WriteRecord>) {
+    pub fn stash(&self, txn: TxnId, records: WriteRecords) {
         if !records.is_empty() {
             self.stashed.borrow_mut().entry(txn).or_default().extend(records);
         }
     }
 
     /// The records stashed for `txn` on this core.
-    pub fn take_stash(&self, txn: TxnId) -> Vec<WriteRecord> {
+    pub fn take_stash(&self, txn: TxnId) -> WriteRecords {
         self.stashed.borrow_mut().remove(&txn).unwrap_or_default()
     }
 
     /// Pushes a transaction's records as one atomic group (R4).
-    pub fn push_group(&self, records: Vec<WriteRecord>) {
+    pub fn push_group(&self, records: WriteRecords) {
         if let Some(repl) = self.server.repl.get() {
             repl.seq.push(self.id, records, true);
         }

@@ -28,7 +28,7 @@ pub struct Txn {
     /// Runs inside an enclosing transaction (EXEC) that already holds the shards.
     nested: bool,
     /// Write records of the locked hops, pushed as one group at `finish` (R4).
-    records: Vec<crate::shard::WriteRecord>,
+    records: crate::shard::WriteRecords,
 }
 
 impl Txn {
@@ -45,7 +45,7 @@ impl Txn {
             locking,
             locked: false,
             nested: false,
-            records: Vec::new(),
+            records: Default::default(),
         }
     }
 
@@ -61,7 +61,7 @@ impl Txn {
             locking: true,
             locked: true,
             nested: true,
-            records: Vec::new(),
+            records: Default::default(),
         }
     }
 
@@ -152,7 +152,7 @@ impl Drop for Txn {
 }
 
 /// Runs a hop body and takes the records it wrote, so they travel with the result.
-fn with_records<T>(shard: &mut Shard, f: &dyn Fn(&mut Shard) -> T) -> (T, Vec<crate::shard::WriteRecord>) {
+fn with_records<T>(shard: &mut Shard, f: &dyn Fn(&mut Shard) -> T) -> (T, crate::shard::WriteRecords) {
     let r = f(shard);
     (r, shard.log.drain())
 }

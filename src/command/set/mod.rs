@@ -298,8 +298,8 @@ mod tests {
         shard
             .log
             .drain()
-            .into_iter()
-            .map(|r| String::from_utf8_lossy(&r.resp).replace("\r\n", " "))
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.resp).replace("\r\n", " "))
             .collect()
     }
 

@@ -15,9 +15,9 @@ fn logged(shard: &mut Shard) -> Vec<String> {
     shard
         .log
         .drain()
-        .into_iter()
+        .iter()
         .map(|r| {
-            let text = String::from_utf8_lossy(&r.resp).into_owned();
+            let text = String::from_utf8_lossy(r.resp).into_owned();
             let parts: Vec<&str> = text.split("\r\n").collect();
             parts
                 .iter()
