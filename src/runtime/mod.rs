@@ -5,15 +5,16 @@
 //! local async gate, and TCP. Moving to another thread-per-core runtime is a change here only.
 
 pub mod check;
+mod gate;
 pub mod tcp;
+
+pub use gate::{Gate, GatePass};
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::rc::Rc;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::{MeshBuilder, Receivers, Senders};
-use glommio::sync::{Semaphore, StaticPermit};
 use glommio::{GlommioError, LocalExecutorBuilder, Placement, ResourceType};
 
 /// Starts one executor per entry of `cpus`, pinned to that CPU, each running `body(index,
@@ -231,31 +232,5 @@ impl<T: Send + 'static> Mesh<T> {
             .into_iter()
             .map(|(peer, inner)| (peer, MeshReceiver { inner }))
             .collect()
-    }
-}
-
-/// A single-holder async gate local to one core: a shard is "locked" by holding it.
-#[derive(Clone)]
-pub struct Gate(Rc<Semaphore>);
-
-/// Holding the gate; dropping it opens the gate.
-pub struct GatePass(#[allow(dead_code)] StaticPermit);
-
-impl Default for Gate {
-    fn default() -> Self {
-        Gate(Rc::new(Semaphore::new(1)))
-    }
-}
-
-impl Gate {
-    pub fn try_enter(&self) -> Option<GatePass> {
-        self.0.try_acquire_static_permit(1).ok().map(GatePass)
-    }
-
-    pub async fn enter(&self) -> GatePass {
-        match self.0.acquire_static_permit(1).await {
-            Ok(p) => GatePass(p),
-            Err(e) => panic!("shard gate closed: {e}"),
-        }
     }
 }
