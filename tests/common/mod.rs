@@ -153,11 +153,10 @@ impl TestServer {
         args.extend(extra.iter().map(|a| a.to_string()));
         let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(&program)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
+        let mut command = Command::new(&program);
+        command.args(&args).stdin(Stdio::null()).stdout(log).stderr(log2);
+        die_with_test_thread(&mut command);
+        let child = command
             .spawn()
             .map_err(|e| format!("spawn {}: {e}", program.display()))?;
         let mut server = TestServer {
@@ -235,6 +234,22 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+}
+
+/// The server gets SIGKILL when the test thread that started it ends. `Drop` stops it on the
+/// normal path; this covers a test that failed while helper threads still hold its server (the
+/// process then exits without dropping it, and the server would run on, loading the machine).
+fn die_with_test_thread(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the new process's own state.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
