@@ -117,6 +117,16 @@ impl Pending {
         });
     }
 
+    /// Queues a command for its shard. Inside EXEC a run of commands on one shard still goes
+    /// as one job, but a change of shard runs what is queued first: each command's effects
+    /// reach the stream (and the later commands) in command order.
+    async fn push(&mut self, cx: &mut ConnCx, item: Item) {
+        if cx.scope.is_some() && self.items.last().is_some_and(|i| i.shard != item.shard) {
+            self.flush(cx).await;
+        }
+        self.items.push(item);
+    }
+
     async fn flush(&mut self, cx: &mut ConnCx) {
         if self.items.is_empty() {
             return;
@@ -342,10 +352,6 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
             splits.run(cx).await;
             quiet = Some((cx.out.len(), std::mem::take(&mut cx.session.reply_skip_next)));
         }
-        if cx.scope.is_some() {
-            // Inside EXEC, one command at a time: its effects reach the stream in command order.
-            pending.flush(cx).await;
-        }
         if !splits.plans.is_empty() && (cx.scope.is_some() || !is_multi_shard_split(&argv, cx.core.shards)) {
             splits.run(cx).await;
         }
@@ -414,13 +420,18 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
                 let shard = argv
                     .get(spec.keys.first as usize)
                     .map_or(cx.core.id, |k| shard_of(k, shards));
-                pending.items.push(Item {
-                    shard,
-                    handler,
-                    argv,
-                    idx,
-                    spec,
-                });
+                pending
+                    .push(
+                        cx,
+                        Item {
+                            shard,
+                            handler,
+                            argv,
+                            idx,
+                            spec,
+                        },
+                    )
+                    .await;
             }
             Run::Split(handler, merge) => {
                 if let Err(e) = check_layout(spec, argv.len()) {
@@ -433,13 +444,18 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
                 let first = owners.next().unwrap_or(0);
                 if owners.all(|s| s == first) {
                     splits.run(cx).await;
-                    pending.items.push(Item {
-                        shard: first,
-                        handler,
-                        argv,
-                        idx,
-                        spec,
-                    });
+                    pending
+                        .push(
+                            cx,
+                            Item {
+                                shard: first,
+                                handler,
+                                argv,
+                                idx,
+                                spec,
+                            },
+                        )
+                        .await;
                 } else {
                     pending.flush(cx).await;
                     splits.plans.push(SplitPlan::new(spec, handler, merge, &argv, shards));
