@@ -4,8 +4,10 @@
 # Usage: perf/compare.sh            (from any directory)
 # Environment:
 #   RUNS=3            runs per cell; the table shows the median of each column
-#   N_P1=50000        requests per test at -P 1
-#   N_P16=200000      requests per test at -P 16
+#   N_P1=200000       requests per test at -P 1
+#   N_P16=1000000     requests per test at -P 16 (LRANGE_* tests take a tenth of either:
+#                     each of their requests moves 100-600 elements). A run of 0.2 s is
+#                     only ~20 clock ticks of server CPU, too coarse for a CPU ratio.
 #   CLIENTS=50        redis-benchmark -c
 #   TESTS=...         redis-benchmark -t tokens, one run each (default: every test of its
 #                     default run); the server's CPU time is read around each run
@@ -24,8 +26,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 perf_init
 
 RUNS="${RUNS:-3}"
-N_P1="${N_P1:-50000}"
-N_P16="${N_P16:-200000}"
+N_P1="${N_P1:-200000}"
+N_P16="${N_P16:-1000000}"
 CLIENTS="${CLIENTS:-50}"
 TESTS="${TESTS:-ping_inline,ping_mbulk,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,lrange_500,lrange_600,mset}"
 KEYSPACE="${KEYSPACE:-100000}"
@@ -50,7 +52,10 @@ bench() {
     local n=$N_P1 token before after
     ((pipeline > 1)) && n=$N_P16
     redis-cli -p "$port" flushall >/dev/null
+    local full=$n
     for token in ${TESTS//,/ }; do
+        n=$full
+        [[ $token == lrange* ]] && n=$((full / 10))
         before=$(cpu_ticks "$pid")
         taskset -c "$cpus" redis-benchmark -p "$port" -c "$CLIENTS" -n "$n" -P "$pipeline" \
             -r "$KEYSPACE" -t "$token" --csv "$@" </dev/null |
