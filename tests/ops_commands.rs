@@ -164,6 +164,31 @@ fn client_pause_write_delays_writes_not_reads() {
     }
 }
 
+/// EXEC of a queue with a write waits out CLIENT PAUSE WRITE (and then runs whole); a
+/// read-only queue does not wait, as with redis-server. Both queues sit on one shard, where
+/// Shoal's EXEC runs as one job.
+#[test]
+fn client_pause_write_holds_an_exec_of_writes() {
+    let servers = std::iter::once(TestServer::redis()).chain(SHARDS.iter().map(|&n| TestServer::shoal(n)));
+    for shoal in servers {
+        let mut admin = shoal.conn();
+        let mut c = shoal.conn();
+        assert_eq!(c.q("MULTI").text(), "OK");
+        assert_eq!(c.q("SET x 1").text(), "QUEUED");
+        assert_eq!(c.q("INCR x").text(), "QUEUED");
+        assert_eq!(admin.q("CLIENT PAUSE 500 WRITE").text(), "OK");
+        let t = Instant::now();
+        assert_eq!(c.raw(&common::c("EXEC")), b"*2\r\n+OK\r\n:2\r\n");
+        assert!(t.elapsed() >= Duration::from_millis(450), "EXEC of writes not delayed");
+        assert_eq!(admin.q("CLIENT PAUSE 500 WRITE").text(), "OK");
+        let t = Instant::now();
+        assert_eq!(c.q("MULTI").text(), "OK");
+        assert_eq!(c.q("GET x").text(), "QUEUED");
+        assert_eq!(c.raw(&common::c("EXEC")), b"*1\r\n$1\r\n2\r\n");
+        assert!(t.elapsed() < Duration::from_millis(400), "read-only EXEC waited");
+    }
+}
+
 #[test]
 fn client_pause_errors_match_redis() {
     let redis = TestServer::redis();

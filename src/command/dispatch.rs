@@ -95,6 +95,57 @@ fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd
     r
 }
 
+/// EXEC of a queue that runs wholly on `shard` (every command a shard command with its keys
+/// there): one job checks the watches (`dirty`), runs the queue and, as a `Lock::Group` job,
+/// sends its writes to the stream as one MULTI/EXEC group before the shard runs anything
+/// else. One round trip instead of a lock, a job and a release. Returns false, having run
+/// nothing, when a watched key changed.
+pub async fn exec_on_one_shard(
+    cx: &mut ConnCx,
+    shard: ShardId,
+    queued: Vec<Request>,
+    dirty: impl FnOnce(&mut Shard) -> bool + Send + 'static,
+) -> bool {
+    let mut cmds: Vec<GroupCmd> = Vec::with_capacity(queued.len());
+    let mut meta = Vec::with_capacity(queued.len());
+    for argv in queued {
+        let Some((idx, spec)) = lookup_indexed(&argv[0]) else {
+            continue;
+        };
+        let (Run::Shard(handler) | Run::Split(handler, _)) = spec.run else {
+            continue;
+        };
+        meta.push((idx, spec));
+        cmds.push((handler, argv, spec));
+    }
+    let db = cx.session.db;
+    let proto = cx.out.proto();
+    let replies = cx
+        .core
+        .run_on(shard, Lock::Group, move |s| {
+            (!dirty(s)).then(|| run_group(s, db, proto, cmds))
+        })
+        .await;
+    let Some(g) = replies else { return false };
+    cx.out.array(meta.len());
+    let mut start = 0;
+    for (i, (idx, spec)) in meta.into_iter().enumerate() {
+        let end = g.ends[i];
+        observe::finished(
+            &cx.core.server,
+            &mut cx.session,
+            idx,
+            spec,
+            &g.argvs[i],
+            g.usecs[i],
+            &g.bytes[start..end],
+        );
+        start = end;
+    }
+    cx.out.raw(&g.bytes);
+    true
+}
+
 impl Pending {
     /// A spare buffer of this core, or a new one.
     fn take() -> Pending {
@@ -117,14 +168,12 @@ impl Pending {
         });
     }
 
-    /// Queues a command for its shard. Inside EXEC a run of commands on one shard still goes
-    /// as one job, but a change of shard runs what is queued first: each command's effects
-    /// reach the stream (and the later commands) in command order.
-    async fn push(&mut self, cx: &mut ConnCx, item: Item) {
-        if cx.scope.is_some() && self.items.last().is_some_and(|i| i.shard != item.shard) {
-            self.flush(cx).await;
-        }
-        self.items.push(item);
+    /// Whether what is queued must run before a command for `shard` is queued: inside EXEC a
+    /// run of commands on one shard goes as one job, but a change of shard runs what is
+    /// queued first, so each command's effects reach the stream (and the later commands) in
+    /// command order.
+    fn must_flush_before(&self, cx: &ConnCx, shard: ShardId) -> bool {
+        cx.scope.is_some() && self.items.last().is_some_and(|i| i.shard != shard)
     }
 
     async fn flush(&mut self, cx: &mut ConnCx) {
@@ -420,18 +469,16 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
                 let shard = argv
                     .get(spec.keys.first as usize)
                     .map_or(cx.core.id, |k| shard_of(k, shards));
-                pending
-                    .push(
-                        cx,
-                        Item {
-                            shard,
-                            handler,
-                            argv,
-                            idx,
-                            spec,
-                        },
-                    )
-                    .await;
+                if pending.must_flush_before(cx, shard) {
+                    pending.flush(cx).await;
+                }
+                pending.items.push(Item {
+                    shard,
+                    handler,
+                    argv,
+                    idx,
+                    spec,
+                });
             }
             Run::Split(handler, merge) => {
                 if let Err(e) = check_layout(spec, argv.len()) {
@@ -444,18 +491,16 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
                 let first = owners.next().unwrap_or(0);
                 if owners.all(|s| s == first) {
                     splits.run(cx).await;
-                    pending
-                        .push(
-                            cx,
-                            Item {
-                                shard: first,
-                                handler,
-                                argv,
-                                idx,
-                                spec,
-                            },
-                        )
-                        .await;
+                    if pending.must_flush_before(cx, first) {
+                        pending.flush(cx).await;
+                    }
+                    pending.items.push(Item {
+                        shard: first,
+                        handler,
+                        argv,
+                        idx,
+                        spec,
+                    });
                 } else {
                     pending.flush(cx).await;
                     splits.plans.push(SplitPlan::new(spec, handler, merge, &argv, shards));
@@ -506,6 +551,23 @@ fn is_multi_shard_split(argv: &Request, shards: usize) -> bool {
 /// Refusals that come from being a replica (`-READONLY`, `-MASTERDOWN`, `-LOADING`, in
 /// redis-server 7.0's order: see `repl::replica::Shared::refusal`). The master's own link is
 /// never refused.
+/// Whether `execute` would run `argv` as it stands: nothing it checks first would refuse it
+/// or make it wait (EXEC's one-shard path runs its queue without those checks).
+pub fn passes_checks(cx: &ConnCx, argv: &Request) -> bool {
+    let Some(spec) = super::lookup(&argv[0]) else {
+        return false;
+    };
+    spec.arity_ok(argv.len())
+        && cx
+            .session
+            .may_run(spec)
+            .and_then(|_| cx.session.may_run_subscribed(spec, cx.out.proto()))
+            .is_ok()
+        && role_refusal(cx, spec).is_none()
+        && !super::pause::must_wait(spec, &cx.session)
+        && (!spec.is_write() || cx.session.master_link || write_allowed(cx).is_ok())
+}
+
 fn role_refusal(cx: &ConnCx, spec: &super::CommandSpec) -> Option<&'static str> {
     let replica = &cx.core.server.repl.get()?.replica;
     if cx.session.master_link || !replica.is_active() {

@@ -3,8 +3,10 @@
 //! EXEC locks every shard its queue may touch (the shards of its keys and of the watched keys;
 //! all shards when a queued command works on the whole keyspace) in ascending order, checks
 //! the watches in that first hop, then runs the queue through the normal dispatcher with the
-//! locks held (`ConnCx::scope`), so no other client observes half of the transaction. Errors
-//! inside EXEC do not roll back, as in Redis.
+//! locks held (`ConnCx::scope`), so no other client observes half of the transaction. A queue
+//! of shard commands whose keys (and watched keys) all live on one shard needs no lock: it runs
+//! there as one job (`dispatch::exec_on_one_shard`). Errors inside EXEC do not roll back, as
+//! in Redis.
 
 use bytes::Bytes;
 
@@ -174,6 +176,41 @@ fn shards_for(cx: &ConnCx, queued: &[Bytes], all: &mut bool, out: &mut Vec<Shard
     }
 }
 
+/// Whether a watched key on `s` changed (or expired) since WATCH; the client's watches there
+/// end either way.
+fn watch_dirty(s: &mut Shard, client: u64, watched: &hashbrown::HashMap<ShardId, Vec<(usize, Vec<u8>)>>) -> bool {
+    let now = unix_ms();
+    let mine = watched.get(&s.id).cloned().unwrap_or_default();
+    // A watched key that has expired since counts as changed, as in 7.0.
+    let expired = mine.iter().any(|(db, k)| {
+        s.dbs[*db]
+            .entry(key_hash(k), k)
+            .is_some_and(|e| e.expire_at() != 0 && e.expire_at() <= now)
+    });
+    let touched = s.watches.unwatch(client, &mine);
+    touched || expired
+}
+
+/// The one shard a queue runs on when every queued command is a shard command (a split one
+/// counts) and all their keys and the watched keys live on that shard (`shards` lists them all).
+fn one_shard(queued: &[Vec<Bytes>], all: bool, shards: &[ShardId]) -> Option<ShardId> {
+    let first = *shards.first()?;
+    if all || shards.iter().any(|&s| s != first) {
+        return None;
+    }
+    let runs_there = |argv: &Vec<Bytes>| {
+        let Some(spec) = lookup(&argv[0]) else { return false };
+        // A key-less form (a HELP) runs on the client's own shard, not on `first`.
+        let keyed = spec.keys.positions(argv.len()).next().is_some();
+        match spec.run {
+            Run::Shard(_) => keyed,
+            Run::Split(..) => keyed && crate::txn::split::check_layout(spec, argv.len()).is_ok(),
+            Run::Conn(_) => false,
+        }
+    };
+    queued.iter().all(runs_there).then_some(first)
+}
+
 fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     Box::pin(async move {
         let Some(mut multi) = cx.session.multi.take() else {
@@ -197,22 +234,18 @@ fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         let watched: hashbrown::HashMap<ShardId, Vec<(usize, Vec<u8>)>> = watched_by_shard(cx).into_iter().collect();
         let watched = std::sync::Arc::new(watched);
         cx.session.watched.clear();
+        if let Some(shard) = one_shard(&multi.queued, all, &shards)
+            && multi.queued.iter().all(|q| super::dispatch::passes_checks(cx, q))
+        {
+            let queued = std::mem::take(&mut multi.queued);
+            if !super::dispatch::exec_on_one_shard(cx, shard, queued, move |s| watch_dirty(s, client, &watched)).await {
+                cx.out.null_array();
+            }
+            return Ok(());
+        }
         // A second hop always follows, so this locks even a single shard.
         let mut txn = crate::txn::Txn::new(&cx.core, shards, 2);
-        let checks = txn
-            .hop(move |s: &mut Shard| {
-                let now = unix_ms();
-                let mine = watched.get(&s.id).cloned().unwrap_or_default();
-                // A watched key that has expired since counts as changed, as in 7.0.
-                let expired = mine.iter().any(|(db, k)| {
-                    s.dbs[*db]
-                        .entry(key_hash(k), k)
-                        .is_some_and(|e| e.expire_at() != 0 && e.expire_at() <= now)
-                });
-                let touched = s.watches.unwatch(client, &mine);
-                touched || expired
-            })
-            .await;
+        let checks = txn.hop(move |s: &mut Shard| watch_dirty(s, client, &watched)).await;
         if checks.iter().any(|(_, dirty)| *dirty) {
             txn.finish();
             cx.out.null_array();

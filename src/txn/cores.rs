@@ -36,6 +36,9 @@ pub type Job = Box<dyn FnOnce(&mut Shard) -> AnyBox + Send>;
 pub enum Lock {
     /// Pass through the gate: wait while a transaction holds it.
     Pass,
+    /// `Pass`, and the job's writes go to the stream as one MULTI/EXEC group (an EXEC whose
+    /// queue runs on one shard: one job is atomic there without taking the gate).
+    Group,
     /// Take the gate for a transaction and keep it after the job.
     Acquire(TxnId),
     /// The transaction already holds the gate.
@@ -116,13 +119,13 @@ impl CoreCx {
 
     fn run_remote(self: &Rc<Self>, peer: usize, job: Job, ticket: u64, lock: Lock) {
         // Fast path: nothing holds the gate, run now inside the receive loop.
-        if lock == Lock::Pass
+        if matches!(lock, Lock::Pass | Lock::Group)
             && let Some(pass) = self.gate.try_enter()
         {
             let result = {
                 let mut shard = self.shard.borrow_mut();
                 let r = job(&mut shard);
-                self.flush_log(&mut shard);
+                self.flush_log_as(&mut shard, lock == Lock::Group);
                 r
             };
             drop(pass);
@@ -139,12 +142,12 @@ impl CoreCx {
 
     async fn run_local_job(self: &Rc<Self>, job: Job, lock: Lock) -> AnyBox {
         match lock {
-            Lock::Pass => {
+            Lock::Pass | Lock::Group => {
                 let pass = self.gate.enter().await;
                 let r = {
                     let mut shard = self.shard.borrow_mut();
                     let r = job(&mut shard);
-                    self.flush_log(&mut shard);
+                    self.flush_log_as(&mut shard, lock == Lock::Group);
                     r
                 };
                 drop(pass);
@@ -220,10 +223,15 @@ impl CoreCx {
     /// Sends what a plain job wrote to the replication stream (one batch, one GSN), before
     /// its reply leaves the core (R3).
     pub fn flush_log(&self, shard: &mut Shard) {
+        self.flush_log_as(shard, false);
+    }
+
+    /// `flush_log`; with `group` the records are one MULTI/EXEC group in the stream.
+    fn flush_log_as(&self, shard: &mut Shard, group: bool) {
         if shard.log.is_enabled() {
             let records = shard.log.drain();
             if let Some(repl) = self.server.repl.get() {
-                repl.seq.push(self.id, records, false);
+                repl.seq.push(self.id, records, group);
             }
         }
     }
