@@ -9,7 +9,9 @@
 use bytes::Bytes;
 use hashbrown::HashMap;
 
-use std::time::Instant;
+// Per-command timings (commandstats, slow log, latency monitor) read the TSC: one or two
+// readings per command, where a clock_gettime cost a measurable share of a PING.
+use quanta::Instant;
 
 use super::{CmdError, CommandSpec, ConnCx, Run, ShardHandler, lookup, lookup_indexed, observe, run_on_shard};
 use crate::resp::{Out, Proto, Request};
@@ -364,6 +366,30 @@ impl Splits {
     }
 }
 
+/// The command table entry of the batch's previous command: a pipeline mostly repeats one
+/// command, and comparing its name as sent is cheaper than folding case and hashing it.
+#[derive(Default)]
+struct LastCommand {
+    name: [u8; 16],
+    len: usize,
+    found: Option<(usize, &'static CommandSpec)>,
+}
+
+impl LastCommand {
+    fn lookup(&mut self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+        if self.found.is_some() && name == &self.name[..self.len] {
+            return self.found;
+        }
+        let found = lookup_indexed(name);
+        if found.is_some() && name.len() <= self.name.len() {
+            self.name[..name.len()].copy_from_slice(name);
+            self.len = name.len();
+            self.found = found;
+        }
+        found
+    }
+}
+
 /// Writes an error for a command refused before it ran, and counts it.
 fn refuse(cx: &mut ConnCx, idx: Option<usize>, msg: &str) {
     let start = cx.out.len();
@@ -382,6 +408,7 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
     }
     let mut pending = Pending::take();
     let mut splits = Splits::default();
+    let mut last_command = LastCommand::default();
     // CLIENT REPLY OFF/SKIP: where the current command's reply starts, and whether it is the
     // one command SKIP drops. Settled before the next command (or at the end).
     let mut quiet: Option<(usize, bool)> = None;
@@ -405,7 +432,7 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
             splits.run(cx).await;
         }
         CoreCounters::add(&cx.core.counters().commands_processed, 1);
-        let Some((idx, spec)) = lookup_indexed(&argv[0]) else {
+        let Some((idx, spec)) = last_command.lookup(&argv[0]) else {
             pending.flush(cx).await;
             cx.session.abort_multi();
             refuse(cx, None, &CmdError::unknown(&argv[0], &argv[1..]).message());

@@ -53,6 +53,6 @@ pub fn batch_end(cx: &mut ConnCx) {
 }
 
 /// Microseconds since `t` (the commands' durations).
-pub fn usec_since(t: std::time::Instant) -> u64 {
+pub fn usec_since(t: quanta::Instant) -> u64 {
     t.elapsed().as_micros() as u64
 }
