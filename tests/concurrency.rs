@@ -217,3 +217,59 @@ fn concurrent_renames_never_lose_keys() {
         assert_eq!(c.call(&cmd!("GET", format!("rn:{t}:200"))).text(), t.to_string());
     }
 }
+
+/// Cross-shard MSETs and MGETs of many connections at once, each in its own db and half of
+/// them speaking RESP3: whatever a core's round puts together, every command lands in its
+/// client's db and every reply comes back in its client's protocol and order.
+#[test]
+fn concurrent_cross_shard_commands_keep_each_clients_db_and_protocol() {
+    const CONNS: usize = 12;
+    const PER: usize = 300;
+    let shoal = Arc::new(TestServer::shoal(2));
+    let barrier = Arc::new(Barrier::new(CONNS));
+    let handles: Vec<_> = (0..CONNS)
+        .map(|id| {
+            let (shoal, barrier) = (shoal.clone(), barrier.clone());
+            thread::spawn(move || {
+                let mut conn = shoal.conn();
+                let db = id % 4;
+                assert_eq!(conn.raw(&cmd!("SELECT", db.to_string())), b"+OK\r\n");
+                let resp3 = id % 2 == 1;
+                if resp3 {
+                    let _ = conn.raw(&cmd!("HELLO", "3"));
+                }
+                barrier.wait();
+                // Pipelined: MSET of two keys whose hash tags (key:0, key:6) sit on different
+                // shards (`key_placement_premises` in transactions.rs), then an MGET of them and
+                // of a key nobody writes.
+                let (a, b) = (format!("{{key:0}}{id}"), format!("{{key:6}}{id}"));
+                let mut cmds = Vec::new();
+                for i in 0..PER {
+                    let v = format!("{id}-{i}");
+                    cmds.push(cmd!("MSET", a.clone(), v.clone(), b.clone(), v));
+                    cmds.push(cmd!("MGET", a.clone(), b.clone(), "nobody"));
+                }
+                let replies = common::dataset::pipeline(&mut conn, &cmds);
+                let null: &[u8] = if resp3 { b"_\r\n" } else { b"$-1\r\n" };
+                for (i, pair) in replies.chunks(2).enumerate() {
+                    assert_eq!(pair[0], b"+OK\r\n", "client {id} MSET {i}");
+                    let v = format!("{id}-{i}");
+                    let mut want = format!("*3\r\n${}\r\n{v}\r\n${}\r\n{v}\r\n", v.len(), v.len()).into_bytes();
+                    want.extend_from_slice(null);
+                    assert_eq!(lossy(&pair[1]), lossy(&want), "client {id} MGET {i}");
+                }
+                db
+            })
+        })
+        .collect();
+    let dbs: Vec<usize> = handles.into_iter().map(|h| h.join().expect("client")).collect();
+    let mut check = shoal.conn();
+    for (id, db) in dbs.into_iter().enumerate() {
+        for other in 0..4 {
+            assert_eq!(check.raw(&cmd!("SELECT", other.to_string())), b"+OK\r\n");
+            let got = check.call(&cmd!("GET", format!("{{key:6}}{id}"))).bulk();
+            let want = (other == db).then(|| format!("{id}-{}", PER - 1).into_bytes());
+            assert_eq!(got, want, "client {id}'s key in db {other}");
+        }
+    }
+}
