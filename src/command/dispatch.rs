@@ -97,6 +97,9 @@ fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd
     r
 }
 
+/// A queued command EXEC has looked up: its table index, spec and shard handler.
+pub type Planned = (usize, &'static CommandSpec, ShardHandler);
+
 /// EXEC of a queue that runs wholly on `shard` (every command a shard command with its keys
 /// there): one job checks the watches (`dirty`), runs the queue and, as a `Lock::Group` job,
 /// sends its writes to the stream as one MULTI/EXEC group before the shard runs anything
@@ -106,20 +109,15 @@ pub async fn exec_on_one_shard(
     cx: &mut ConnCx,
     shard: ShardId,
     queued: Vec<Request>,
+    planned: Vec<Planned>,
     dirty: impl FnOnce(&mut Shard) -> bool + Send + 'static,
 ) -> bool {
-    let mut cmds: Vec<GroupCmd> = Vec::with_capacity(queued.len());
-    let mut meta = Vec::with_capacity(queued.len());
-    for argv in queued {
-        let Some((idx, spec)) = lookup_indexed(&argv[0]) else {
-            continue;
-        };
-        let (Run::Shard(handler) | Run::Split(handler, _)) = spec.run else {
-            continue;
-        };
-        meta.push((idx, spec));
-        cmds.push((handler, argv, spec));
-    }
+    let meta: Vec<_> = planned.iter().map(|&(idx, spec, _)| (idx, spec)).collect();
+    let cmds: Vec<GroupCmd> = planned
+        .into_iter()
+        .zip(queued)
+        .map(|((_, spec, handler), argv)| (handler, argv, spec))
+        .collect();
     let db = cx.session.db;
     let proto = cx.out.proto();
     let replies = cx
@@ -130,22 +128,30 @@ pub async fn exec_on_one_shard(
         .await;
     let Some(g) = replies else { return false };
     cx.out.array(meta.len());
-    let mut start = 0;
-    for (i, (idx, spec)) in meta.into_iter().enumerate() {
-        let end = g.ends[i];
-        observe::finished(
-            &cx.core.server,
-            &mut cx.session,
-            idx,
-            spec,
-            &g.argvs[i],
-            g.usecs[i],
-            &g.bytes[start..end],
-        );
-        start = end;
-    }
-    cx.out.raw(&g.bytes);
+    g.deliver(cx, meta);
     true
+}
+
+impl GroupReplies {
+    /// Records each command of a one-shard job (`meta`: its table index and spec, in order)
+    /// and writes all their replies to the client.
+    fn deliver(&self, cx: &mut ConnCx, meta: Vec<(usize, &'static CommandSpec)>) {
+        let mut start = 0;
+        for (i, (idx, spec)) in meta.into_iter().enumerate() {
+            let end = self.ends[i];
+            observe::finished(
+                &cx.core.server,
+                &mut cx.session,
+                idx,
+                spec,
+                &self.argvs[i],
+                self.usecs[i],
+                &self.bytes[start..end],
+            );
+            start = end;
+        }
+        cx.out.raw(&self.bytes);
+    }
 }
 
 impl Pending {
@@ -218,26 +224,11 @@ impl Pending {
             } else {
                 let meta: Vec<_> = items.iter().map(|i| (i.idx, i.spec)).collect();
                 let cmds: Vec<_> = items.into_iter().map(|i| (i.handler, i.argv, i.spec)).collect();
-                let g = core.run_on(first, lock, move |shard| run(shard, db, proto, cmds)).await;
+                let mut g = core.run_on(first, lock, move |shard| run(shard, db, proto, cmds)).await;
                 if let Some(scope) = cx.scope {
-                    core.stash(scope, g.records);
+                    core.stash(scope, std::mem::take(&mut g.records));
                 }
-                let mut start = 0;
-                for (i, (idx, spec)) in meta.into_iter().enumerate() {
-                    let end = g.ends[i];
-                    let reply = &g.bytes[start..end];
-                    observe::finished(
-                        &cx.core.server,
-                        &mut cx.session,
-                        idx,
-                        spec,
-                        &g.argvs[i],
-                        g.usecs[i],
-                        reply,
-                    );
-                    start = end;
-                }
-                cx.out.raw(&g.bytes);
+                g.deliver(cx, meta);
             }
             return;
         }
@@ -580,11 +571,8 @@ fn is_multi_shard_split(argv: &Request, shards: usize) -> bool {
 /// never refused.
 /// Whether `execute` would run `argv` as it stands: nothing it checks first would refuse it
 /// or make it wait (EXEC's one-shard path runs its queue without those checks).
-pub fn passes_checks(cx: &ConnCx, argv: &Request) -> bool {
-    let Some(spec) = super::lookup(&argv[0]) else {
-        return false;
-    };
-    spec.arity_ok(argv.len())
+pub fn passes_checks(cx: &ConnCx, spec: &'static CommandSpec, argc: usize) -> bool {
+    spec.arity_ok(argc)
         && cx
             .session
             .may_run(spec)

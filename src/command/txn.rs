@@ -191,24 +191,33 @@ fn watch_dirty(s: &mut Shard, client: u64, watched: &hashbrown::HashMap<ShardId,
     touched || expired
 }
 
-/// The one shard a queue runs on when every queued command is a shard command (a split one
-/// counts) and all their keys and the watched keys live on that shard (`shards` lists them all).
-fn one_shard(queued: &[Vec<Bytes>], all: bool, shards: &[ShardId]) -> Option<ShardId> {
+/// The one shard a queue runs on, with each command's table index, spec and handler, when
+/// every queued command is a shard command (a split one counts) that the dispatcher would run
+/// as it stands, and all their keys and the watched keys live on that shard (`shards` lists
+/// them all).
+fn one_shard(
+    cx: &ConnCx,
+    queued: &[Vec<Bytes>],
+    all: bool,
+    shards: &[ShardId],
+) -> Option<(ShardId, Vec<super::dispatch::Planned>)> {
     let first = *shards.first()?;
     if all || shards.iter().any(|&s| s != first) {
         return None;
     }
-    let runs_there = |argv: &Vec<Bytes>| {
-        let Some(spec) = lookup(&argv[0]) else { return false };
+    let plan = |argv: &Vec<Bytes>| {
+        let (idx, spec) = lookup_indexed(&argv[0])?;
         // A key-less form (a HELP) runs on the client's own shard, not on `first`.
-        let keyed = spec.keys.positions(argv.len()).next().is_some();
-        match spec.run {
-            Run::Shard(_) => keyed,
-            Run::Split(..) => keyed && crate::txn::split::check_layout(spec, argv.len()).is_ok(),
-            Run::Conn(_) => false,
-        }
+        spec.keys.positions(argv.len()).next()?;
+        let handler = match spec.run {
+            Run::Shard(h) => h,
+            Run::Split(h, _) if crate::txn::split::check_layout(spec, argv.len()).is_ok() => h,
+            _ => return None,
+        };
+        super::dispatch::passes_checks(cx, spec, argv.len()).then_some((idx, spec, handler))
     };
-    queued.iter().all(runs_there).then_some(first)
+    let planned = queued.iter().map(plan).collect::<Option<Vec<_>>>()?;
+    Some((first, planned))
 }
 
 fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
@@ -234,11 +243,10 @@ fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
         let watched: hashbrown::HashMap<ShardId, Vec<(usize, Vec<u8>)>> = watched_by_shard(cx).into_iter().collect();
         let watched = std::sync::Arc::new(watched);
         cx.session.watched.clear();
-        if let Some(shard) = one_shard(&multi.queued, all, &shards)
-            && multi.queued.iter().all(|q| super::dispatch::passes_checks(cx, q))
-        {
+        if let Some((shard, planned)) = one_shard(cx, &multi.queued, all, &shards) {
             let queued = std::mem::take(&mut multi.queued);
-            if !super::dispatch::exec_on_one_shard(cx, shard, queued, move |s| watch_dirty(s, client, &watched)).await {
+            let dirty = move |s: &mut Shard| watch_dirty(s, client, &watched);
+            if !super::dispatch::exec_on_one_shard(cx, shard, queued, planned, dirty).await {
                 cx.out.null_array();
             }
             return Ok(());

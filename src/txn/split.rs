@@ -61,7 +61,7 @@ impl SplitPlan {
         SplitPlan {
             handler,
             merge,
-            nkeys: parts.iter().map(|p| p.orders.len()).sum(),
+            nkeys: positions.len(),
             parts,
         }
     }
