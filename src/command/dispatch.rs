@@ -17,6 +17,7 @@ use super::{CmdError, CommandSpec, ConnCx, Run, ShardHandler, lookup, lookup_ind
 use crate::resp::{Out, Proto, Request};
 use crate::server::stats::CoreCounters;
 use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
+use crate::store::table::{BatchHashes, PREFETCH_BATCH};
 use crate::txn::Lock;
 use crate::txn::split::{SplitPlan, check_layout, run_splits};
 
@@ -294,30 +295,51 @@ fn prefetch_keys<'a>(
         first if first > 0 => argv.get(first as usize),
         _ => None,
     };
-    // A run of commands on one key (LPUSH mylist ...) is prefetched once.
+    // A run of commands on one key (LPUSH mylist ...) is prefetched once. The hashes wait on
+    // the stack and are prefetched a chunk at a time, in passes (`SegTable::prefetch_many`).
+    let mut hashes = BatchHashes::new();
     let mut last: Option<&[u8]> = None;
     for (argv, spec) in cmds.clone() {
         if let Some(key) = key_of(argv, spec)
             && last != Some(&key[..])
         {
-            db.prefetch(key);
+            if hashes.is_full() {
+                db.prefetch(&hashes);
+                hashes.clear();
+            }
+            hashes.push(crate::store::key_hash(key));
             last = Some(key);
         }
     }
-    // The collection's entry is read (cached by now), once per run of commands on one key.
-    let mut found: Option<(&[u8], Option<&crate::store::Entry>)> = None;
+    db.prefetch(&hashes);
+    // Then the members or fields looked up inside collections, a run of commands on one key
+    // at a time (the collection's entry is cached by now, and read once per run).
+    type KeyRun<'e> = Option<(&'e [u8], Option<&'e crate::store::Entry>)>;
+    let prefetch = |run: KeyRun, members: &[&[u8]]| {
+        if let Some((_, Some(e))) = run {
+            e.value().prefetch_members(members);
+        }
+    };
+    let mut run: KeyRun = None;
+    let mut members: [&[u8]; PREFETCH_BATCH] = [&[]; PREFETCH_BATCH];
+    let mut count = 0;
     for (argv, spec) in cmds {
         if spec.member_at > 0
             && let (Some(key), Some(member)) = (key_of(argv, spec), argv.get(spec.member_at as usize))
         {
-            if found.is_none_or(|(k, _)| k != &key[..]) {
-                found = Some((key, db.entry(crate::store::key_hash(key), key)));
+            let same_key = run.is_some_and(|(k, _)| k == &key[..]);
+            if count == PREFETCH_BATCH || (count > 0 && !same_key) {
+                prefetch(run, &members[..count]);
+                count = 0;
             }
-            if let Some((_, Some(e))) = found {
-                e.value().prefetch_member(member);
+            if !same_key {
+                run = Some((key, db.entry(crate::store::key_hash(key), key)));
             }
+            members[count] = member;
+            count += 1;
         }
     }
+    prefetch(run, &members[..count]);
 }
 
 /// Consecutive multi-shard split commands, run together under one transaction.

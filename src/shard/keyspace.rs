@@ -40,9 +40,10 @@ impl Db {
         self.table.find(hash, |e| e.key() == key)
     }
 
-    /// Prefetches what a lookup of `key` will read (see `SegTable::prefetch`).
-    pub fn prefetch(&self, key: &[u8]) {
-        self.table.prefetch(crate::store::key_hash(key), Entry::prefetch);
+    /// Prefetches what looking up each of a batch's keys will read, given their hashes
+    /// (see `SegTable::prefetch_many`).
+    pub fn prefetch(&self, hashes: &[u64]) {
+        self.table.prefetch_many(hashes, Entry::prefetch);
     }
 
     pub fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {

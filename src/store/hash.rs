@@ -99,10 +99,12 @@ pub enum SetOutcome {
 }
 
 impl Hash {
-    /// Prefetches what a lookup of `field` will read (a big hash's probe and candidates).
-    pub fn prefetch(&self, field: &[u8]) {
+    /// Prefetches what looking up each of `fields` will read (a big hash's probes and
+    /// candidates; at most 32 fields).
+    pub fn prefetch(&self, fields: &[&[u8]]) {
         if let Repr::Table(t) = &self.repr {
-            t.0.prefetch(member_hash(field), |f| f.0.prefetch());
+            let hashes = super::table::hashes_of(fields, member_hash);
+            t.0.prefetch_many(&hashes, |f| f.0.prefetch());
         }
     }
 

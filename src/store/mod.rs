@@ -5,6 +5,7 @@ pub mod hash;
 pub mod list;
 pub mod packed;
 mod pair_block;
+mod probe_alloc;
 pub mod set;
 pub mod table;
 pub mod zset;
@@ -195,12 +196,13 @@ impl Value {
 }
 
 impl<'a> ValueRef<'a> {
-    /// Prefetches what a lookup of `member` in this collection will read (big forms only).
-    pub fn prefetch_member(&self, member: &[u8]) {
+    /// Prefetches what looking up each of `members` in this collection will read (big forms
+    /// only).
+    pub fn prefetch_members(&self, members: &[&[u8]]) {
         match self {
-            ValueRef::Hash(h) => h.prefetch(member),
-            ValueRef::Set(s) => s.prefetch(member),
-            ValueRef::ZSet(z) => z.prefetch(member),
+            ValueRef::Hash(h) => h.prefetch(members),
+            ValueRef::Set(s) => s.prefetch(members),
+            ValueRef::ZSet(z) => members.iter().for_each(|m| z.prefetch(m)),
             _ => {}
         }
     }

@@ -69,10 +69,12 @@ impl Default for Set {
 }
 
 impl Set {
-    /// Prefetches what a lookup of `member` will read (a big set's probe and candidates).
-    pub fn prefetch(&self, member: &[u8]) {
+    /// Prefetches what looking up each of `members` will read (a big set's probes and
+    /// candidates; at most 32 members).
+    pub fn prefetch(&self, members: &[&[u8]]) {
         if let Repr::Table(t) = &self.repr {
-            t.0.prefetch(member_hash(member), |m| crate::util::prefetch(m.0.as_ptr()));
+            let hashes = super::table::hashes_of(members, member_hash);
+            t.0.prefetch_many(&hashes, |m| crate::util::prefetch(m.0.as_ptr()));
         }
     }
 

@@ -12,6 +12,11 @@
 
 use hashbrown::HashTable;
 
+use super::probe_alloc::ProbeAlloc;
+
+/// One segment: a `hashbrown` table whose allocator knows where its buckets are.
+type Segment<E> = HashTable<E, ProbeAlloc<E>>;
+
 /// Average entries per segment that triggers a split. Small enough that SCAN, which returns
 /// whole segments, stays close to its COUNT; large enough that the directory stays small.
 const SPLIT_LOAD: usize = 48;
@@ -35,8 +40,68 @@ fn rehash<E: Hashed>(e: &E) -> u64 {
     in_segment(e.hash())
 }
 
+/// How many lookups one `prefetch_many` call prepares; a batch's hashes wait on the stack.
+pub const PREFETCH_BATCH: usize = 32;
+
+/// Up to `PREFETCH_BATCH` hashes of a batch's keys or members, for `prefetch_many`.
+pub struct BatchHashes {
+    hashes: [u64; PREFETCH_BATCH],
+    len: usize,
+}
+
+impl BatchHashes {
+    pub fn new() -> Self {
+        BatchHashes {
+            hashes: [0; PREFETCH_BATCH],
+            len: 0,
+        }
+    }
+
+    /// Adds a hash; false (and nothing added) when full.
+    pub fn push(&mut self, hash: u64) -> bool {
+        if self.len == PREFETCH_BATCH {
+            return false;
+        }
+        self.hashes[self.len] = hash;
+        self.len += 1;
+        true
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len == PREFETCH_BATCH
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl Default for BatchHashes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for BatchHashes {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        &self.hashes[..self.len]
+    }
+}
+
+/// The hashes of the first `PREFETCH_BATCH` of `items`.
+pub fn hashes_of(items: &[&[u8]], hash: impl Fn(&[u8]) -> u64) -> BatchHashes {
+    let mut out = BatchHashes::new();
+    for item in items {
+        if !out.push(hash(item)) {
+            break;
+        }
+    }
+    out
+}
+
 pub struct SegTable<E> {
-    segments: Vec<HashTable<E>>,
+    segments: Vec<Segment<E>>,
     level: u32,
     split: usize,
     len: usize,
@@ -51,7 +116,7 @@ impl<E: Hashed> Default for SegTable<E> {
 impl<E: Hashed> SegTable<E> {
     pub fn new() -> Self {
         SegTable {
-            segments: vec![HashTable::new()],
+            segments: vec![HashTable::new_in(ProbeAlloc::default())],
             level: 0,
             split: 0,
             len: 0,
@@ -95,6 +160,30 @@ impl<E: Hashed> SegTable<E> {
         });
     }
 
+    /// Prefetches, in three passes over a batch's hashes, what looking each of them up will
+    /// read: the segments' headers, then the control bytes and first slots of each probe,
+    /// then (walking the probes, cached by now) each candidate through `touch`. Each pass
+    /// issues all its loads before the next pass waits on any of them.
+    pub fn prefetch_many(&self, hashes: &[u64], mut touch: impl FnMut(&E)) {
+        if hashes.len() < 2 {
+            if let Some(&h) = hashes.first() {
+                self.prefetch(h, touch);
+            }
+            return;
+        }
+        for &h in hashes {
+            crate::util::prefetch(&self.segments[self.segment_of(h)]);
+        }
+        for &h in hashes {
+            self.segments[self.segment_of(h)]
+                .allocator()
+                .prefetch_probe(in_segment(h));
+        }
+        for &h in hashes {
+            self.prefetch(h, &mut touch);
+        }
+    }
+
     pub fn find_mut(&mut self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<&mut E> {
         let seg = self.segment_of(hash);
         self.segments[seg].find_mut(in_segment(hash), eq)
@@ -129,7 +218,7 @@ impl<E: Hashed> SegTable<E> {
         let from = self.split;
         let high_bit = 1u64 << self.level;
         let old = &mut self.segments[from];
-        let mut moved = HashTable::with_capacity(old.len() / 2);
+        let mut moved = HashTable::with_capacity_in(old.len() / 2, ProbeAlloc::default());
         for e in old.extract_if(|e| e.hash() & high_bit != 0) {
             moved.insert_unique(rehash(&e), e, rehash);
         }
