@@ -7,7 +7,6 @@
 //! order inside their job, so per-key order always holds.
 
 use bytes::Bytes;
-use hashbrown::HashMap;
 
 // Per-command timings (commandstats, slow log, latency monitor) read the TSC: one or two
 // readings per command, where a clock_gettime cost a measurable share of a PING.
@@ -56,13 +55,13 @@ type GroupRunner = fn(&mut Shard, usize, Proto, Vec<GroupCmd>) -> GroupReplies;
 type GroupCmd = (ShardHandler, Request, &'static CommandSpec);
 
 /// Replies of one shard's job: the bytes, where each reply ends and how long each command
-/// took, the commands handed back (for the statistics, freed on the client's core), and
-/// (inside EXEC) the write records it produced.
+/// took, the commands handed back (for the statistics, and so that their buffers are freed
+/// on the client's core, which allocated them), and (inside EXEC) the write records it
+/// produced.
 struct GroupReplies {
     bytes: Vec<u8>,
-    ends: Vec<usize>,
-    usecs: Vec<u64>,
-    argvs: Vec<Request>,
+    done: Vec<(usize, u64)>,
+    cmds: Vec<GroupCmd>,
     records: crate::shard::WriteRecords,
 }
 
@@ -70,23 +69,18 @@ fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) ->
     prefetch_keys(&shard.dbs[db], cmds.iter().map(|(_, argv, spec)| (argv, *spec)));
     let mut cx = ShardCx::new(shard, db, unix_ms());
     let mut out = Out::new(proto);
-    let mut ends = Vec::with_capacity(cmds.len());
-    let mut usecs = Vec::with_capacity(cmds.len());
-    let mut argvs = Vec::with_capacity(cmds.len());
+    let mut done = Vec::with_capacity(cmds.len());
     let mut t = Instant::now();
-    for (h, argv, _) in cmds {
-        run_on_shard(&mut cx, h, &argv, &mut out);
+    for (h, argv, _) in &cmds {
+        run_on_shard(&mut cx, *h, argv, &mut out);
         let now = Instant::now();
-        usecs.push(now.duration_since(t).as_micros() as u64);
+        done.push((out.len(), now.duration_since(t).as_micros() as u64));
         t = now;
-        ends.push(out.len());
-        argvs.push(argv);
     }
     GroupReplies {
         bytes: out.take(),
-        ends,
-        usecs,
-        argvs,
+        done,
+        cmds,
         records: Default::default(),
     }
 }
@@ -139,14 +133,14 @@ impl GroupReplies {
     fn deliver(&self, cx: &mut ConnCx, meta: Vec<(usize, &'static CommandSpec)>) {
         let mut start = 0;
         for (i, (idx, spec)) in meta.into_iter().enumerate() {
-            let end = self.ends[i];
+            let (end, usecs) = self.done[i];
             observe::finished(
                 &cx.core.server,
                 &mut cx.session,
                 idx,
                 spec,
-                &self.argvs[i],
-                self.usecs[i],
+                &self.cmds[i].1,
+                usecs,
                 &self.bytes[start..end],
             );
             start = end;
@@ -233,44 +227,51 @@ impl Pending {
             }
             return;
         }
-        // Several shards: one job each, then interleave the replies in request order.
+        // Several shards: one job each, then interleave the replies in request order. A
+        // batch spans few shards, so they are found by a linear search, not a map.
         let order: Vec<(ShardId, usize, &'static CommandSpec)> =
             items.iter().map(|i| (i.shard, i.idx, i.spec)).collect();
-        let mut groups: HashMap<ShardId, Vec<GroupCmd>> = HashMap::new();
+        let mut groups: Vec<(ShardId, Vec<GroupCmd>)> = Vec::new();
         for i in items {
-            groups.entry(i.shard).or_default().push((i.handler, i.argv, i.spec));
+            let cmd = (i.handler, i.argv, i.spec);
+            match groups.iter_mut().find(|(s, _)| *s == i.shard) {
+                Some((_, cmds)) => cmds.push(cmd),
+                None => groups.push((i.shard, vec![cmd])),
+            }
         }
-        let mut local = groups.remove(&core.id);
+        let local = groups
+            .iter()
+            .position(|(s, _)| *s == core.id)
+            .map(|at| groups.swap_remove(at));
         let mut started = Vec::with_capacity(groups.len());
         for (s, cmds) in groups {
             started.push((s, core.submit(s, lock, move |shard| run(shard, db, proto, cmds)).await));
         }
-        let mut results: HashMap<ShardId, (GroupReplies, usize, usize)> = HashMap::new();
-        if let Some(cmds) = local.take() {
-            let r = core
-                .run_on(core.id, lock, move |shard| run(shard, db, proto, cmds))
-                .await;
-            results.insert(core.id, (r, 0, 0));
+        // Each shard's replies, with the next one to deliver and where it starts.
+        let mut results: Vec<(ShardId, GroupReplies, usize, usize)> = Vec::with_capacity(started.len() + 1);
+        if let Some((s, cmds)) = local {
+            let r = core.run_on(s, lock, move |shard| run(shard, db, proto, cmds)).await;
+            results.push((s, r, 0, 0));
         }
         for (s, job) in started {
-            results.insert(s, (core.wait(job).await, 0, 0));
+            results.push((s, core.wait(job).await, 0, 0));
         }
         if let Some(scope) = cx.scope {
-            for (g, _, _) in results.values_mut() {
+            for (_, g, _, _) in results.iter_mut() {
                 core.stash(scope, std::mem::take(&mut g.records));
             }
         }
         for (s, idx, spec) in order {
-            let (g, next, start) = results.get_mut(&s).expect("every shard answered");
-            let end = g.ends[*next];
+            let (_, g, next, start) = results.iter_mut().find(|r| r.0 == s).expect("every shard answered");
+            let (end, usecs) = g.done[*next];
             let reply = &g.bytes[*start..end];
             observe::finished(
                 &cx.core.server,
                 &mut cx.session,
                 idx,
                 spec,
-                &g.argvs[*next],
-                g.usecs[*next],
+                &g.cmds[*next].1,
+                usecs,
                 reply,
             );
             cx.out.raw(reply);
