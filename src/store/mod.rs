@@ -5,7 +5,6 @@ pub mod hash;
 pub mod list;
 pub mod packed;
 mod pair_block;
-mod probe_alloc;
 pub mod set;
 pub mod table;
 pub mod zset;

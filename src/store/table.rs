@@ -12,10 +12,8 @@
 
 use hashbrown::HashTable;
 
-use super::probe_alloc::ProbeAlloc;
-
-/// One segment: a `hashbrown` table whose allocator knows where its buckets are.
-type Segment<E> = HashTable<E, ProbeAlloc<E>>;
+/// One segment: a small `hashbrown` table.
+type Segment<E> = HashTable<E>;
 
 /// Average entries per segment that triggers a split. Small enough that SCAN, which returns
 /// whole segments, stays close to its COUNT; large enough that the directory stays small.
@@ -100,8 +98,33 @@ pub fn hashes_of(items: &[&[u8]], hash: impl Fn(&[u8]) -> u64) -> BatchHashes {
     out
 }
 
+/// The address of the control bytes of the table holding `entry` in `bucket`.
+fn ctrl_from<E>(entry: &E, bucket: usize) -> usize {
+    entry as *const E as usize + (bucket + 1) * size_of::<E>()
+}
+
+/// The address of a table's control bytes, from its first entry (0 when it has none).
+fn ctrl_of<E>(table: &Segment<E>) -> usize {
+    let mut buckets = table.iter_buckets();
+    match buckets.next().and_then(|b| Some((b, table.get_bucket(b)?))) {
+        Some((bucket, entry)) => ctrl_from(entry, bucket),
+        None => 0,
+    }
+}
+
 pub struct SegTable<E> {
     segments: Vec<Segment<E>>,
+    /// Where each segment's control bytes start (0: not known), for `prefetch_many`.
+    ///
+    /// Why: a lookup reads the segment's header, then the control bytes at the key's probe
+    /// position, then the slot there, each a cache miss on a big keyspace and each needing the
+    /// one before. `hashbrown` does not say where its control bytes are, but it lays a table
+    /// out as slots counted down from the control bytes (bucket `i` at `ctrl - (i + 1) *
+    /// size`), and it tells the bucket of an entry; so an entry's address and bucket give the
+    /// control bytes' address. It is learned when an entry is inserted (and after a split)
+    /// and may go stale when a segment reallocates otherwise; it only feeds prefetch hints,
+    /// which never fault, so a stale or wrong address costs a wasted hint, nothing more.
+    ctrl: Vec<usize>,
     level: u32,
     split: usize,
     len: usize,
@@ -116,7 +139,8 @@ impl<E: Hashed> Default for SegTable<E> {
 impl<E: Hashed> SegTable<E> {
     pub fn new() -> Self {
         SegTable {
-            segments: vec![HashTable::new_in(ProbeAlloc::default())],
+            segments: vec![HashTable::new()],
+            ctrl: vec![0],
             level: 0,
             split: 0,
             len: 0,
@@ -172,12 +196,21 @@ impl<E: Hashed> SegTable<E> {
             return;
         }
         for &h in hashes {
-            crate::util::prefetch(&self.segments[self.segment_of(h)]);
+            let seg = self.segment_of(h);
+            crate::util::prefetch(&self.segments[seg]);
+            crate::util::prefetch(&self.ctrl[seg]);
         }
         for &h in hashes {
-            self.segments[self.segment_of(h)]
-                .allocator()
-                .prefetch_probe(in_segment(h));
+            let seg = self.segment_of(h);
+            let ctrl = self.ctrl[seg];
+            if ctrl != 0 {
+                let pos = in_segment(h) as usize & (self.segments[seg].num_buckets() - 1);
+                crate::util::prefetch((ctrl + pos) as *const u8);
+                // A key sits at or a few buckets after its probe position.
+                let slot = ctrl.wrapping_sub((pos + 1) * size_of::<E>());
+                crate::util::prefetch(slot as *const u8);
+                crate::util::prefetch(slot.wrapping_sub(4 * size_of::<E>()) as *const u8);
+            }
         }
         for &h in hashes {
             self.prefetch(h, &mut touch);
@@ -196,9 +229,11 @@ impl<E: Hashed> SegTable<E> {
             self.split_one();
         }
         let seg = self.segment_of(hash);
-        self.segments[seg]
-            .insert_unique(in_segment(hash), entry, rehash)
-            .into_mut()
+        let inserted = self.segments[seg].insert_unique(in_segment(hash), entry, rehash);
+        let bucket = inserted.bucket_index();
+        let entry = inserted.into_mut();
+        self.ctrl[seg] = ctrl_from(entry, bucket);
+        entry
     }
 
     pub fn remove(&mut self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<E> {
@@ -218,12 +253,14 @@ impl<E: Hashed> SegTable<E> {
         let from = self.split;
         let high_bit = 1u64 << self.level;
         let old = &mut self.segments[from];
-        let mut moved = HashTable::with_capacity_in(old.len() / 2, ProbeAlloc::default());
+        let mut moved = HashTable::with_capacity(old.len() / 2);
         for e in old.extract_if(|e| e.hash() & high_bit != 0) {
             moved.insert_unique(rehash(&e), e, rehash);
         }
         // The half that stays would otherwise keep the buckets sized for both halves.
         old.shrink_to_fit(rehash);
+        self.ctrl[from] = ctrl_of(old);
+        self.ctrl.push(ctrl_of(&moved));
         self.segments.push(moved);
         self.split += 1;
         if self.split == (1usize << self.level) {
@@ -302,6 +339,34 @@ mod tests {
         assert!(t.remove(E(5).hash(), |e| e.0 == 5).is_some());
         assert!(t.find(E(5).hash(), |e| e.0 == 5).is_none());
         assert_eq!(t.len(), 9_999);
+    }
+
+    /// Checks the layout `prefetch_many` assumes against `hashbrown` itself: every entry sits
+    /// in a bucket counted down from the recorded control bytes, near its probe position, with
+    /// its hash's tag in the control byte.
+    #[test]
+    fn recorded_control_bytes_match_hashbrown() {
+        let mut t = SegTable::new();
+        for i in 0..10_000u64 {
+            let e = E(i);
+            t.insert_new(e.hash(), e);
+        }
+        for seg in 0..t.segment_count() {
+            let table = &t.segments[seg];
+            let ctrl = t.ctrl[seg];
+            assert_ne!(ctrl, 0, "segment {seg} has no control bytes recorded");
+            let mask = table.num_buckets() - 1;
+            for bucket in table.iter_buckets() {
+                let entry = table.get_bucket(bucket).unwrap();
+                assert_eq!(ctrl_from(entry, bucket), ctrl, "segment {seg} moved unseen");
+                let hash = in_segment(entry.hash());
+                let distance = bucket.wrapping_sub(hash as usize & mask) & mask;
+                assert!(distance < 8 * 16, "bucket {bucket} is far from its probe");
+                // SAFETY: `bucket <= mask`: its control byte lies inside the table's block.
+                let tag = unsafe { *((ctrl + bucket) as *const u8) };
+                assert_eq!(tag, (hash >> 57) as u8, "the control byte is not the entry's tag");
+            }
+        }
     }
 
     #[test]
