@@ -99,32 +99,44 @@ pub fn hashes_of(items: &[&[u8]], hash: impl Fn(&[u8]) -> u64) -> BatchHashes {
 }
 
 /// The address of the control bytes of the table holding `entry` in `bucket`.
+///
+/// Why it matters: a lookup reads the segment's header, then the control bytes at the key's
+/// probe position, then the slot there, each a cache miss on a big keyspace and each needing
+/// the one before, so a prefetch that walks the probe stalls on all three. `hashbrown` lays a
+/// table out as slots counted down from the control bytes (bucket `i` at `ctrl - (i + 1) *
+/// size`) and reports an entry's bucket, so an entry and its bucket give the address.
 fn ctrl_from<E>(entry: &E, bucket: usize) -> usize {
     entry as *const E as usize + (bucket + 1) * size_of::<E>()
 }
 
-/// The address of a table's control bytes, from its first entry (0 when it has none).
-fn ctrl_of<E>(table: &Segment<E>) -> usize {
-    let mut buckets = table.iter_buckets();
-    match buckets.next().and_then(|b| Some((b, table.get_bucket(b)?))) {
-        Some((bucket, entry)) => ctrl_from(entry, bucket),
-        None => 0,
-    }
+/// The header words `header_word` reads are `hashbrown` 0.17's four: the control-byte
+/// pointer, the bucket mask, the growth left and the item count, with no padding between. A
+/// `hashbrown` release whose header differs stops the build here, to be checked again.
+const _: () = assert!(size_of::<HashTable<u64>>() == 4 * size_of::<usize>());
+
+/// Word `k` of a segment's header (the `hashbrown` table struct, all pointer-sized fields).
+fn header_word<E>(table: &Segment<E>, k: usize) -> usize {
+    debug_assert!(k < size_of::<Segment<E>>() / size_of::<usize>());
+    // SAFETY: `k` is within the struct, whose words are all initialized integers or pointers;
+    // the value is only compared and used for prefetch hints, never dereferenced.
+    unsafe { (table as *const Segment<E>).cast::<usize>().add(k).read_unaligned() }
+}
+
+/// Which header word holds `ctrl`, the control-byte address an insert just showed: the
+/// header keeps it, and reading it there costs no memory per segment and no extra miss (the
+/// first prefetch pass brings the header in). None when no word matches (a `hashbrown`
+/// layout this does not expect), and the prefetch then skips that pass.
+fn ctrl_word_of<E>(table: &Segment<E>, ctrl: usize) -> Option<u8> {
+    (0..size_of::<Segment<E>>() / size_of::<usize>())
+        .find(|&k| header_word(table, k) == ctrl)
+        .map(|k| k as u8)
 }
 
 pub struct SegTable<E> {
     segments: Vec<Segment<E>>,
-    /// Where each segment's control bytes start (0: not known), for `prefetch_many`.
-    ///
-    /// Why: a lookup reads the segment's header, then the control bytes at the key's probe
-    /// position, then the slot there, each a cache miss on a big keyspace and each needing the
-    /// one before. `hashbrown` does not say where its control bytes are, but it lays a table
-    /// out as slots counted down from the control bytes (bucket `i` at `ctrl - (i + 1) *
-    /// size`), and it tells the bucket of an entry; so an entry's address and bucket give the
-    /// control bytes' address. It is learned when an entry is inserted (and after a split)
-    /// and may go stale when a segment reallocates otherwise; it only feeds prefetch hints,
-    /// which never fault, so a stale or wrong address costs a wasted hint, nothing more.
-    ctrl: Vec<usize>,
+    /// Which word of a segment's `hashbrown` header holds the address of its control bytes,
+    /// once an insert has shown it (for `prefetch_many`; see `ctrl_word_of`).
+    ctrl_word: Option<u8>,
     level: u32,
     split: usize,
     len: usize,
@@ -140,7 +152,7 @@ impl<E: Hashed> SegTable<E> {
     pub fn new() -> Self {
         SegTable {
             segments: vec![HashTable::new()],
-            ctrl: vec![0],
+            ctrl_word: None,
             level: 0,
             split: 0,
             len: 0,
@@ -196,20 +208,20 @@ impl<E: Hashed> SegTable<E> {
             return;
         }
         for &h in hashes {
-            let seg = self.segment_of(h);
-            crate::util::prefetch(&self.segments[seg]);
-            crate::util::prefetch(&self.ctrl[seg]);
+            crate::util::prefetch(&self.segments[self.segment_of(h)]);
         }
-        for &h in hashes {
-            let seg = self.segment_of(h);
-            let ctrl = self.ctrl[seg];
-            if ctrl != 0 {
-                let pos = in_segment(h) as usize & (self.segments[seg].num_buckets() - 1);
-                crate::util::prefetch((ctrl + pos) as *const u8);
-                // A key sits at or a few buckets after its probe position.
-                let slot = ctrl.wrapping_sub((pos + 1) * size_of::<E>());
-                crate::util::prefetch(slot as *const u8);
-                crate::util::prefetch(slot.wrapping_sub(4 * size_of::<E>()) as *const u8);
+        if let Some(word) = self.ctrl_word {
+            for &h in hashes {
+                let seg = &self.segments[self.segment_of(h)];
+                if seg.num_buckets() > 1 {
+                    let ctrl = header_word(seg, word.into());
+                    let pos = in_segment(h) as usize & (seg.num_buckets() - 1);
+                    crate::util::prefetch((ctrl + pos) as *const u8);
+                    // A key sits at or a few buckets after its probe position.
+                    let slot = ctrl.wrapping_sub((pos + 1) * size_of::<E>());
+                    crate::util::prefetch(slot as *const u8);
+                    crate::util::prefetch(slot.wrapping_sub(4 * size_of::<E>()) as *const u8);
+                }
             }
         }
         for &h in hashes {
@@ -230,10 +242,14 @@ impl<E: Hashed> SegTable<E> {
         }
         let seg = self.segment_of(hash);
         let inserted = self.segments[seg].insert_unique(in_segment(hash), entry, rehash);
-        let bucket = inserted.bucket_index();
-        let entry = inserted.into_mut();
-        self.ctrl[seg] = ctrl_from(entry, bucket);
-        entry
+        if self.ctrl_word.is_none() {
+            let ctrl = ctrl_from(inserted.get(), inserted.bucket_index());
+            let bucket = inserted.bucket_index();
+            let table = inserted.into_table();
+            self.ctrl_word = ctrl_word_of(table, ctrl);
+            return table.get_bucket_mut(bucket).expect("just inserted");
+        }
+        inserted.into_mut()
     }
 
     pub fn remove(&mut self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<E> {
@@ -259,8 +275,6 @@ impl<E: Hashed> SegTable<E> {
         }
         // The half that stays would otherwise keep the buckets sized for both halves.
         old.shrink_to_fit(rehash);
-        self.ctrl[from] = ctrl_of(old);
-        self.ctrl.push(ctrl_of(&moved));
         self.segments.push(moved);
         self.split += 1;
         if self.split == (1usize << self.level) {
@@ -341,9 +355,9 @@ mod tests {
         assert_eq!(t.len(), 9_999);
     }
 
-    /// Checks the layout `prefetch_many` assumes against `hashbrown` itself: every entry sits
-    /// in a bucket counted down from the recorded control bytes, near its probe position, with
-    /// its hash's tag in the control byte.
+    /// Checks the layout `prefetch_many` assumes against `hashbrown` itself: the header word
+    /// found on the first insert holds every segment's control-byte address, every entry sits
+    /// in a bucket counted down from it, near its probe position, with its hash's tag there.
     #[test]
     fn recorded_control_bytes_match_hashbrown() {
         let mut t = SegTable::new();
@@ -351,14 +365,14 @@ mod tests {
             let e = E(i);
             t.insert_new(e.hash(), e);
         }
+        let word = t.ctrl_word.expect("no header word holds the control-byte address");
         for seg in 0..t.segment_count() {
             let table = &t.segments[seg];
-            let ctrl = t.ctrl[seg];
-            assert_ne!(ctrl, 0, "segment {seg} has no control bytes recorded");
+            let ctrl = header_word(table, word.into());
             let mask = table.num_buckets() - 1;
             for bucket in table.iter_buckets() {
                 let entry = table.get_bucket(bucket).unwrap();
-                assert_eq!(ctrl_from(entry, bucket), ctrl, "segment {seg} moved unseen");
+                assert_eq!(ctrl_from(entry, bucket), ctrl, "segment {seg}: wrong header word");
                 let hash = in_segment(entry.hash());
                 let distance = bucket.wrapping_sub(hash as usize & mask) & mask;
                 assert!(distance < 8 * 16, "bucket {bucket} is far from its probe");
