@@ -337,13 +337,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn grows_and_finds_everything() {
+    /// A table holding the entries `0..n`.
+    fn filled(n: u64) -> SegTable<E> {
         let mut t = SegTable::new();
-        for i in 0..10_000u64 {
+        for i in 0..n {
             let e = E(i);
             t.insert_new(e.hash(), e);
         }
+        t
+    }
+
+    #[test]
+    fn grows_and_finds_everything() {
+        let mut t = filled(10_000);
         assert_eq!(t.len(), 10_000);
         assert!(t.segment_count() > 100);
         for i in 0..10_000u64 {
@@ -360,11 +366,7 @@ mod tests {
     /// in a bucket counted down from it, near its probe position, with its hash's tag there.
     #[test]
     fn recorded_control_bytes_match_hashbrown() {
-        let mut t = SegTable::new();
-        for i in 0..10_000u64 {
-            let e = E(i);
-            t.insert_new(e.hash(), e);
-        }
+        let t = filled(10_000);
         let word = t.ctrl_word.expect("no header word holds the control-byte address");
         for seg in 0..t.segment_count() {
             let table = &t.segments[seg];
@@ -385,11 +387,7 @@ mod tests {
 
     #[test]
     fn cursor_survives_growth() {
-        let mut t = SegTable::new();
-        for i in 0..1_000u64 {
-            let e = E(i);
-            t.insert_new(e.hash(), e);
-        }
+        let mut t = filled(1_000);
         let mut seen = std::collections::HashSet::new();
         let mut seg = 0;
         let mut next = 1_000u64;
