@@ -14,20 +14,22 @@
 //! 3. reply: the `Out` buffer is written and cleared (the socket write is left out).
 //!
 //! It prints the counts and asserts nothing: allocations are reported, speed is measured.
-//! Where zero is not reached, and why (as read from the code):
-//! - parse, 1 per request: a request is a `Vec<Bytes>` (`resp::Request`); the arguments
-//!   themselves are zero-copy slices of the read buffer. The batch vector of a read is reused
-//!   from read to read, as is the connection's CLIENT LIST `cmd=` label.
+//! What each step does to stay at zero (as read from the code):
+//! - parse: a request is a `Vec<Bytes>` (`resp::Request`) whose arguments are zero-copy
+//!   slices of the read buffer. The vector comes from a per-core pool (`resp::argv`) that the
+//!   dispatcher refills with each executed request's emptied vector. The batch vector of a
+//!   read is reused from read to read, as is the connection's CLIENT LIST `cmd=` label.
 //! - dispatch: nothing once warm. The pending-commands and reply-end vectors come from a small
 //!   per-core pool and go back to it after the batch.
-//! - SET handler, 1 per request: the value is stored as its own `Vec<u8>` copy
-//!   (`Value::string`), and the old value is freed. A value that is a canonical integer is
-//!   stored inline (`Value::Int`) and costs nothing; GET costs nothing.
+//! - SET handler: the value is stored inside the key's own block (`store::entry`), so an
+//!   overwrite with a value of the same length changes it in place and another length is one
+//!   `realloc` (the bench overwrites existing keys; a new key costs its block).
 //! - reply: zero once `Out` has grown to the largest batch's replies (it is reused).
 //!
-//! Measured (2-CPU VM, `--quick`, 2026-11-26): GET 1 per request at any depth; SET of a
-//! string 2; SET of an integer as GET. Before the buffers were reused: GET 4 unpipelined and
-//! 1.44 at depth 16, SET 5 and 2.44, plus a `cmd=` label String per read in the server.
+//! Measured (2-CPU VM, `--quick`, 2026-11-26): 0.000 per request for GET and SET at depths 1
+//! and 16 (SET of an integer: 0.009 at depth 1). Before the argument pool: 1 per request (the
+//! vector); before the buffers were reused: GET 4 unpipelined and 1.44 at depth 16, SET 5 and
+//! 2.44, plus a `cmd=` label String per read in the server.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;

@@ -98,6 +98,8 @@ pub struct ConnCx {
     pub out: Out,
     /// Set while EXEC runs: the transaction that holds every shard the queue may touch.
     pub scope: Option<crate::txn::TxnId>,
+    /// The previous command's table entry, looked up again only when the name changes.
+    pub recent_command: super::RecentCommand,
 }
 
 impl ConnCx {
@@ -107,6 +109,7 @@ impl ConnCx {
             session,
             out: Out::new(Proto::Resp2),
             scope: None,
+            recent_command: Default::default(),
         }
     }
 

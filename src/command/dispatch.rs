@@ -12,7 +12,8 @@ use bytes::Bytes;
 // readings per command, where a clock_gettime cost a measurable share of a PING.
 use quanta::Instant;
 
-use super::{CmdError, CommandSpec, ConnCx, Run, ShardHandler, lookup, lookup_indexed, observe, run_on_shard};
+use super::{CmdError, CommandSpec, ConnCx, Run, ShardHandler, lookup, observe, run_on_shard};
+use crate::resp::argv as argv_pool;
 use crate::resp::{Out, Proto, Request};
 use crate::server::stats::CoreCounters;
 use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
@@ -124,6 +125,7 @@ pub async fn exec_on_one_shard(
     let Some(g) = replies else { return false };
     cx.out.array(meta.len());
     g.deliver(cx, meta);
+    g.recycle();
     true
 }
 
@@ -146,6 +148,11 @@ impl GroupReplies {
             start = end;
         }
         cx.out.raw(&self.bytes);
+    }
+
+    /// Hands the commands' argument vectors back to this core's pool.
+    fn recycle(self) {
+        argv_pool::recycle_all(self.cmds.into_iter().map(|(_, argv, _)| argv));
     }
 }
 
@@ -213,7 +220,7 @@ impl Pending {
                     observe::finished(&cx.core.server, &mut cx.session, it.idx, it.spec, &it.argv, usec, reply);
                     start = end;
                 }
-                items.clear();
+                argv_pool::recycle_all(items.drain(..).map(|i| i.argv));
                 self.items = items;
                 self.done = done;
             } else {
@@ -224,6 +231,7 @@ impl Pending {
                     core.stash(scope, std::mem::take(&mut g.records));
                 }
                 g.deliver(cx, meta);
+                g.recycle();
             }
             return;
         }
@@ -277,6 +285,9 @@ impl Pending {
             cx.out.raw(reply);
             *start = end;
             *next += 1;
+        }
+        for (_, g, _, _) in results {
+            g.recycle();
         }
     }
 }
@@ -375,32 +386,9 @@ impl Splits {
                 usec,
                 &cx.out.as_bytes()[at..end],
             );
+            argv_pool::recycle(argv);
             at = end;
         }
-    }
-}
-
-/// The command table entry of the batch's previous command: a pipeline mostly repeats one
-/// command, and comparing its name as sent is cheaper than folding case and hashing it.
-#[derive(Default)]
-struct LastCommand {
-    name: [u8; 16],
-    len: usize,
-    found: Option<(usize, &'static CommandSpec)>,
-}
-
-impl LastCommand {
-    fn lookup(&mut self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
-        if self.found.is_some() && name == &self.name[..self.len] {
-            return self.found;
-        }
-        let found = lookup_indexed(name);
-        if found.is_some() && name.len() <= self.name.len() {
-            self.name[..name.len()].copy_from_slice(name);
-            self.len = name.len();
-            self.found = found;
-        }
-        found
     }
 }
 
@@ -422,7 +410,6 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
     }
     let mut pending = Pending::take();
     let mut splits = Splits::default();
-    let mut last_command = LastCommand::default();
     // CLIENT REPLY OFF/SKIP: where the current command's reply starts, and whether it is the
     // one command SKIP drops. Settled before the next command (or at the end).
     let mut quiet: Option<(usize, bool)> = None;
@@ -446,7 +433,7 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
             splits.run(cx).await;
         }
         CoreCounters::add(&cx.core.counters().commands_processed, 1);
-        let Some((idx, spec)) = last_command.lookup(&argv[0]) else {
+        let Some((idx, spec)) = cx.recent_command.lookup(&argv[0]) else {
             pending.flush(cx).await;
             cx.session.abort_multi();
             refuse(cx, None, &CmdError::unknown(&argv[0], &argv[1..]).message());
@@ -552,7 +539,8 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
             Run::Conn(h) => {
                 pending.flush(cx).await;
                 let start = cx.out.len();
-                let kept = argv.clone();
+                let mut kept = argv_pool::take(argv.len());
+                kept.extend_from_slice(&argv);
                 let t = Instant::now();
                 if let Err(e) = h(cx, argv).await {
                     cx.out.truncate(start);
@@ -561,6 +549,7 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
                 let usec = observe::usec_since(t);
                 let reply = &cx.out.as_bytes()[start..];
                 observe::finished(&cx.core.server, &mut cx.session, idx, spec, &kept, usec, reply);
+                argv_pool::recycle(kept);
             }
         }
     }

@@ -308,6 +308,30 @@ pub fn lookup_indexed(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
     table().by_name.get(&lower[..name.len()]).copied()
 }
 
+/// The command table entry of a connection's previous command: a pipeline mostly repeats one
+/// command, and comparing its name as sent is cheaper than folding case and hashing it.
+#[derive(Default)]
+pub struct RecentCommand {
+    name: [u8; 16],
+    len: usize,
+    found: Option<(usize, &'static CommandSpec)>,
+}
+
+impl RecentCommand {
+    pub fn lookup(&mut self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+        if self.found.is_some() && crate::util::bytes_eq(name, &self.name[..self.len]) {
+            return self.found;
+        }
+        let found = lookup_indexed(name);
+        if found.is_some() && name.len() <= self.name.len() {
+            self.name[..name.len()].copy_from_slice(name);
+            self.len = name.len();
+            self.found = found;
+        }
+        found
+    }
+}
+
 /// All commands, in table order.
 pub fn all_commands() -> &'static [&'static CommandSpec] {
     &table().all

@@ -135,9 +135,11 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             if let Some(req) = batch.last() {
                 crate::command::conn::set_command_label(req, &mut handle.last_cmd.borrow_mut());
             }
-            let blocking = batch
-                .iter()
-                .any(|r| crate::command::lookup(&r[0]).is_some_and(|s| s.flags.has(crate::command::BLOCKING)));
+            let blocking = batch.iter().any(|r| {
+                cx.recent_command
+                    .lookup(&r[0])
+                    .is_some_and(|(_, s)| s.flags.has(crate::command::BLOCKING))
+            });
             // Shown as blocked (`b`) while it runs; a queued one (MULTI) does not block.
             handle.blocked.set(blocking && cx.session.multi.is_none());
             if blocking {

@@ -1,6 +1,7 @@
 //! The wire protocol: request parsing (RESP multibulk and inline) and reply encoding
 //! (RESP2/RESP3). Knows nothing about sockets or commands.
 
+pub mod argv;
 pub mod encode;
 pub mod inline;
 pub mod parse;

@@ -183,11 +183,8 @@ impl RequestParser {
             self.pos = next + len + 2;
         }
         let frame = buf.split_to(self.pos).freeze();
-        let args = self
-            .spans
-            .iter()
-            .map(|&(start, len)| frame.slice(start..start + len))
-            .collect();
+        let mut args = super::argv::take(self.spans.len());
+        args.extend(self.spans.iter().map(|&(start, len)| frame.slice(start..start + len)));
         self.reset();
         Ok(Some(args))
     }

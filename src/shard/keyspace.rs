@@ -5,6 +5,7 @@
 
 use super::snapshot::{DbSnapshot, EntryEncoder};
 use crate::store::{Entry, SegTable, Value};
+use crate::util::bytes_eq;
 
 /// Every change to `table` goes through a `&mut self` method here that first calls
 /// `before_write`, so a snapshot in progress saves what the change is about to alter, and
@@ -37,7 +38,7 @@ impl Db {
 
     /// The entry under `key`, whether expired or not (callers check expiry).
     pub fn entry(&self, hash: u64, key: &[u8]) -> Option<&Entry> {
-        self.table.find(hash, |e| e.key() == key)
+        self.table.find(hash, |e| bytes_eq(e.key(), key))
     }
 
     /// Prefetches what looking up each of a batch's keys will read, given their hashes
@@ -48,14 +49,14 @@ impl Db {
 
     pub fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
         self.before_write(hash, key);
-        self.table.find_mut(hash, |e| e.key() == key)
+        self.table.find_mut(hash, |e| bytes_eq(e.key(), key))
     }
 
     /// Lets a snapshot in progress save the entry under `key` before it changes.
     #[inline]
     fn before_write(&mut self, hash: u64, key: &[u8]) {
         if let Some(snap) = self.snapshot.as_mut()
-            && let Some(e) = self.table.find_mut(hash, |e| e.key() == key)
+            && let Some(e) = self.table.find_mut(hash, |e| bytes_eq(e.key(), key))
         {
             snap.save(e);
         }
@@ -130,9 +131,12 @@ impl Db {
     ) -> &mut Entry {
         self.before_write(hash, key);
         // Two lookups on the insert path keep the borrow checker simple; the miss is cheap.
-        if self.table.find(hash, |e| e.key() == key).is_some() {
+        if self.table.find(hash, |e| bytes_eq(e.key(), key)).is_some() {
             let volatile = &mut self.volatile;
-            let e = self.table.find_mut(hash, |e| e.key() == key).expect("entry present");
+            let e = self
+                .table
+                .find_mut(hash, |e| bytes_eq(e.key(), key))
+                .expect("entry present");
             // The expiry goes first, so that the value after it is moved by neither change.
             if !keep_ttl && e.expire_at() != 0 {
                 e.set_expire_at(0);
@@ -155,7 +159,7 @@ impl Db {
 
     pub fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
         self.before_write(hash, key);
-        let e = self.table.remove(hash, |e| e.key() == key)?;
+        let e = self.table.remove(hash, |e| bytes_eq(e.key(), key))?;
         if e.expire_at() != 0 {
             self.volatile -= 1;
         }
@@ -165,7 +169,7 @@ impl Db {
     /// Sets (or with 0 clears) the expiry of an existing key; false when the key is missing.
     pub fn set_expire(&mut self, hash: u64, key: &[u8], at_ms: u64) -> bool {
         self.before_write(hash, key);
-        let Some(e) = self.table.find_mut(hash, |e| e.key() == key) else {
+        let Some(e) = self.table.find_mut(hash, |e| bytes_eq(e.key(), key)) else {
             return false;
         };
         match (e.expire_at() != 0, at_ms != 0) {

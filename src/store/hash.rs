@@ -13,6 +13,7 @@ use super::EncodingLimits;
 use super::packed::PackedPairs;
 use super::pair_block::PairBlock;
 use super::table::{Hashed, SegTable};
+use crate::util::bytes_eq;
 
 /// One field of a big hash: its name and value in one block behind an 8-byte table slot
 /// (see `pair_block.rs`). The hash is recomputed when the table moves it, not stored: eight
@@ -141,7 +142,9 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
             Repr::Pairs(p) => p.get(field),
-            Repr::Table(CloneTable(t)) => t.find(member_hash(field), |e| e.name() == field).map(|e| e.value()),
+            Repr::Table(CloneTable(t)) => t
+                .find(member_hash(field), |e| bytes_eq(e.name(), field))
+                .map(|e| e.value()),
         }
     }
 
@@ -167,7 +170,7 @@ impl Hash {
             }
             Repr::Table(CloneTable(t)) => {
                 let h = member_hash(field);
-                match t.find_mut(h, |e| e.name() == field) {
+                match t.find_mut(h, |e| bytes_eq(e.name(), field)) {
                     Some(e) => {
                         e.set_value(value);
                         SetOutcome::Updated
@@ -191,7 +194,7 @@ impl Hash {
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
             Repr::Pairs(p) => p.remove(field),
-            Repr::Table(CloneTable(t)) => t.remove(member_hash(field), |e| e.name() == field).is_some(),
+            Repr::Table(CloneTable(t)) => t.remove(member_hash(field), |e| bytes_eq(e.name(), field)).is_some(),
         }
     }
 

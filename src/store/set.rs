@@ -14,6 +14,7 @@
 use super::hash::{CloneTable, member_hash};
 use super::table::{Hashed, SegTable};
 use super::{EncodingLimits, canonical_int};
+use crate::util::bytes_eq;
 
 /// Longest member the small form keeps (7.2's `set-max-listpack-value` default).
 const SMALL_MAX_MEMBER: usize = 64;
@@ -113,8 +114,8 @@ impl Set {
     pub fn contains(&self, m: &[u8]) -> bool {
         match &self.repr {
             Repr::Ints(v) => canonical_int(m).is_some_and(|n| v.binary_search(&n).is_ok()),
-            Repr::Small(v) => v.iter().any(|x| &x[..] == m),
-            Repr::Table(CloneTable(t)) => t.find(member_hash(m), |x| &x.0[..] == m).is_some(),
+            Repr::Small(v) => v.iter().any(|x| bytes_eq(x, m)),
+            Repr::Table(CloneTable(t)) => t.find(member_hash(m), |x| bytes_eq(&x.0, m)).is_some(),
         }
     }
 
@@ -132,7 +133,7 @@ impl Set {
             self.convert(limits, m.len());
         }
         if let Repr::Small(v) = &mut self.repr {
-            if v.iter().any(|x| &x[..] == m) {
+            if v.iter().any(|x| bytes_eq(x, m)) {
                 return false;
             }
             if v.len() < limits.set_max_listpack_entries && m.len() <= SMALL_MAX_MEMBER {
@@ -146,7 +147,7 @@ impl Set {
             return false;
         };
         let h = member_hash(m);
-        if t.find(h, |x| &x.0[..] == m).is_some() {
+        if t.find(h, |x| bytes_eq(&x.0, m)).is_some() {
             return false;
         }
         t.insert_new(h, Member(m.into()));
@@ -189,14 +190,14 @@ impl Set {
                 }
                 _ => false,
             },
-            Repr::Small(v) => match v.iter().position(|x| &x[..] == m) {
+            Repr::Small(v) => match v.iter().position(|x| bytes_eq(x, m)) {
                 Some(at) => {
                     v.swap_remove(at);
                     true
                 }
                 None => false,
             },
-            Repr::Table(CloneTable(t)) => t.remove(member_hash(m), |x| &x.0[..] == m).is_some(),
+            Repr::Table(CloneTable(t)) => t.remove(member_hash(m), |x| bytes_eq(&x.0, m)).is_some(),
         }
     }
 

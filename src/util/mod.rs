@@ -22,3 +22,53 @@ pub fn prefetch<T>(p: *const T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// Byte-slice equality for the hot lookups (keys, hash fields, set members, command names).
+/// Slices of up to 16 bytes, which most keys and names are, are compared with two overlapping
+/// word loads each instead of a call into the C library's `memcmp`, which in a GET profile
+/// cost about 4 % of the server's time; longer slices use the usual comparison.
+#[inline]
+pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => {
+            let word = |s: &[u8], at: usize| u32::from_ne_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]]);
+            (word(a, 0) ^ word(b, 0)) | (word(a, n - 4) ^ word(b, n - 4)) == 0
+        }
+        8..=16 => {
+            let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+            (word(a, 0) ^ word(b, 0)) | (word(a, n - 8) ^ word(b, n - 8)) == 0
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Agrees with `==` on every length around the word boundaries, for equal slices and
+        /// for slices that differ in exactly one byte at any position.
+        #[test]
+        fn bytes_eq_agrees_with_slice_equality(
+            a in proptest::collection::vec(any::<u8>(), 0..40),
+            flip in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+            other in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            prop_assert!(super::bytes_eq(&a, &a.clone()));
+            if !a.is_empty() {
+                let mut b = a.clone();
+                b[flip.index(a.len())] ^= 1 << bit;
+                prop_assert!(!super::bytes_eq(&a, &b));
+            }
+            prop_assert_eq!(super::bytes_eq(&a, &other), a == other);
+        }
+    }
+}

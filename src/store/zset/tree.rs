@@ -10,6 +10,8 @@
 
 use hashbrown::HashTable;
 
+use crate::util::bytes_eq;
+
 const NIL: u32 = u32::MAX;
 
 /// Fixed seeds: the index is rebuilt, never shared, so per-set random keys buy nothing.
@@ -96,7 +98,7 @@ impl Tree {
     fn node_id(&self, member: &[u8]) -> Option<u32> {
         let nodes = &self.nodes;
         self.index
-            .find(hash_of(member), |&id| &*nodes[id as usize].member == member)
+            .find(hash_of(member), |&id| bytes_eq(&nodes[id as usize].member, member))
             .copied()
     }
 
