@@ -8,6 +8,7 @@
 #   N_P16=1000000     requests per test at -P 16 (LRANGE_* tests take a tenth of either:
 #                     each of their requests moves 100-600 elements). A run of 0.2 s is
 #                     only ~20 clock ticks of server CPU, too coarse for a CPU ratio.
+#   PIPELINES="1 16"  redis-benchmark -P depths to run (e.g. "1" for more runs of -P 1 alone)
 #   CLIENTS=50        redis-benchmark -c
 #   TESTS=...         redis-benchmark -t tokens, one run each (default: every test of its
 #                     default run); the server's CPU time is read around each run
@@ -28,6 +29,7 @@ perf_init
 RUNS="${RUNS:-3}"
 N_P1="${N_P1:-200000}"
 N_P16="${N_P16:-1000000}"
+PIPELINES="${PIPELINES:-1 16}"
 CLIENTS="${CLIENTS:-50}"
 TESTS="${TESTS:-ping_inline,ping_mbulk,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,lrange_500,lrange_600,mset}"
 KEYSPACE="${KEYSPACE:-100000}"
@@ -88,7 +90,7 @@ for placement in $PLACEMENTS; do
     start_redis "$srv_cpus" "$redis_port"
     redis_pid=$STARTED_PID
     for ((run = 1; run <= RUNS; run++)); do
-        for pipeline in 1 16; do
+        for pipeline in $PIPELINES; do
             # Alternate who goes first so slow drift on a noisy machine does not favour one.
             if ((run % 2)); then order="shoal redis"; else order="redis shoal"; fi
             for server in $order; do

@@ -401,10 +401,11 @@ const CLIENT_SUBS: &[&str] = &[
 /// command: `container|sub` for a subcommand, the container alone without one, `NULL` for an
 /// unknown command (or an unknown CLIENT subcommand).
 ///
-/// Written over `label`, reusing its memory: this runs once per read on every connection.
-pub fn set_command_label(argv: &[Bytes], label: &mut String) {
+/// Written over `label`, reusing its memory: this runs once per read on every connection,
+/// so the name is looked up through the connection's `names` cache.
+pub fn set_command_label(argv: &[Bytes], names: &mut super::RecentCommand, label: &mut String) {
     label.clear();
-    let Some(spec) = argv.first().and_then(|a| super::lookup(a)) else {
+    let Some((_, spec)) = argv.first().and_then(|a| names.lookup(a)) else {
         label.push_str("NULL");
         return;
     };

@@ -133,7 +133,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         }
         if !batch.is_empty() {
             if let Some(req) = batch.last() {
-                crate::command::conn::set_command_label(req, &mut handle.last_cmd.borrow_mut());
+                crate::command::conn::set_command_label(req, &mut cx.recent_command, &mut handle.last_cmd.borrow_mut());
             }
             let blocking = batch.iter().any(|r| {
                 cx.recent_command

@@ -456,7 +456,11 @@ async fn apply_ready(
     if ready == 0 {
         return Ok(());
     }
-    crate::command::conn::set_command_label(&held[ready - 1].0, &mut handle.last_cmd.borrow_mut());
+    crate::command::conn::set_command_label(
+        &held[ready - 1].0,
+        &mut cx.recent_command,
+        &mut handle.last_cmd.borrow_mut(),
+    );
     let repl = link.repl().clone();
     // Applying and relaying form one step for cuts and promotions (see `ApplyGate`); a
     // promotion that came first leaves nothing to apply.
