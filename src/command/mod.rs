@@ -390,6 +390,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn recent_command_cache_answers_as_the_table_does() {
+        let mut names = RecentCommand::default();
+        let get = lookup_indexed(b"get").expect("GET is known");
+        for name in [&b"GET"[..], b"get", b"GeT", b"GET"] {
+            assert_eq!(names.lookup(name).map(|(i, _)| i), Some(get.0));
+        }
+        // An unknown name is not cached and does not evict the known one.
+        assert!(names.lookup(b"nosuchcmd").is_none());
+        assert_eq!(names.lookup(b"GET").map(|(_, s)| s.name), Some("get"));
+        // A name longer than the cache's buffer is still found, just not kept.
+        let long = b"cluster-long-name-that-does-not-exist";
+        assert!(names.lookup(long).is_none());
+        let set = lookup_indexed(b"set").expect("SET is known");
+        assert_eq!(names.lookup(b"set").map(|(i, _)| i), Some(set.0));
+        assert_eq!(names.lookup(b"get").map(|(i, _)| i), Some(get.0));
+    }
+
+    #[test]
     fn key_positions() {
         let v: Vec<_> = KeySpan::range(1, -1, 2).positions(5).collect();
         assert_eq!(v, [1, 3]);
