@@ -50,7 +50,7 @@ const SPARE_LIMIT: usize = 64;
 const SPARE_ITEMS: usize = 256;
 
 /// How a group of shard commands runs (plainly, or inside EXEC keeping its records).
-type GroupRunner = fn(&mut Shard, usize, Proto, Vec<GroupCmd>) -> GroupReplies;
+type GroupRunner = fn(&mut Shard, usize, Proto, Vec<GroupCmd>, ReplyBufs) -> GroupReplies;
 
 /// A command sent to a shard's job: its handler, its arguments and its spec (for the prefetch).
 type GroupCmd = (ShardHandler, Request, &'static CommandSpec);
@@ -66,11 +66,55 @@ struct GroupReplies {
     records: crate::shard::WriteRecords,
 }
 
-fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) -> GroupReplies {
+/// Buffers a shard job writes its replies into. The client's core takes them from its pool
+/// and gets them back with the replies, so the shard's core neither allocates nor frees them
+/// (a block freed on another core than its own costs mimalloc a deferred collection).
+struct ReplyBufs {
+    bytes: Vec<u8>,
+    done: Vec<(usize, u64)>,
+}
+
+thread_local! {
+    static SPARE_REPLIES: std::cell::RefCell<Vec<ReplyBufs>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reply buffers bigger than this are freed rather than kept.
+const SPARE_REPLY_BYTES: usize = 64 << 10;
+
+impl ReplyBufs {
+    /// A spare pair of this core, or a new one, with room for `cmds` replies' ends.
+    fn take(cmds: usize) -> ReplyBufs {
+        let mut bufs = SPARE_REPLIES
+            .with(|s| s.borrow_mut().pop())
+            .unwrap_or_else(|| ReplyBufs {
+                bytes: Vec::with_capacity(256),
+                done: Vec::new(),
+            });
+        bufs.done.reserve(cmds);
+        bufs
+    }
+
+    fn give_back(mut self) {
+        if self.bytes.capacity() > SPARE_REPLY_BYTES || self.done.capacity() > SPARE_ITEMS {
+            return;
+        }
+        self.bytes.clear();
+        self.done.clear();
+        SPARE_REPLIES.with(|s| {
+            let mut spare = s.borrow_mut();
+            if spare.len() < SPARE_LIMIT {
+                spare.push(self);
+            }
+        });
+    }
+}
+
+fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>, bufs: ReplyBufs) -> GroupReplies {
     prefetch_keys(&shard.dbs[db], cmds.iter().map(|(_, argv, spec)| (argv, *spec)));
     let mut cx = ShardCx::new(shard, db, unix_ms());
-    let mut out = Out::new(proto);
-    let mut done = Vec::with_capacity(cmds.len());
+    let mut out = Out::with_buffer(bufs.bytes, proto);
+    let mut done = bufs.done;
+    done.clear();
     let mut t = Instant::now();
     for (h, argv, _) in &cmds {
         run_on_shard(&mut cx, *h, argv, &mut out);
@@ -87,8 +131,8 @@ fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) ->
 }
 
 /// `run_group` inside EXEC: the records travel back to join the transaction's group.
-fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>) -> GroupReplies {
-    let mut r = run_group(shard, db, proto, cmds);
+fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>, bufs: ReplyBufs) -> GroupReplies {
+    let mut r = run_group(shard, db, proto, cmds, bufs);
     r.records = shard.log.drain();
     r
 }
@@ -116,10 +160,11 @@ pub async fn exec_on_one_shard(
         .collect();
     let db = cx.session.db;
     let proto = cx.out.proto();
+    let bufs = ReplyBufs::take(cmds.len());
     let replies = cx
         .core
         .run_on(shard, Lock::Group, move |s| {
-            (!dirty(s)).then(|| run_group(s, db, proto, cmds))
+            (!dirty(s)).then(|| run_group(s, db, proto, cmds, bufs))
         })
         .await;
     let Some(g) = replies else { return false };
@@ -150,9 +195,14 @@ impl GroupReplies {
         cx.out.raw(&self.bytes);
     }
 
-    /// Hands the commands' argument vectors back to this core's pool.
+    /// Hands the commands' argument vectors and the reply buffers back to this core's pools.
     fn recycle(self) {
         argv_pool::recycle_all(self.cmds.into_iter().map(|(_, argv, _)| argv));
+        ReplyBufs {
+            bytes: self.bytes,
+            done: self.done,
+        }
+        .give_back();
     }
 }
 
@@ -226,7 +276,10 @@ impl Pending {
             } else {
                 let meta: Vec<_> = items.iter().map(|i| (i.idx, i.spec)).collect();
                 let cmds: Vec<_> = items.into_iter().map(|i| (i.handler, i.argv, i.spec)).collect();
-                let mut g = core.run_on(first, lock, move |shard| run(shard, db, proto, cmds)).await;
+                let bufs = ReplyBufs::take(cmds.len());
+                let mut g = core
+                    .run_on(first, lock, move |shard| run(shard, db, proto, cmds, bufs))
+                    .await;
                 if let Some(scope) = cx.scope {
                     core.stash(scope, std::mem::take(&mut g.records));
                 }
@@ -253,12 +306,20 @@ impl Pending {
             .map(|at| groups.swap_remove(at));
         let mut started = Vec::with_capacity(groups.len());
         for (s, cmds) in groups {
-            started.push((s, core.submit(s, lock, move |shard| run(shard, db, proto, cmds)).await));
+            let bufs = ReplyBufs::take(cmds.len());
+            started.push((
+                s,
+                core.submit(s, lock, move |shard| run(shard, db, proto, cmds, bufs))
+                    .await,
+            ));
         }
         // Each shard's replies, with the next one to deliver and where it starts.
         let mut results: Vec<(ShardId, GroupReplies, usize, usize)> = Vec::with_capacity(started.len() + 1);
         if let Some((s, cmds)) = local {
-            let r = core.run_on(s, lock, move |shard| run(shard, db, proto, cmds)).await;
+            let bufs = ReplyBufs::take(cmds.len());
+            let r = core
+                .run_on(s, lock, move |shard| run(shard, db, proto, cmds, bufs))
+                .await;
             results.push((s, r, 0, 0));
         }
         for (s, job) in started {

@@ -62,6 +62,12 @@ impl Out {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// An encoder writing into `buf`, emptied first (a buffer reused from an earlier reply).
+    pub fn with_buffer(mut buf: Vec<u8>, proto: Proto) -> Self {
+        buf.clear();
+        Out { buf, proto }
+    }
+
     pub fn take(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
     }
