@@ -20,6 +20,7 @@ use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
 use crate::store::table::{BatchHashes, PREFETCH_BATCH};
 use crate::txn::Lock;
 use crate::txn::split::{SplitPlan, check_layout, run_splits};
+use crate::util::{keep_spare, take_spare};
 
 /// One shard command waiting to be sent, with what its statistics need.
 struct Item {
@@ -84,12 +85,10 @@ const SPARE_REPLY_BYTES: usize = 64 << 10;
 impl ReplyBufs {
     /// A spare pair of this core, or a new one, with room for `cmds` replies' ends.
     fn take(cmds: usize) -> ReplyBufs {
-        let mut bufs = SPARE_REPLIES
-            .with(|s| s.borrow_mut().pop())
-            .unwrap_or_else(|| ReplyBufs {
-                bytes: Vec::with_capacity(256),
-                done: Vec::new(),
-            });
+        let mut bufs = take_spare(&SPARE_REPLIES).unwrap_or_else(|| ReplyBufs {
+            bytes: Vec::with_capacity(256),
+            done: Vec::new(),
+        });
         bufs.done.reserve(cmds);
         bufs
     }
@@ -100,12 +99,7 @@ impl ReplyBufs {
         }
         self.bytes.clear();
         self.done.clear();
-        SPARE_REPLIES.with(|s| {
-            let mut spare = s.borrow_mut();
-            if spare.len() < SPARE_LIMIT {
-                spare.push(self);
-            }
-        });
+        keep_spare(&SPARE_REPLIES, self, SPARE_LIMIT);
     }
 }
 
@@ -114,7 +108,6 @@ fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>, bu
     let mut cx = ShardCx::new(shard, db, unix_ms());
     let mut out = Out::with_buffer(bufs.bytes, proto);
     let mut done = bufs.done;
-    done.clear();
     let mut t = Instant::now();
     for (h, argv, _) in &cmds {
         run_on_shard(&mut cx, *h, argv, &mut out);
@@ -209,7 +202,7 @@ impl GroupReplies {
 impl Pending {
     /// A spare buffer of this core, or a new one.
     fn take() -> Pending {
-        SPARE_PENDING.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+        take_spare(&SPARE_PENDING).unwrap_or_default()
     }
 
     /// Hands the (flushed) buffers back for reuse.
@@ -220,12 +213,7 @@ impl Pending {
         }
         self.items.clear();
         self.done.clear();
-        SPARE_PENDING.with(|s| {
-            let mut spare = s.borrow_mut();
-            if spare.len() < SPARE_LIMIT {
-                spare.push(self);
-            }
-        });
+        keep_spare(&SPARE_PENDING, self, SPARE_LIMIT);
     }
 
     /// Whether what is queued must run before a command for `shard` is queued: inside EXEC a

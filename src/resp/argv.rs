@@ -10,6 +10,8 @@ use std::cell::RefCell;
 
 use bytes::Bytes;
 
+use crate::util::{keep_spare, take_spare};
+
 /// At most this many spare vectors per core: enough for every request of the batches in
 /// flight on a core at once (a pipeline of 16 on each of 50 connections is rarely all in
 /// flight; a miss only costs an allocation).
@@ -26,8 +28,7 @@ thread_local! {
 /// An empty vector with room for `args` arguments: a spare one of this core when there is
 /// one, a new one otherwise.
 pub fn take(args: usize) -> Vec<Bytes> {
-    let spare = SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten();
-    match spare {
+    match take_spare(&SPARE) {
         Some(mut v) => {
             v.reserve(args);
             v
@@ -42,12 +43,7 @@ pub fn recycle(mut argv: Vec<Bytes>) {
         return;
     }
     argv.clear();
-    let _ = SPARE.try_with(|s| {
-        let mut spare = s.borrow_mut();
-        if spare.len() < POOL_LIMIT {
-            spare.push(argv);
-        }
-    });
+    keep_spare(&SPARE, argv, POOL_LIMIT);
 }
 
 /// Recycles every request of `batch`, leaving it empty (its own buffer is kept).

@@ -23,6 +23,26 @@ pub fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// A per-core pool of spare buffers (emptied vectors and the like), reused so that a hot
+/// path allocates nothing once warm. One thread-local per kind of buffer.
+pub type SparePool<T> = std::thread::LocalKey<std::cell::RefCell<Vec<T>>>;
+
+/// A spare from this core's `pool`, if it holds one.
+pub fn take_spare<T: 'static>(pool: &'static SparePool<T>) -> Option<T> {
+    pool.try_with(|s| s.borrow_mut().pop()).ok().flatten()
+}
+
+/// Keeps `item` in this core's `pool` for a later `take_spare`, unless the pool already holds
+/// `limit` (then it is dropped). The caller empties it and checks its size first.
+pub fn keep_spare<T: 'static>(pool: &'static SparePool<T>, item: T, limit: usize) {
+    let _ = pool.try_with(|s| {
+        let mut spare = s.borrow_mut();
+        if spare.len() < limit {
+            spare.push(item);
+        }
+    });
+}
+
 /// Byte-slice equality for the hot lookups (keys, hash fields, set members, command names).
 /// Slices of up to 32 bytes, which most keys, members and names are, are compared with two
 /// overlapping loads each instead of a call into the C library's `memcmp`, which in a GET
