@@ -3,6 +3,7 @@
 //! Every core binds its own listener on the same address with SO_REUSEPORT, so the kernel
 //! spreads incoming connections over the cores and no core hands a socket to another.
 
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 
@@ -130,11 +131,28 @@ impl Stream {
     /// connections had their turn; so this lets them run first, then tries a plain
     /// non-blocking receive, and waits on the ring (a one-byte `MSG_PEEK` receive) only when
     /// nothing came. A read dropped while it waits consumes nothing.
+    ///
+    /// When nothing came but the core is busy, it may let the others run once more and retry
+    /// before waiting: a ring wait that the client's send completes costs an inter-processor
+    /// interrupt and io_uring task work on this core, a failed `recv` much less. Each read
+    /// that got data buys one such retry ([`RetryCredit`]), and a retry happens only if some
+    /// other connection of the core read data meanwhile, so an idle core, or one whose
+    /// clients are slower than it, goes to the ring wait instead of spinning.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         futures_lite::future::yield_now().await;
         loop {
+            let reads_before = RetryCredit::reads();
             if let Some(done) = recv_now(self.raw_fd(), buf) {
+                if matches!(done, Ok(n) if n > 0) {
+                    RetryCredit::earn();
+                }
                 return done;
+            }
+            if RetryCredit::spend() {
+                futures_lite::future::yield_now().await;
+                if RetryCredit::reads() != reads_before {
+                    continue;
+                }
             }
             self.0.peek(&mut [0u8; 1]).await.map_err(to_io)?;
         }
@@ -146,6 +164,39 @@ impl Stream {
 
     pub async fn close(&mut self) {
         let _ = self.0.close().await;
+    }
+}
+
+/// This core's successful reads and the retries they have paid for (see [`Stream::read`]).
+struct RetryCredit;
+
+/// Retries saved up at most: enough to ride out a burst of empty sockets, too few to spin
+/// for long once the core's clients stop sending.
+const RETRY_CREDIT_MAX: u32 = 64;
+
+thread_local! {
+    static READS: Cell<u64> = const { Cell::new(0) };
+    static CREDIT: Cell<u32> = const { Cell::new(0) };
+}
+
+impl RetryCredit {
+    fn reads() -> u64 {
+        READS.get()
+    }
+
+    fn earn() {
+        READS.set(READS.get().wrapping_add(1));
+        CREDIT.set((CREDIT.get() + 1).min(RETRY_CREDIT_MAX));
+    }
+
+    /// Takes one retry if the core has one saved.
+    fn spend() -> bool {
+        let credit = CREDIT.get();
+        if credit == 0 {
+            return false;
+        }
+        CREDIT.set(credit - 1);
+        true
     }
 }
 
@@ -171,5 +222,28 @@ fn to_io(e: glommio::GlommioError<()>) -> io::Error {
     match e {
         glommio::GlommioError::IoError(io) => io,
         other => io::Error::other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_are_paid_by_reads_and_capped() {
+        assert!(!RetryCredit::spend(), "a core that has read nothing has no retry");
+        let before = RetryCredit::reads();
+        RetryCredit::earn();
+        assert_eq!(RetryCredit::reads(), before + 1);
+        assert!(RetryCredit::spend());
+        assert!(!RetryCredit::spend(), "one read pays for one retry");
+        for _ in 0..RETRY_CREDIT_MAX + 10 {
+            RetryCredit::earn();
+        }
+        let mut spent = 0;
+        while RetryCredit::spend() {
+            spent += 1;
+        }
+        assert_eq!(spent, RETRY_CREDIT_MAX);
     }
 }
