@@ -132,12 +132,13 @@ impl Stream {
     /// non-blocking receive, and waits on the ring (a one-byte `MSG_PEEK` receive) only when
     /// nothing came. A read dropped while it waits consumes nothing.
     ///
-    /// When nothing came but the core is busy, it may let the others run once more and retry
+    /// When nothing came but the core is busy, it lets the others run again and retries
     /// before waiting: a ring wait that the client's send completes costs an inter-processor
-    /// interrupt and io_uring task work on this core, a failed `recv` much less. Each read
-    /// that got data buys one such retry ([`RetryCredit`]), and a retry happens only if some
-    /// other connection of the core read data meanwhile, so an idle core, or one whose
-    /// clients are slower than it, goes to the ring wait instead of spinning.
+    /// interrupt and io_uring task work on this core, a failed `recv` much less. Retries come
+    /// from a per-core budget ([`RetryCredit`]): each read that got data adds one, at most 64
+    /// are saved, and a retry is taken only if some other connection of the core read data
+    /// meanwhile. So failed retries never outnumber the core's successful reads, and an idle
+    /// core, or one whose clients are slower than it, goes to the ring wait, not into a spin.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         futures_lite::future::yield_now().await;
         loop {
