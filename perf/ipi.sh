@@ -25,10 +25,7 @@ PIPELINE="${PIPELINE:-16}"
 CLIENTS="${CLIENTS:-50}"
 KEYSPACE="${KEYSPACE:-100000}"
 
-if ! command -v perf >/dev/null; then
-    echo "perf missing: install linux-perf" >&2
-    exit 2
-fi
+ensure_perf
 if ! grep -q "ipi:ipi_send_cpu " <<<"$(perf list tracepoint 2>/dev/null)"; then
     echo "this kernel has no ipi:ipi_send_cpu tracepoint (needs 6.6 or later)" >&2
     exit 2

@@ -4,6 +4,7 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   perf_init            # cd to the repo root, create perf/out, install the cleanup trap
 #   build_release        # cargo build --release (skipped when SKIP_BUILD=1)
+#   ensure_perf          # install linux-perf when `perf` is missing
 #   start_shoal CPUS PORT [extra args...]   # sets STARTED_PID
 #   start_redis CPUS PORT                  # sets STARTED_PID
 #
@@ -44,6 +45,16 @@ perf_init() {
     ALL_CPUS="0-$((NCPU - 1))"
     trap perf_cleanup EXIT
     trap 'exit 130' INT TERM
+}
+
+# Installs `perf` (Debian: linux-perf) when it is missing; exits 2 when that fails.
+ensure_perf() {
+    command -v perf >/dev/null && return 0
+    echo "perf missing: installing linux-perf" >&2
+    apt-get install -y linux-perf >&2 || { apt-get update >&2 && apt-get install -y linux-perf >&2; } || {
+        echo "cannot install linux-perf (apt-get failed); install it and retry" >&2
+        exit 2
+    }
 }
 
 build_release() {

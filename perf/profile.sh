@@ -25,13 +25,7 @@ KEYSPACE="${KEYSPACE:-100000}"
 SHARDS="${SHARDS:-1}"
 FREQ="${FREQ:-499}"
 
-if ! command -v perf >/dev/null; then
-    echo "perf missing: installing linux-perf" >&2
-    apt-get install -y linux-perf >&2 || { apt-get update >&2 && apt-get install -y linux-perf >&2; } || {
-        echo "cannot install linux-perf (apt-get failed); install it and retry" >&2
-        exit 2
-    }
-fi
+ensure_perf
 if ! command -v inferno-flamegraph >/dev/null || ! command -v inferno-collapse-perf >/dev/null; then
     echo "inferno missing: cargo install inferno" >&2
     cargo install inferno >&2
