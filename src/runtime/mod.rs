@@ -6,6 +6,7 @@
 
 pub mod check;
 mod gate;
+mod readiness;
 pub mod tcp;
 
 pub use gate::{Gate, GatePass};

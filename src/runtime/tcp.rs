@@ -3,15 +3,29 @@
 //! Every core binds its own listener on the same address with SO_REUSEPORT, so the kernel
 //! spreads incoming connections over the cores and no core hands a socket to another.
 
-use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 
 use futures_lite::AsyncWriteExt;
 
+use super::readiness::Registration;
+
 pub struct Listener(glommio::net::TcpListener);
 
-pub struct Stream(glommio::net::TcpStream);
+/// A connected socket of this core, in the core's readiness set while it lives (the
+/// registration is declared first, so it is dropped before the socket is closed).
+pub struct Stream {
+    readiness: Registration,
+    socket: glommio::net::TcpStream,
+}
+
+impl Stream {
+    fn new(socket: glommio::net::TcpStream) -> io::Result<Stream> {
+        use std::os::fd::AsRawFd;
+        let readiness = Registration::new(socket.as_raw_fd())?;
+        Ok(Stream { readiness, socket })
+    }
+}
 
 /// Every listening socket of the process, for `stop_listening`.
 static LISTENING: std::sync::Mutex<Vec<std::os::fd::RawFd>> = std::sync::Mutex::new(Vec::new());
@@ -67,7 +81,7 @@ impl Listener {
     }
 
     pub async fn accept(&self) -> io::Result<Stream> {
-        self.0.accept().await.map(Stream).map_err(to_io)
+        Stream::new(self.0.accept().await.map_err(to_io)?)
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -77,11 +91,11 @@ impl Listener {
 
 impl Stream {
     pub async fn connect(addr: SocketAddr) -> io::Result<Stream> {
-        glommio::net::TcpStream::connect(addr).await.map(Stream).map_err(to_io)
+        Stream::new(glommio::net::TcpStream::connect(addr).await.map_err(to_io)?)
     }
 
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.0.set_nodelay(on).map_err(to_io)
+        self.socket.set_nodelay(on).map_err(to_io)
     }
 
     /// TCP keepalive as the `tcp-keepalive` directive means it: probes after `secs` idle
@@ -107,105 +121,69 @@ impl Stream {
     /// The socket's descriptor (for `shutdown` from CLIENT KILL and `timeout`).
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
-        self.0.as_raw_fd()
+        self.socket.as_raw_fd()
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.peer_addr().map_err(to_io)
+        self.socket.peer_addr().map_err(to_io)
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr().map_err(to_io)
+        self.socket.local_addr().map_err(to_io)
     }
 
     /// Waits until data or end-of-stream is readable without consuming it; 0 means closed.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.peek(buf).await.map_err(to_io)
+        let fd = self.raw_fd();
+        loop {
+            self.readiness.readable().await;
+            match recv_now(fd, buf, libc::MSG_PEEK) {
+                Some(done) => return done,
+                None => self.readiness.drained(),
+            }
+        }
     }
 
     /// Reads what is available (at least one byte); 0 means the peer closed.
     ///
-    /// Not glommio's read: that one arms a one-shot io_uring poll after every read, and a
-    /// poll that fires while the core is busy interrupts the core and leaves a completion to
-    /// reap. Under load the next request has usually arrived by the time the core's other
-    /// connections had their turn; so this lets them run first, then tries a plain
-    /// non-blocking receive, and waits on the ring (a one-byte `MSG_PEEK` receive) only when
-    /// nothing came. A read dropped while it waits consumes nothing.
-    ///
-    /// When nothing came but the core is busy, it lets the others run again and retries
-    /// before waiting: a ring wait that the client's send completes costs an inter-processor
-    /// interrupt and io_uring task work on this core, a failed `recv` much less. Retries come
-    /// from a per-core budget ([`RetryCredit`]): each read that got data adds one, at most 64
-    /// are saved, and a retry is taken only if some other connection of the core read data
-    /// meanwhile. So failed retries never outnumber the core's successful reads, and an idle
-    /// core, or one whose clients are slower than it, goes to the ring wait, not into a spin.
+    /// Not glommio's read, which waits on the io_uring ring whenever the socket is empty: a
+    /// ring wait completed while the core runs costs an interrupt. This receives while the
+    /// core's readiness set ([`super::readiness`]) says the socket may have data, and parks
+    /// until the set reports it otherwise. A short read means the socket was drained, so the
+    /// next read parks without a receive that would find nothing. A read dropped while it
+    /// waits consumes nothing.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        futures_lite::future::yield_now().await;
+        let fd = self.raw_fd();
         loop {
-            let reads_before = RetryCredit::reads();
-            if let Some(done) = recv_now(self.raw_fd(), buf) {
-                if matches!(done, Ok(n) if n > 0) {
-                    RetryCredit::earn();
+            self.readiness.readable().await;
+            match recv_now(fd, buf, 0) {
+                Some(Ok(n)) => {
+                    // End-of-stream stays readable; only a short read of data drains.
+                    if n > 0 && n < buf.len() {
+                        self.readiness.drained();
+                    }
+                    return Ok(n);
                 }
-                return done;
+                Some(Err(e)) => return Err(e),
+                None => self.readiness.drained(),
             }
-            if RetryCredit::spend() {
-                futures_lite::future::yield_now().await;
-                if RetryCredit::reads() != reads_before {
-                    continue;
-                }
-            }
-            self.0.peek(&mut [0u8; 1]).await.map_err(to_io)?;
         }
     }
 
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        self.0.write_all(data).await
+        self.socket.write_all(data).await
     }
 
     pub async fn close(&mut self) {
-        let _ = self.0.close().await;
-    }
-}
-
-/// This core's successful reads and the retries they have paid for (see [`Stream::read`]).
-struct RetryCredit;
-
-/// Retries saved up at most: enough to ride out a burst of empty sockets, too few to spin
-/// for long once the core's clients stop sending.
-const RETRY_CREDIT_MAX: u32 = 64;
-
-thread_local! {
-    static READS: Cell<u64> = const { Cell::new(0) };
-    static CREDIT: Cell<u32> = const { Cell::new(0) };
-}
-
-impl RetryCredit {
-    fn reads() -> u64 {
-        READS.get()
-    }
-
-    fn earn() {
-        READS.set(READS.get().wrapping_add(1));
-        CREDIT.set((CREDIT.get() + 1).min(RETRY_CREDIT_MAX));
-    }
-
-    /// Takes one retry if the core has one saved.
-    fn spend() -> bool {
-        let credit = CREDIT.get();
-        if credit == 0 {
-            return false;
-        }
-        CREDIT.set(credit - 1);
-        true
+        let _ = self.socket.close().await;
     }
 }
 
 /// One non-blocking `recv`; None when nothing is there yet.
-fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8], flags: i32) -> Option<io::Result<usize>> {
     loop {
         // SAFETY: `buf` is valid for writes of its length for the whole call.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags | libc::MSG_DONTWAIT) };
         if n >= 0 {
             return Some(Ok(n as usize));
         }
@@ -223,28 +201,5 @@ fn to_io(e: glommio::GlommioError<()>) -> io::Error {
     match e {
         glommio::GlommioError::IoError(io) => io,
         other => io::Error::other(other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_are_paid_by_reads_and_capped() {
-        assert!(!RetryCredit::spend(), "a core that has read nothing has no retry");
-        let before = RetryCredit::reads();
-        RetryCredit::earn();
-        assert_eq!(RetryCredit::reads(), before + 1);
-        assert!(RetryCredit::spend());
-        assert!(!RetryCredit::spend(), "one read pays for one retry");
-        for _ in 0..RETRY_CREDIT_MAX + 10 {
-            RetryCredit::earn();
-        }
-        let mut spent = 0;
-        while RetryCredit::spend() {
-            spent += 1;
-        }
-        assert_eq!(spent, RETRY_CREDIT_MAX);
     }
 }
