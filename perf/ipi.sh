@@ -3,10 +3,11 @@
 # kernel function that sent them, and io_uring waits that armed a poll, for Shoal and
 # redis-server under the same redis-benchmark run.
 #
-# Why: a Shoal connection that finds its socket empty waits on the io_uring ring. When the
-# client's send completes that wait while the core runs, the kernel queues io_uring task work
-# and interrupts the core for it (`task_work_add`); epoll only marks the socket ready. This
-# script counts both, so a change to the read path can be judged by more than noisy timings.
+# Why: a wait on the io_uring ring that the client's send completes while the core runs is
+# io_uring task work, and the kernel interrupts the core for it (`task_work_add`); epoll only
+# marks the socket ready. Shoal's cores wait on the ring only when their epoll pass finds
+# nothing (src/runtime/readiness.rs). This script counts both kinds, so a change to the read
+# path can be judged by more than noisy timings.
 #
 # Usage: perf/ipi.sh                 (from any directory; needs root for tracepoints)
 # Environment:
