@@ -425,3 +425,36 @@ fn known_divergence_unknown_command_args() {
         p.same(&cmd!("NOSUCH", "a".repeat(100), "b".repeat(100)));
     });
 }
+
+/// Clients that send one request and half-close at once, the request and the end of stream
+/// in one segment (corked), get their reply and are dropped, as by redis-server: an end of
+/// stream that arrives with the last data is not lost behind it.
+#[test]
+fn a_request_with_the_end_of_stream_is_answered_and_the_connection_dropped() {
+    use std::io::Write;
+    for server in [TestServer::shoal(2), TestServer::redis()] {
+        let mut clients: Vec<std::net::TcpStream> = (0..100)
+            .map(|_| {
+                let socket = std::net::TcpStream::connect(server.addr()).unwrap();
+                socket2::SockRef::from(&socket).set_tcp_cork(true).unwrap();
+                socket
+            })
+            .collect();
+        for (i, socket) in clients.iter_mut().enumerate() {
+            socket
+                .write_all(&encode(&cmd!("SET", format!("eos:{i}"), "v")))
+                .unwrap();
+            socket.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        for socket in &mut clients {
+            socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut reply = Vec::new();
+            socket
+                .read_to_end(&mut reply)
+                .expect("the server closes after its reply");
+            assert_eq!(reply, b"+OK\r\n");
+        }
+        let mut conn = server.conn();
+        assert_eq!(conn.info("clients")["connected_clients"], "1");
+    }
+}

@@ -25,10 +25,17 @@ const EMPTY_PASSES_BEFORE_WAIT: u32 = 1;
 /// Events taken per `epoll_wait`; more stay queued in the set for the next pass.
 const EVENTS_PER_PASS: usize = 256;
 
+/// Event bits of states that last: peer's end-of-stream, hang-up, error.
+const ENDED: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+
 #[derive(Default)]
 struct Slot {
     /// The socket may have data (or end-of-stream): a receive is worth trying.
     ready: bool,
+    /// The set reported end-of-stream, a hang-up or an error. These last, but their edge comes
+    /// once: it may be taken together with data that a short read then returns, so from here
+    /// on the socket never counts as drained (the next receive returns 0 or the error).
+    ended: bool,
     /// The task parked until the socket is ready.
     waker: Option<Waker>,
 }
@@ -106,6 +113,7 @@ impl Registration {
             }
             slots[index] = Slot {
                 ready: true,
+                ended: false,
                 waker: None,
             };
         }
@@ -119,10 +127,11 @@ impl Registration {
 
     /// Notes that the socket was found drained: the next read parks until the set reports
     /// it. Sound with an edge-triggered set: data arriving after the drain queues a new event,
-    /// which a later pass of the poller (on this thread, so after this call) will see.
+    /// which a later pass of the poller (on this thread, so after this call) will see. A
+    /// socket whose end the set has reported stays ready (see `Slot::ended`).
     pub fn drained(&self) {
         if let Some(slot) = self.readiness.slots.borrow_mut().get_mut(self.fd as usize) {
-            slot.ready = false;
+            slot.ready = slot.ended;
         }
     }
 }
@@ -188,6 +197,7 @@ async fn poll_loop(readiness: Rc<Readiness>) {
             for event in &events[..n as usize] {
                 if let Some(slot) = slots.get_mut(event.u64 as usize) {
                     slot.ready = true;
+                    slot.ended |= event.events & ENDED != 0;
                     if let Some(w) = slot.waker.take() {
                         w.wake();
                     }

@@ -203,3 +203,61 @@ fn to_io(e: glommio::GlommioError<()>) -> io::Error {
         other => io::Error::other(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    /// Fails the test instead of hanging when `fut` does not finish within 5 s.
+    async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+        futures_lite::future::or(fut, async {
+            crate::runtime::sleep(Duration::from_secs(5)).await;
+            panic!("stalled: {what}")
+        })
+        .await
+    }
+
+    /// The read path's edges with an edge-triggered set. The poller takes each part's event
+    /// before anything is read: from then on only the reader's own bookkeeping knows what is
+    /// left.
+    /// - A read that fills the buffer leaves the socket ready: more may be queued, and no new
+    ///   edge would say so.
+    /// - Data followed at once by end-of-stream arrive as one edge; the short read that returns
+    ///   the data must not park the next read, which returns 0, as does every later one.
+    #[test]
+    fn reads_park_after_a_drain_and_end_of_stream_stays_readable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (got_part, part_done) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            socket.write_all(b"abcdef").unwrap();
+            let _ = part_done.recv_timeout(Duration::from_secs(10));
+            socket.write_all(b"gh").unwrap();
+        });
+        crate::runtime::block_on(async move {
+            let mut stream = Stream::connect(addr).await.unwrap();
+            let mut buf = [0u8; 4];
+            let mut got = Vec::new();
+            for want in [6, 8] {
+                // Hold the core while the part (and for the second, the end) arrive, so that
+                // one pass of the poller takes everything at once, then let it pass.
+                std::thread::sleep(Duration::from_millis(50));
+                crate::runtime::sleep(Duration::from_millis(50)).await;
+                while got.len() < want {
+                    let n = within("reading queued data", stream.read(&mut buf)).await.unwrap();
+                    assert!(n > 0, "data before end-of-stream");
+                    got.extend_from_slice(&buf[..n]);
+                }
+                let _ = got_part.send(());
+            }
+            assert_eq!(got, b"abcdefgh");
+            assert_eq!(within("end-of-stream", stream.read(&mut buf)).await.unwrap(), 0);
+            assert_eq!(within("end-of-stream again", stream.read(&mut buf)).await.unwrap(), 0);
+            assert_eq!(within("peek at end-of-stream", stream.peek(&mut buf)).await.unwrap(), 0);
+        });
+        peer.join().unwrap();
+    }
+}
