@@ -134,14 +134,7 @@ impl Stream {
 
     /// Waits until data or end-of-stream is readable without consuming it; 0 means closed.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = self.raw_fd();
-        loop {
-            self.readiness.readable().await;
-            match recv_now(fd, buf, libc::MSG_PEEK) {
-                Some(done) => return done,
-                None => self.readiness.drained(),
-            }
-        }
+        self.receive(buf, libc::MSG_PEEK).await
     }
 
     /// Reads what is available (at least one byte); 0 means the peer closed.
@@ -153,13 +146,20 @@ impl Stream {
     /// next read parks without a receive that would find nothing. A read dropped while it
     /// waits consumes nothing.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.receive(buf, 0).await
+    }
+
+    /// The receive loop of `read` and `peek`: receives once the set says the socket may be
+    /// readable, and parks again when it was not.
+    async fn receive(&self, buf: &mut [u8], flags: i32) -> io::Result<usize> {
         let fd = self.raw_fd();
         loop {
             self.readiness.readable().await;
-            match recv_now(fd, buf, 0) {
+            match recv_now(fd, buf, flags) {
                 Some(Ok(n)) => {
-                    // End-of-stream stays readable; only a short read of data drains.
-                    if n > 0 && n < buf.len() {
+                    // End-of-stream stays readable, and a peek leaves the data queued; only
+                    // a short read of data drains.
+                    if flags & libc::MSG_PEEK == 0 && n > 0 && n < buf.len() {
                         self.readiness.drained();
                     }
                     return Ok(n);
