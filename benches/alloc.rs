@@ -41,12 +41,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use criterion::{Criterion, Throughput};
 use mimalloc::MiMalloc;
 use shoal::command::{ConnCx, Run, conn::new_session, dispatch, lookup, run_on_shard};
 use shoal::config::Config;
-use shoal::resp::{Out, ParseLimits, Proto, Request, RequestParser};
+use shoal::resp::{Arg, Out, ParseLimits, Proto, Request, RequestParser};
 use shoal::runtime::{Mesh, run_cores};
 use shoal::server::ServerState;
 use shoal::shard::{Shard, ShardCx};
@@ -229,7 +229,7 @@ fn fill(shard: &mut Shard) {
 }
 
 fn argv(words: &[&str]) -> Request {
-    words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+    words.iter().map(|w| Arg::from(*w)).collect()
 }
 
 /// The commands measured: name, command word, value (None for GET).

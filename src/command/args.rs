@@ -1,23 +1,23 @@
 //! A cursor over a command's arguments: take the next one as bytes, integer or float;
 //! `done()` rejects leftovers with Redis's syntax error.
 
-use bytes::Bytes;
+use crate::resp::Arg;
 
 use super::CmdError;
 use crate::store::canonical_int;
 
 pub struct Args<'a> {
-    argv: &'a [Bytes],
+    argv: &'a [Arg],
     pos: usize,
 }
 
 impl<'a> Args<'a> {
     /// A cursor positioned after the command name.
-    pub fn new(argv: &'a [Bytes]) -> Self {
+    pub fn new(argv: &'a [Arg]) -> Self {
         Args { argv, pos: 1 }
     }
 
-    pub fn all(&self) -> &'a [Bytes] {
+    pub fn all(&self) -> &'a [Arg] {
         self.argv
     }
 
@@ -25,7 +25,7 @@ impl<'a> Args<'a> {
         self.argv.len().saturating_sub(self.pos)
     }
 
-    pub fn rest(&self) -> &'a [Bytes] {
+    pub fn rest(&self) -> &'a [Arg] {
         &self.argv[self.pos.min(self.argv.len())..]
     }
 

@@ -12,10 +12,10 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 
-use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::all_commands;
+use crate::resp::Arg;
 
 /// Counters of one command (or one container subcommand).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,7 +117,7 @@ fn is_error(reply: &[u8]) -> bool {
 }
 
 /// Counts one executed command: `reply` is exactly its reply (an error counts as failed).
-pub fn record_call(idx: usize, argv: &[Bytes], usec: u64, reply: &[u8]) {
+pub fn record_call(idx: usize, argv: &[Arg], usec: u64, reply: &[u8]) {
     let container = IS_CONTAINER.with(|c| c.get(idx).copied().unwrap_or(false));
     LOCAL.with(|s| {
         let mut s = s.borrow_mut();
@@ -237,7 +237,7 @@ mod tests {
         record_reject(Some(set), b"-ERR wrong number\r\n");
         record_reject(None, b"-ERR unknown command\r\n");
         let client = idx("client");
-        let argv = [Bytes::from_static(b"client"), Bytes::from_static(b"LIST")];
+        let argv = [Arg::from_static(b"client"), Arg::from_static(b"LIST")];
         record_call(client, &argv, 3, b"=5\r\n");
         record_call(client, &argv, 3, b"-ERR unknown subcommand 'x'\r\n");
         let st = snapshot();

@@ -44,7 +44,7 @@ pub struct ScanOptions<'a> {
 
 impl<'a> ScanOptions<'a> {
     /// Parses `[MATCH pattern] [COUNT count]` from `opts` (the arguments after the cursor).
-    pub fn parse(opts: &'a [bytes::Bytes]) -> Result<Self, CmdError> {
+    pub fn parse(opts: &'a [crate::resp::Arg]) -> Result<Self, CmdError> {
         let mut o = ScanOptions {
             pattern: None,
             count: 10,

@@ -3,13 +3,12 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
-
 use super::args::{is, parse_int};
 use super::dispatch::lower;
 use super::error::printable;
 use super::*;
 use crate::net::clients::{self, ClientFilter, ClientHandle, ClientKind, ClientView};
+use crate::resp::Arg;
 use crate::resp::{Out, Proto};
 use crate::server::REDIS_VERSION;
 use crate::shard::unix_ms;
@@ -216,7 +215,7 @@ pub const SPECS: &[CommandSpec] = &[
     ),
 ];
 
-fn ping(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn ping(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if argv.len() > 2 {
             return Err(CmdError::WrongArity("ping".into()));
@@ -235,14 +234,14 @@ fn ping(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn echo(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn echo(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         cx.out.bulk(&argv[1]);
         Ok(())
     })
 }
 
-fn select(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn select(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let idx = parse_int(&argv[1])?;
         let dbs = cx.core.shard.borrow().dbs.len() as i64;
@@ -277,7 +276,7 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-fn auth(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn auth(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let (user, pass): (&[u8], &[u8]) = match argv.len() {
             2 => (b"default", &argv[1]),
@@ -297,7 +296,7 @@ fn auth(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn hello(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn hello(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let mut proto = cx.out.proto();
         if argv.len() >= 2 {
@@ -357,7 +356,7 @@ fn hello(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn quit(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn quit(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         cx.out.ok();
         cx.session.close_after_reply = true;
@@ -365,7 +364,7 @@ fn quit(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn reset(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn reset(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         cx.session.db = 0;
         cx.session.name = None;
@@ -403,7 +402,7 @@ const CLIENT_SUBS: &[&str] = &[
 ///
 /// Written over `label`, reusing its memory: this runs once per read on every connection,
 /// so the name is looked up through the connection's `names` cache.
-pub fn set_command_label(argv: &[Bytes], names: &mut super::RecentCommand, label: &mut String) {
+pub fn set_command_label(argv: &[Arg], names: &mut super::RecentCommand, label: &mut String) {
     label.clear();
     let Some((_, spec)) = argv.first().and_then(|a| names.lookup(a)) else {
         label.push_str("NULL");
@@ -501,7 +500,7 @@ async fn kill_clients(cx: &mut ConnCx, filter: ClientFilter) -> usize {
 
 /// Parses CLIENT KILL's filters (new style), as Redis 7.0 reads them: left to right, the first
 /// bad one answers; a repeated ID keeps the last.
-fn kill_filter(cx: &ConnCx, args: &[Bytes]) -> Result<ClientFilter, CmdError> {
+fn kill_filter(cx: &ConnCx, args: &[Arg]) -> Result<ClientFilter, CmdError> {
     let mut f = ClientFilter {
         skip: Some(cx.session.id),
         ..Default::default()
@@ -538,7 +537,7 @@ fn kill_filter(cx: &ConnCx, args: &[Bytes]) -> Result<ClientFilter, CmdError> {
 
 /// CLIENT LIST [TYPE type | ID id [id ...]]: Redis 7.0 takes one form or the other, and lists
 /// the IDs in the order given (repeats included).
-async fn client_list(cx: &mut ConnCx, argv: &[Bytes]) -> Result<(), CmdError> {
+async fn client_list(cx: &mut ConnCx, argv: &[Arg]) -> Result<(), CmdError> {
     let n = argv.len();
     let mut f = ClientFilter::default();
     let mut order = None;
@@ -571,7 +570,7 @@ async fn client_list(cx: &mut ConnCx, argv: &[Bytes]) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn client(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn client(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let sub = lower(&argv[1]);
         match (sub.as_str(), argv.len()) {

@@ -6,8 +6,6 @@
 //! replies are stitched back together in request order. Commands of one shard run in request
 //! order inside their job, so per-key order always holds.
 
-use bytes::Bytes;
-
 // Per-command timings (commandstats, slow log, latency monitor) read the TSC: one or two
 // readings per command, where a clock_gettime cost a measurable share of a PING.
 use quanta::Instant;
@@ -675,6 +673,6 @@ fn write_allowed(cx: &ConnCx) -> Result<(), String> {
 }
 
 /// Lower-cased copy of a command or option name, for messages.
-pub fn lower(name: &Bytes) -> String {
+pub fn lower(name: &[u8]) -> String {
     String::from_utf8_lossy(name).to_ascii_lowercase()
 }

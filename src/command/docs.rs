@@ -4,8 +4,6 @@
 //! (top-level words; a bracketed word is optional, `...` repeats), which is what redis-cli
 //! needs to show its argument hints.
 
-use bytes::Bytes;
-
 use super::dispatch::lower;
 use super::*;
 
@@ -136,7 +134,7 @@ fn docs_entry(out: &mut Out, spec: &CommandSpec) {
     }
 }
 
-fn command(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn command(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let all = all_commands();
         let out = &mut cx.out;

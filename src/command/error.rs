@@ -53,7 +53,7 @@ impl CmdError {
 
     /// The unknown-command error as Redis words it: arguments quoted until the text reaches
     /// 128 bytes, the last one cut to fit.
-    pub fn unknown(name: &[u8], args: &[bytes::Bytes]) -> Self {
+    pub fn unknown(name: &[u8], args: &[crate::resp::Arg]) -> Self {
         let mut quoted = String::new();
         for a in args {
             if quoted.len() >= 128 {

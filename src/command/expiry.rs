@@ -198,10 +198,9 @@ impl ExpireCondition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn parse(words: &[&str], t: OptionsFor) -> Result<Option<ExpireArg>, CmdError> {
-        let argv: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.to_string())).collect();
+        let argv: Vec<crate::resp::Arg> = words.iter().map(|w| crate::resp::Arg::from(*w)).collect();
         let mut a = Args::new(&argv);
         parse_set_options(&mut a, t)?.expire()
     }

@@ -10,7 +10,6 @@ use super::args::{is, parse_int};
 use super::dispatch::lower;
 use super::expiry::{ExpireArg, ExpireCondition};
 use super::*;
-use bytes::Bytes;
 
 use crate::shard::{Shard, ShardCx, key_hash, shard_of, unix_ms};
 
@@ -339,7 +338,7 @@ struct ObjectInfo {
     idle_s: i64,
 }
 
-fn object(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn object(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let sub = lower(&argv[1]);
         if sub == "help" && argv.len() == 2 {

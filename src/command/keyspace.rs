@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::args::{is, parse_int};
 use super::*;
+use crate::resp::Arg;
 use crate::shard::{Shard, ShardCx, key_hash, shard_of, unix_ms};
 use crate::store::{Entry, Kind};
 use crate::util::glob::glob_match;
@@ -97,7 +98,7 @@ fn alive(e: &Entry, now: u64) -> bool {
     e.expire_at() == 0 || e.expire_at() > now
 }
 
-fn keys(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn keys(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let pattern = argv[1].clone();
         let db = cx.session.db;
@@ -126,7 +127,7 @@ fn keys(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 /// SCAN's cursor: the low bits name the shard, the rest the segment inside its table.
 const SHARD_BITS: u32 = 10;
 
-fn scan(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn scan(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let cursor = parse_cursor(&argv[1]).ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
         let mut args = Args::new(&argv);
@@ -224,7 +225,7 @@ fn parse_cursor(raw: &[u8]) -> Option<u64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
-fn randomkey(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn randomkey(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let db = cx.session.db;
         let mut txn = cx.txn_all(1);
@@ -274,7 +275,7 @@ fn randomkey(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn dbsize(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn dbsize(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let db = cx.session.db;
         let mut txn = cx.txn_all(1);
@@ -286,7 +287,7 @@ fn dbsize(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
 }
 
 /// FLUSHDB and FLUSHALL take an optional ASYNC or SYNC (both free memory at once here).
-fn flush_mode(argv: &[Bytes]) -> Result<(), CmdError> {
+fn flush_mode(argv: &[Arg]) -> Result<(), CmdError> {
     match argv.len() {
         1 => Ok(()),
         2 if is(&argv[1], "async") || is(&argv[1], "sync") => Ok(()),
@@ -295,7 +296,7 @@ fn flush_mode(argv: &[Bytes]) -> Result<(), CmdError> {
 }
 
 /// Runs `f` on every shard under one lock; shard 0 logs `record` once.
-async fn all_shards_write(cx: &mut ConnCx, record: Vec<Bytes>, f: fn(&mut Shard, usize)) {
+async fn all_shards_write(cx: &mut ConnCx, record: Vec<Arg>, f: fn(&mut Shard, usize)) {
     let db = cx.session.db;
     let mut txn = cx.txn_all(1);
     let all_dbs = record[0].eq_ignore_ascii_case(b"flushall");
@@ -311,19 +312,19 @@ async fn all_shards_write(cx: &mut ConnCx, record: Vec<Bytes>, f: fn(&mut Shard,
     txn.finish();
 }
 
-fn flushdb(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn flushdb(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         flush_mode(&argv)?;
-        all_shards_write(cx, vec![Bytes::from_static(b"FLUSHDB")], |s, db| s.dbs[db].clear()).await;
+        all_shards_write(cx, vec![Arg::from_static(b"FLUSHDB")], |s, db| s.dbs[db].clear()).await;
         cx.out.ok();
         Ok(())
     })
 }
 
-fn flushall(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn flushall(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         flush_mode(&argv)?;
-        all_shards_write(cx, vec![Bytes::from_static(b"FLUSHALL")], |s, _| {
+        all_shards_write(cx, vec![Arg::from_static(b"FLUSHALL")], |s, _| {
             s.dbs.iter_mut().for_each(|d| d.clear())
         })
         .await;
@@ -332,7 +333,7 @@ fn flushall(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn swapdb(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn swapdb(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let a = parse_int(&argv[1]).map_err(|_| CmdError::other("ERR invalid first DB index"))?;
         let b = parse_int(&argv[2]).map_err(|_| CmdError::other("ERR invalid second DB index"))?;
@@ -385,7 +386,7 @@ fn take_source(s: &mut Shard, db: usize, key: &[u8], how: Transfer) -> Option<(E
 
 /// RENAME, RENAMENX and COPY: `src` in the client's db to `dst` in `dst_db`.
 /// `nx` refuses to overwrite; the reply is 1/0 (RENAMENX, COPY) or +OK (RENAME).
-async fn transfer(cx: &mut ConnCx, argv: Vec<Bytes>, dst_db: usize, nx: bool, how: Transfer) -> Result<bool, CmdError> {
+async fn transfer(cx: &mut ConnCx, argv: Vec<Arg>, dst_db: usize, nx: bool, how: Transfer) -> Result<bool, CmdError> {
     let (src, dst) = (argv[1].clone(), argv[2].clone());
     let src_db = cx.session.db;
     let shards = cx.core.shards;
@@ -447,7 +448,7 @@ async fn transfer(cx: &mut ConnCx, argv: Vec<Bytes>, dst_db: usize, nx: bool, ho
     Ok(true)
 }
 
-fn rename(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn rename(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let db = cx.session.db;
         transfer(cx, argv, db, false, Transfer::Move).await?;
@@ -456,7 +457,7 @@ fn rename(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn renamenx(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn renamenx(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let db = cx.session.db;
         let done = transfer(cx, argv, db, true, Transfer::Move).await?;
@@ -465,7 +466,7 @@ fn renamenx(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn copy(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn copy(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let mut dst_db = cx.session.db;
         let mut replace = false;

@@ -12,7 +12,6 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::dispatch::lower;
@@ -145,7 +144,7 @@ async fn all_events(cx: &ConnCx) -> Vec<(&'static str, Series)> {
     v
 }
 
-fn latency(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn latency(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         match (lower(&argv[1]).as_str(), argv.len()) {
             ("help", 2) => help_reply(&mut cx.out, HELP),
@@ -174,7 +173,7 @@ fn latency(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 }
             }
             ("reset", _) => {
-                let names: Vec<String> = argv[2..].iter().map(lower).collect();
+                let names: Vec<String> = argv[2..].iter().map(|a| lower(a)).collect();
                 let mut reset = hashbrown::HashSet::new();
                 for core in 0..cx.core.shards {
                     let names = names.clone();

@@ -43,12 +43,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
 
-use bytes::Bytes;
-
 pub use args::Args;
 pub use conn::{ConnCx, Session};
 pub use error::CmdError;
 
+use crate::resp::Arg;
 use crate::resp::Out;
 use crate::shard::ShardCx;
 
@@ -161,7 +160,7 @@ pub type ShardHandler = fn(&mut ShardCx, &mut Args, &mut Out) -> Result<(), CmdE
 
 pub type CmdFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CmdError>> + 'a>>;
 
-pub type ConnHandler = for<'a> fn(&'a mut ConnCx, Vec<Bytes>) -> CmdFuture<'a>;
+pub type ConnHandler = for<'a> fn(&'a mut ConnCx, Vec<Arg>) -> CmdFuture<'a>;
 
 #[derive(Clone, Copy)]
 pub enum Run {
@@ -352,7 +351,7 @@ pub fn written_keys(args: &[&[u8]], f: &mut dyn FnMut(&[u8])) {
 }
 
 /// Runs a shard command and writes its reply (or error) to `out`.
-pub fn run_on_shard(cx: &mut ShardCx, handler: ShardHandler, argv: &[Bytes], out: &mut Out) {
+pub fn run_on_shard(cx: &mut ShardCx, handler: ShardHandler, argv: &[Arg], out: &mut Out) {
     let start = out.len();
     let mut args = Args::new(argv);
     if let Err(e) = handler(cx, &mut args, out) {
@@ -365,16 +364,14 @@ pub fn run_on_shard(cx: &mut ShardCx, handler: ShardHandler, argv: &[Bytes], out
 /// Helpers for the families' shard-level unit tests.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use bytes::Bytes;
-
     use super::{Run, lookup, run_on_shard};
-    use crate::resp::{Out, Proto};
+    use crate::resp::{Arg, Out, Proto};
     use crate::shard::{Shard, ShardCx};
 
     /// Runs `line` (space-separated words) as a shard command on db 0 of `shard` at time
     /// 1000 ms; returns the RESP2 reply bytes.
     pub fn run_line(shard: &mut Shard, line: &str) -> Vec<u8> {
-        let argv: Vec<Bytes> = line.split(' ').map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        let argv: Vec<Arg> = line.split(' ').map(Arg::from).collect();
         let spec = lookup(&argv[0]).expect("known command");
         let Run::Shard(h) = spec.run else {
             panic!("{line}: not a shard command")

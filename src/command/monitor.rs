@@ -18,6 +18,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 
 use super::*;
+use crate::resp::Arg;
 
 /// Monitoring clients on all cores.
 static MONITORS: AtomicUsize = AtomicUsize::new(0);
@@ -113,7 +114,7 @@ pub fn stop(session: &mut Session) {
 
 /// Whether MONITOR shows this command: not administrative ones, judged per subcommand for
 /// CLIENT as Redis 7.0's subcommand flags do (CLIENT REPLY shows, CLIENT LIST does not).
-pub fn shows(spec: &CommandSpec, argv: &[Bytes]) -> bool {
+pub fn shows(spec: &CommandSpec, argv: &[Arg]) -> bool {
     if spec.name == "client" {
         let sub = argv.get(1).map(|s| s.to_ascii_lowercase()).unwrap_or_default();
         let admin: &[&[u8]] = &[b"kill", b"list", b"pause", b"unpause", b"no-evict", b"unblock"];
@@ -123,7 +124,7 @@ pub fn shows(spec: &CommandSpec, argv: &[Bytes]) -> bool {
 }
 
 /// Appends one command's line to `buf`.
-pub fn format_line(buf: &mut Vec<u8>, db: usize, peer: &str, argv: &[Bytes]) {
+pub fn format_line(buf: &mut Vec<u8>, db: usize, peer: &str, argv: &[Arg]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -166,7 +167,7 @@ pub const SPECS: &[CommandSpec] = &[CommandSpec::new(
     "",
 )];
 
-fn monitor(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn monitor(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.session.multi.is_some() {
             return Err(CmdError::other("ERR MONITOR isn't allowed for DENY BLOCKING client"));
@@ -186,7 +187,7 @@ mod tests {
     #[test]
     fn lines_are_quoted_like_redis() {
         let mut buf = Vec::new();
-        let argv = [Bytes::from_static(b"SET"), Bytes::from_static(b"k\"\n\x01")];
+        let argv = [Arg::from_static(b"SET"), Arg::from_static(b"k\"\n\x01")];
         format_line(&mut buf, 3, "127.0.0.1:5000", &argv);
         let text = String::from_utf8(buf).expect("ascii");
         assert!(text.starts_with('+'));

@@ -6,9 +6,8 @@
 //! refused before it ran. Everything here is per core; the cross-core parts are cold (a slow
 //! log id, monitors' lines sent once per batch).
 
-use bytes::Bytes;
-
 use super::{CommandSpec, ConnCx, Session, cmdstats, latency, monitor, slowlog};
+use crate::resp::Arg;
 use crate::server::ServerState;
 
 /// Records one executed command. `idx` is its index in the command table.
@@ -17,7 +16,7 @@ pub fn finished(
     session: &mut Session,
     idx: usize,
     spec: &'static CommandSpec,
-    argv: &[Bytes],
+    argv: &[Arg],
     usec: u64,
     reply: &[u8],
 ) {

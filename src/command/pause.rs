@@ -10,10 +10,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use super::args::parse_int;
 use super::*;
+use crate::resp::Arg;
 use crate::shard::unix_ms;
 
 /// When the pause ends (unix ms); 0 when there is none.
@@ -80,7 +79,7 @@ impl Drop for Waiting {
 }
 
 /// CLIENT PAUSE timeout [WRITE|ALL]. A second pause keeps the later end and the stricter mode.
-pub fn client_pause(argv: &[Bytes]) -> Result<(), CmdError> {
+pub fn client_pause(argv: &[Arg]) -> Result<(), CmdError> {
     let ms = parse_int(&argv[2]).map_err(|_| CmdError::other("ERR timeout is not an integer or out of range"))?;
     if ms < 0 {
         return Err(CmdError::other("ERR timeout is negative"));

@@ -2,8 +2,6 @@
 
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
-
 use super::args::is;
 use super::*;
 use crate::persist::save::save;
@@ -40,7 +38,7 @@ pub const SPECS: &[CommandSpec] = &[
     ),
 ];
 
-fn save_cmd(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn save_cmd(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let txn = cx.txn_all(2);
         save(&cx.core, txn, false).await.map_err(CmdError::other)?;
@@ -49,7 +47,7 @@ fn save_cmd(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn bgsave(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn bgsave(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let schedule = match argv.len() {
             1 => false,
@@ -72,7 +70,7 @@ fn bgsave(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn lastsave(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn lastsave(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         cx.out
             .int(cx.core.server.persist.last_save.load(Ordering::SeqCst) as i64);

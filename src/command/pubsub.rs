@@ -8,12 +8,11 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
-
 use super::dispatch::lower;
 use super::*;
 use crate::config::ClientClass;
 use crate::net::pubsub::{self, Space, Subscriber};
+use crate::resp::Arg;
 use crate::txn::Lock;
 
 const P: &str = "pubsub";
@@ -164,7 +163,7 @@ fn subscriber(cx: &mut ConnCx) -> Rc<Subscriber> {
     s
 }
 
-fn subscribe_generic(cx: &mut ConnCx, argv: &[Bytes], space: Space) {
+fn subscribe_generic(cx: &mut ConnCx, argv: &[Arg], space: Space) {
     let sub = subscriber(cx);
     for name in &argv[1..] {
         let added = pubsub::with_local(|r| r.subscribe(space, name, &sub));
@@ -180,7 +179,7 @@ fn subscribe_generic(cx: &mut ConnCx, argv: &[Bytes], space: Space) {
 }
 
 /// Unsubscribes from `names`, or from everything in `space` when `names` is empty.
-pub fn unsubscribe_generic(cx: &mut ConnCx, names: &[Bytes], space: Space) {
+pub fn unsubscribe_generic(cx: &mut ConnCx, names: &[Arg], space: Space) {
     let id = cx.session.id;
     let names: Vec<Vec<u8>> = if names.is_empty() {
         cx.session.subs.list(space).clone()
@@ -215,42 +214,42 @@ pub fn drop_all(cx: &mut ConnCx) {
     cx.session.subs.sub = None;
 }
 
-fn subscribe(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn subscribe(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         subscribe_generic(cx, &argv, Space::Channel);
         Ok(())
     })
 }
 
-fn psubscribe(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn psubscribe(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         subscribe_generic(cx, &argv, Space::Pattern);
         Ok(())
     })
 }
 
-fn ssubscribe(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn ssubscribe(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         subscribe_generic(cx, &argv, Space::Shard);
         Ok(())
     })
 }
 
-fn unsubscribe(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn unsubscribe(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         unsubscribe_generic(cx, &argv[1..], Space::Channel);
         Ok(())
     })
 }
 
-fn punsubscribe(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn punsubscribe(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         unsubscribe_generic(cx, &argv[1..], Space::Pattern);
         Ok(())
     })
 }
 
-fn sunsubscribe(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn sunsubscribe(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         unsubscribe_generic(cx, &argv[1..], Space::Shard);
         Ok(())
@@ -258,7 +257,7 @@ fn sunsubscribe(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 }
 
 /// Publishes on every core; returns the total number of receivers.
-async fn publish_everywhere(cx: &ConnCx, space: Space, channel: Bytes, message: Bytes) -> i64 {
+async fn publish_everywhere(cx: &ConnCx, space: Space, channel: Arg, message: Arg) -> i64 {
     let mut n = 0;
     for core in 0..cx.core.shards {
         let (c, m) = (channel.clone(), message.clone());
@@ -272,7 +271,7 @@ async fn publish_everywhere(cx: &ConnCx, space: Space, channel: Bytes, message: 
     n as i64
 }
 
-fn publish(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn publish(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let n = publish_everywhere(cx, Space::Channel, argv[1].clone(), argv[2].clone()).await;
         cx.out.int(n);
@@ -280,7 +279,7 @@ fn publish(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn spublish(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn spublish(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let n = publish_everywhere(cx, Space::Shard, argv[1].clone(), argv[2].clone()).await;
         cx.out.int(n);
@@ -289,11 +288,7 @@ fn spublish(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 }
 
 /// Runs `f` on every core's registry and collects the answers.
-async fn gather<T: Send + 'static>(
-    cx: &ConnCx,
-    f: fn(&mut pubsub::Registry, &[Bytes]) -> T,
-    args: Vec<Bytes>,
-) -> Vec<T> {
+async fn gather<T: Send + 'static>(cx: &ConnCx, f: fn(&mut pubsub::Registry, &[Arg]) -> T, args: Vec<Arg>) -> Vec<T> {
     let args = std::sync::Arc::new(args);
     let mut all = Vec::new();
     for core in 0..cx.core.shards {
@@ -307,7 +302,7 @@ async fn gather<T: Send + 'static>(
     all
 }
 
-fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let sub = lower(&argv[1]);
         let rest = argv[2..].to_vec();
@@ -319,9 +314,9 @@ fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                     Space::Shard
                 };
                 let f = if space == Space::Channel {
-                    |r: &mut pubsub::Registry, a: &[Bytes]| r.channels(Space::Channel, a.first().map(|p| &p[..]))
+                    |r: &mut pubsub::Registry, a: &[Arg]| r.channels(Space::Channel, a.first().map(|p| &p[..]))
                 } else {
-                    |r: &mut pubsub::Registry, a: &[Bytes]| r.channels(Space::Shard, a.first().map(|p| &p[..]))
+                    |r: &mut pubsub::Registry, a: &[Arg]| r.channels(Space::Shard, a.first().map(|p| &p[..]))
                 };
                 let mut names: Vec<Vec<u8>> = gather(cx, f, rest).await.into_iter().flatten().collect();
                 names.sort();
@@ -331,13 +326,11 @@ fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
             }
             ("numsub", _) | ("shardnumsub", _) => {
                 let f = if sub == "numsub" {
-                    |r: &mut pubsub::Registry, a: &[Bytes]| {
+                    |r: &mut pubsub::Registry, a: &[Arg]| {
                         a.iter().map(|c| r.count(Space::Channel, c)).collect::<Vec<_>>()
                     }
                 } else {
-                    |r: &mut pubsub::Registry, a: &[Bytes]| {
-                        a.iter().map(|c| r.count(Space::Shard, c)).collect::<Vec<_>>()
-                    }
+                    |r: &mut pubsub::Registry, a: &[Arg]| a.iter().map(|c| r.count(Space::Shard, c)).collect::<Vec<_>>()
                 };
                 let per_core = gather(cx, f, rest.clone()).await;
                 cx.out.map(rest.len());
@@ -347,7 +340,7 @@ fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
                 }
             }
             ("numpat", 0) => {
-                let f = |r: &mut pubsub::Registry, _: &[Bytes]| r.channels(Space::Pattern, None);
+                let f = |r: &mut pubsub::Registry, _: &[Arg]| r.channels(Space::Pattern, None);
                 let mut pats: Vec<Vec<u8>> = gather(cx, f, rest).await.into_iter().flatten().collect();
                 pats.sort();
                 pats.dedup();

@@ -1,8 +1,6 @@
 //! REPLICAOF / SLAVEOF: follow a master, or (`NO ONE`) become a master again. The link itself
 //! lives in `repl::replica_link`; these commands only change the role (`repl::replica`).
 
-use bytes::Bytes;
-
 use super::args::is;
 use super::*;
 use crate::repl::replica::{SetMaster, set_master, unset_master};
@@ -25,7 +23,7 @@ pub const SPECS: &[CommandSpec] = &[
     ),
 ];
 
-fn replicaof(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn replicaof(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if is(&argv[1], "no") && is(&argv[2], "one") {
             unset_master(&cx.core).await;

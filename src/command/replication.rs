@@ -10,8 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::args::{is, parse_int};
 use super::*;
 use crate::config::ClientClass;
@@ -54,7 +52,7 @@ pub struct Handoff {
     pub wait_ack: bool,
 }
 
-fn replconf(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn replconf(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if argv.len().is_multiple_of(2) {
             return Err(CmdError::Syntax);
@@ -148,7 +146,7 @@ async fn full_sync(cx: &mut ConnCx, legacy: bool) {
     });
 }
 
-fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn psync(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.session.handoff.is_some() {
             return Ok(());
@@ -206,7 +204,7 @@ fn psync(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn sync(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn sync(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.session.handoff.is_none() {
             replica_link_up(cx)?;
@@ -254,7 +252,7 @@ fn replica_role(cx: &mut ConnCx) -> bool {
     true
 }
 
-fn role(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn role(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if replica_role(cx) {
             return Ok(());
@@ -317,7 +315,7 @@ fn acked(cx: &ConnCx, offset: i64) -> i64 {
         .count() as i64
 }
 
-fn wait(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn wait(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.core.server.repl().replica.is_active() && std::env::var_os("SHOAL_EXPERIMENT_QUEUE").is_none() {
             return Err(CmdError::other(

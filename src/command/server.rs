@@ -6,8 +6,6 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
-
 use super::dispatch::lower;
 use super::*;
 use crate::server::stats::total;
@@ -277,9 +275,9 @@ fn shoal_section(figs: &[ShardFigures], cores: &[CoreFigures]) -> String {
     s
 }
 
-fn info(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn info(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
-        let wanted: Vec<String> = argv[1..].iter().map(lower).collect();
+        let wanted: Vec<String> = argv[1..].iter().map(|a| lower(a)).collect();
         let mut figs = Vec::with_capacity(cx.core.shards);
         let mut cores = Vec::with_capacity(cx.core.shards);
         for shard in 0..cx.core.shards {
@@ -296,7 +294,7 @@ fn info(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn config(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let sub = lower(&argv[1]);
         match sub.as_str() {
@@ -359,7 +357,7 @@ fn config(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn time(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn time(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -371,7 +369,7 @@ fn time(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn debug(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn debug(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         match lower(&argv[1]).as_str() {
             "sleep" if argv.len() == 3 => {
@@ -389,7 +387,7 @@ fn debug(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn shutdown(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn shutdown(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let mut abort = false;
         let p = &cx.core.server.persist.shutdown_mode;

@@ -10,11 +10,10 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use bytes::Bytes;
-
 use super::args::parse_int;
 use super::dispatch::lower;
 use super::*;
+use crate::resp::Arg;
 use crate::server::ServerState;
 use crate::txn::Lock;
 
@@ -35,7 +34,7 @@ pub struct Entry {
     pub id: u64,
     pub unix_s: u64,
     pub usec: u64,
-    pub args: Vec<Bytes>,
+    pub args: Vec<Arg>,
     pub peer: String,
     pub name: Vec<u8>,
 }
@@ -65,7 +64,7 @@ pub fn threshold(st: &ServerState) -> i64 {
 
 /// Logs the command if it took at least the threshold. EXEC is never logged (its commands
 /// are, one by one), as Redis's `skip_slowlog` flag says.
-pub fn maybe_log(st: &ServerState, spec: &CommandSpec, argv: &[Bytes], usec: u64, session: &Session) {
+pub fn maybe_log(st: &ServerState, spec: &CommandSpec, argv: &[Arg], usec: u64, session: &Session) {
     let t = threshold(st);
     if t < 0 || (usec as i64) < t || spec.name == "exec" {
         return;
@@ -88,19 +87,19 @@ pub fn maybe_log(st: &ServerState, spec: &CommandSpec, argv: &[Bytes], usec: u64
 
 /// The arguments as the log keeps them: secrets redacted, at most 32 arguments of at most
 /// 128 bytes each, with what was cut said in the last slot.
-fn logged_args(spec: &CommandSpec, argv: &[Bytes]) -> Vec<Bytes> {
+fn logged_args(spec: &CommandSpec, argv: &[Arg]) -> Vec<Arg> {
     let redacted = redacted_positions(spec, argv);
     let keep = argv.len().min(MAX_ARGC);
     let mut out = Vec::with_capacity(keep);
     for (i, a) in argv.iter().take(keep).enumerate() {
         if keep != argv.len() && i == keep - 1 {
-            out.push(Bytes::from(format!("... ({} more arguments)", argv.len() - keep + 1)));
+            out.push(Arg::from(format!("... ({} more arguments)", argv.len() - keep + 1)));
         } else if redacted.contains(&i) {
-            out.push(Bytes::from_static(b"(redacted)"));
+            out.push(Arg::from_static(b"(redacted)"));
         } else if a.len() > MAX_ARG_LEN {
             let mut v = a[..MAX_ARG_LEN].to_vec();
             v.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_ARG_LEN).as_bytes());
-            out.push(Bytes::from(v));
+            out.push(Arg::from(v));
         } else {
             out.push(a.clone());
         }
@@ -109,7 +108,7 @@ fn logged_args(spec: &CommandSpec, argv: &[Bytes]) -> Vec<Bytes> {
 }
 
 /// Argument positions holding passwords (AUTH's, HELLO's AUTH pair), never shown.
-fn redacted_positions(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
+fn redacted_positions(spec: &CommandSpec, argv: &[Arg]) -> Vec<usize> {
     match spec.name {
         "auth" => (1..argv.len()).collect(),
         "hello" => argv
@@ -172,7 +171,7 @@ async fn all_entries(cx: &ConnCx) -> Vec<Entry> {
     all
 }
 
-fn slowlog(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn slowlog(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         refresh_if_unset(cx);
         match (lower(&argv[1]).as_str(), argv.len()) {
@@ -246,16 +245,16 @@ mod tests {
     #[test]
     fn long_commands_are_cut_like_redis() {
         let spec = lookup(b"rpush").expect("known");
-        let argv: Vec<Bytes> = (0..40).map(|i| Bytes::from(format!("a{i}"))).collect();
+        let argv: Vec<Arg> = (0..40).map(|i| Arg::from(format!("a{i}"))).collect();
         let args = logged_args(spec, &argv);
         assert_eq!(args.len(), 32);
         assert_eq!(&args[31][..], b"... (9 more arguments)");
-        let long = vec![Bytes::from_static(b"set"), Bytes::from(vec![b'x'; 130])];
+        let long = vec![Arg::from_static(b"set"), Arg::from(vec![b'x'; 130])];
         let args = logged_args(spec, &long);
         assert!(args[1].ends_with(b"x... (2 more bytes)"));
         assert_eq!(args[1].len(), 128 + "... (2 more bytes)".len());
         let auth = lookup(b"auth").expect("known");
-        let args = logged_args(auth, &[Bytes::from_static(b"auth"), Bytes::from_static(b"pw")]);
+        let args = logged_args(auth, &[Arg::from_static(b"auth"), Arg::from_static(b"pw")]);
         assert_eq!(&args[1][..], b"(redacted)");
     }
 }

@@ -8,10 +8,9 @@
 //! there as one job (`dispatch::exec_on_one_shard`). Errors inside EXEC do not roll back, as
 //! in Redis.
 
-use bytes::Bytes;
-
 use super::conn::Multi;
 use super::*;
+use crate::resp::Arg;
 use crate::shard::{Shard, ShardId, key_hash, shard_of, unix_ms};
 use crate::txn::Lock;
 
@@ -78,7 +77,7 @@ fn connection_only(spec: &CommandSpec) -> bool {
     )
 }
 
-fn multi(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn multi(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.session.multi.is_some() {
             return Err(CmdError::other("ERR MULTI calls can not be nested"));
@@ -89,7 +88,7 @@ fn multi(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn discard(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn discard(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.session.multi.take().is_none() {
             return Err(CmdError::other("ERR DISCARD without MULTI"));
@@ -100,7 +99,7 @@ fn discard(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn watch(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn watch(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         if cx.session.multi.is_some() {
             return Err(CmdError::other("ERR WATCH inside MULTI is not allowed"));
@@ -123,7 +122,7 @@ fn watch(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-fn unwatch(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn unwatch(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         unwatch_all(cx).await;
         cx.out.ok();
@@ -161,7 +160,7 @@ pub async fn unwatch_all(cx: &mut ConnCx) {
 }
 
 /// The shards an EXEC must hold for `queued` (plus the watched keys' shards).
-fn shards_for(cx: &ConnCx, queued: &[Bytes], all: &mut bool, out: &mut Vec<ShardId>) {
+fn shards_for(cx: &ConnCx, queued: &[Arg], all: &mut bool, out: &mut Vec<ShardId>) {
     let Some(spec) = lookup(&queued[0]) else { return };
     if connection_only(spec) {
         return;
@@ -197,7 +196,7 @@ fn watch_dirty(s: &mut Shard, client: u64, watched: &hashbrown::HashMap<ShardId,
 /// them all).
 fn one_shard(
     cx: &ConnCx,
-    queued: &[Vec<Bytes>],
+    queued: &[Vec<Arg>],
     all: bool,
     shards: &[ShardId],
 ) -> Option<(ShardId, Vec<super::dispatch::Planned>)> {
@@ -205,7 +204,7 @@ fn one_shard(
     if all || shards.iter().any(|&s| s != first) {
         return None;
     }
-    let plan = |argv: &Vec<Bytes>| {
+    let plan = |argv: &Vec<Arg>| {
         let (idx, spec) = lookup_indexed(&argv[0])?;
         // A key-less form (a HELP) runs on the client's own shard, not on `first`.
         spec.keys.positions(argv.len()).next()?;
@@ -220,7 +219,7 @@ fn one_shard(
     Some((first, planned))
 }
 
-fn exec(cx: &mut ConnCx, _argv: Vec<Bytes>) -> CmdFuture<'_> {
+fn exec(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let Some(mut multi) = cx.session.multi.take() else {
             return Err(CmdError::other("ERR EXEC without MULTI"));

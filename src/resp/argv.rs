@@ -1,14 +1,13 @@
 //! A per-core pool of emptied argument vectors.
 //!
-//! Every parsed request needs a `Vec<Bytes>` for its arguments (the arguments themselves are
-//! zero-copy slices of the read buffer). Without reuse that vector is the one heap allocation
-//! a GET or SET costs. The dispatcher hands each executed request back with [`recycle`], the
+//! Every parsed request needs a `Vec<Arg>` for its arguments. Without reuse that vector is
+//! the one heap allocation a GET or SET costs. The dispatcher hands each executed request back with [`recycle`], the
 //! parser takes one with [`take`]; a request that outlives its batch (queued in MULTI, kept
 //! by a connection command) is simply dropped and the pool falls back to allocating.
 
 use std::cell::RefCell;
 
-use bytes::Bytes;
+use super::Arg;
 
 use crate::util::{keep_spare, take_spare};
 
@@ -22,12 +21,12 @@ const POOL_LIMIT: usize = 512;
 const KEEP_ROOM: usize = 16;
 
 thread_local! {
-    static SPARE: RefCell<Vec<Vec<Bytes>>> = const { RefCell::new(Vec::new()) };
+    static SPARE: RefCell<Vec<Vec<Arg>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An empty vector with room for `args` arguments: a spare one of this core when there is
 /// one, a new one otherwise.
-pub fn take(args: usize) -> Vec<Bytes> {
+pub fn take(args: usize) -> Vec<Arg> {
     match take_spare(&SPARE) {
         Some(mut v) => {
             v.reserve(args);
@@ -38,7 +37,7 @@ pub fn take(args: usize) -> Vec<Bytes> {
 }
 
 /// Drops the arguments and keeps the emptied vector for a later [`take`] on this core.
-pub fn recycle(mut argv: Vec<Bytes>) {
+pub fn recycle(mut argv: Vec<Arg>) {
     if argv.capacity() == 0 || argv.capacity() > KEEP_ROOM {
         return;
     }
@@ -47,7 +46,7 @@ pub fn recycle(mut argv: Vec<Bytes>) {
 }
 
 /// Recycles every request of `batch`, leaving it empty (its own buffer is kept).
-pub fn recycle_all(batch: impl Iterator<Item = Vec<Bytes>>) {
+pub fn recycle_all(batch: impl Iterator<Item = Vec<Arg>>) {
     for argv in batch {
         recycle(argv);
     }
@@ -60,11 +59,7 @@ mod tests {
     #[test]
     fn a_recycled_vector_comes_back_empty_and_keeps_its_buffer() {
         let mut v = take(3);
-        v.extend([
-            Bytes::from_static(b"SET"),
-            Bytes::from_static(b"k"),
-            Bytes::from_static(b"v"),
-        ]);
+        v.extend([Arg::from_static(b"SET"), Arg::from_static(b"k"), Arg::from_static(b"v")]);
         let at = v.as_ptr();
         recycle(v);
         let again = take(3);
@@ -74,7 +69,7 @@ mod tests {
 
     #[test]
     fn large_vectors_are_not_kept() {
-        let big: Vec<Bytes> = (0..KEEP_ROOM + 1).map(|_| Bytes::new()).collect();
+        let big: Vec<Arg> = (0..KEEP_ROOM + 1).map(|_| Arg::default()).collect();
         recycle(big);
         assert_eq!(SPARE.with(|s| s.borrow().len()), 0);
         assert!(take(1).capacity() >= 1);
@@ -82,7 +77,7 @@ mod tests {
 
     #[test]
     fn the_pool_is_bounded() {
-        let many: Vec<Vec<Bytes>> = (0..POOL_LIMIT + 10).map(|_| Vec::with_capacity(2)).collect();
+        let many: Vec<Vec<Arg>> = (0..POOL_LIMIT + 10).map(|_| Vec::with_capacity(2)).collect();
         recycle_all(many.into_iter());
         let held = SPARE.with(|s| s.borrow().len());
         assert!(held <= POOL_LIMIT);

@@ -1,11 +1,13 @@
 //! Request parsing: RESP multibulk arrays and inline commands, as redis-server 7.0 reads them.
 //!
-//! The parser never copies an argument: a complete request is split off the read buffer as one
-//! frozen `Bytes` and every argument is a slice of it. It is resumable, so a request that
+//! A short argument is copied into its [`Arg`]; when a request has a long one, the request is
+//! split off the read buffer as one frozen `Bytes` and its long arguments are slices of it. It is resumable, so a request that
 //! arrives over many reads is scanned once, not once per read, and a hostile length only ever
 //! reserves what has actually arrived.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
+
+use super::arg::{Arg, INLINE_MAX as ARG_INLINE_MAX};
 
 use super::inline::split_inline;
 
@@ -38,8 +40,8 @@ impl ProtocolError {
     }
 }
 
-/// One parsed request: its arguments, each a zero-copy slice of the read buffer.
-pub type Request = Vec<Bytes>;
+/// One parsed request: its arguments.
+pub type Request = Vec<Arg>;
 
 /// Resumable parser state for one connection.
 #[derive(Default, Debug)]
@@ -121,7 +123,7 @@ impl RequestParser {
             _ => text,
         };
         match split_inline(&text) {
-            Some(args) => Ok(Some(args.into_iter().map(Bytes::from).collect())),
+            Some(args) => Ok(Some(args.into_iter().map(Arg::from).collect())),
             None => Err(ProtocolError::new("unbalanced quotes in request")),
         }
     }
@@ -182,9 +184,24 @@ impl RequestParser {
             self.spans.push((next, len));
             self.pos = next + len + 2;
         }
-        let frame = buf.split_to(self.pos).freeze();
         let mut args = super::argv::take(self.spans.len());
-        args.extend(self.spans.iter().map(|&(start, len)| frame.slice(start..start + len)));
+        if self.spans.iter().all(|&(_, len)| len <= ARG_INLINE_MAX) {
+            let bytes = &buf[..];
+            args.extend(self.spans.iter().map(|&(start, len)| {
+                match bytes.get(start..start + ARG_INLINE_MAX).and_then(|w| w.try_into().ok()) {
+                    Some(window) => Arg::inline_window(window, len),
+                    None => Arg::inline(&bytes[start..start + len]).unwrap_or_default(),
+                }
+            }));
+            buf.advance(self.pos);
+        } else {
+            let frame = buf.split_to(self.pos).freeze();
+            args.extend(
+                self.spans
+                    .iter()
+                    .map(|&(start, len)| Arg::from(frame.slice(start..start + len))),
+            );
+        }
         self.reset();
         Ok(Some(args))
     }
@@ -219,6 +236,27 @@ mod tests {
                 vec![b"GET".to_vec(), b"k".to_vec()],
                 vec![b"PING".to_vec()],
                 vec![b"SET".to_vec(), b"inl".to_vec(), b"ine".to_vec()],
+            ]
+        );
+    }
+
+    #[test]
+    fn short_and_long_arguments_in_one_pipeline() {
+        let long = vec![b'v'; 100];
+        let mut input = b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$100\r\n".to_vec();
+        input.extend_from_slice(&long);
+        input.extend_from_slice(b"\r\n*2\r\n$3\r\nGET\r\n$23\r\n");
+        input.extend_from_slice(&[b'k'; 23]);
+        input.extend_from_slice(b"\r\n*2\r\n$3\r\nGET\r\n$24\r\n");
+        input.extend_from_slice(&[b'k'; 24]);
+        input.extend_from_slice(b"\r\n");
+        let got = parse_all(&input).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                vec![b"SET".to_vec(), b"key:000000012345".to_vec(), long],
+                vec![b"GET".to_vec(), vec![b'k'; 23]],
+                vec![b"GET".to_vec(), vec![b'k'; 24]],
             ]
         );
     }

@@ -176,12 +176,12 @@ impl<'a> ShardCx<'a> {
     }
 
     /// Logs the command exactly as the client sent it (writes that replicate verbatim).
-    pub fn emit_argv(&mut self, argv: &[bytes::Bytes]) {
+    pub fn emit_argv(&mut self, argv: &[impl AsRef<[u8]>]) {
         if !self.shard.log.is_enabled() && self.shard.watches.is_empty() {
             self.shard.log.dirty += 1;
             return;
         }
-        let args: Vec<&[u8]> = argv.iter().map(|b| &b[..]).collect();
+        let args: Vec<&[u8]> = argv.iter().map(|b| b.as_ref()).collect();
         self.emit(&args);
     }
 

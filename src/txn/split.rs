@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hashbrown::HashMap;
 
 use crate::command::{CmdError, CommandSpec, ConnCx, Merge, ShardHandler, run_on_shard};
+use crate::resp::Arg;
 use crate::resp::Out;
 use crate::resp::scan::array_items;
 use crate::shard::{ShardCx, ShardId, shard_of, unix_ms};
@@ -26,12 +26,12 @@ pub struct SplitPlan {
 
 struct Part {
     shard: ShardId,
-    sub: Vec<Bytes>,
+    sub: Vec<Arg>,
     orders: Vec<usize>,
 }
 
 impl SplitPlan {
-    pub fn new(spec: &'static CommandSpec, handler: ShardHandler, merge: Merge, argv: &[Bytes], shards: usize) -> Self {
+    pub fn new(spec: &'static CommandSpec, handler: ShardHandler, merge: Merge, argv: &[Arg], shards: usize) -> Self {
         let step = spec.keys.step.max(1) as usize;
         let positions: Vec<usize> = spec.keys.positions(argv.len()).collect();
         let first = positions.first().copied().unwrap_or(argv.len());
@@ -111,7 +111,7 @@ impl SplitBatch {
 /// Returns each batch's merged replies, in order.
 async fn run_batches(mut txn: crate::txn::Txn, batches: Vec<SplitBatch>) -> Vec<Vec<u8>> {
     // What each shard runs: (batch, plan, db, proto, handler, sub-command), in order.
-    type Work = Vec<(usize, usize, usize, crate::resp::Proto, ShardHandler, Vec<Bytes>)>;
+    type Work = Vec<(usize, usize, usize, crate::resp::Proto, ShardHandler, Vec<Arg>)>;
     let mut work: HashMap<ShardId, Work> = HashMap::new();
     for (b, batch) in batches.iter().enumerate() {
         for (i, p) in batch.plans.iter().enumerate() {

@@ -20,12 +20,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::multi::{Attempt, WaitFor, attempt, move_across, parse_mpop, same_shard};
 use super::ops::{How, PopOp};
 use super::parse_end;
 use crate::command::{CmdError, CmdFuture, ConnCx};
+use crate::resp::Arg;
 use crate::runtime;
 use crate::shard::ShardId;
 use crate::store::list::End;
@@ -65,7 +64,7 @@ fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
 struct Registration {
     core: Rc<CoreCx>,
     db: usize,
-    keys: Arc<Vec<Bytes>>,
+    keys: Arc<Vec<Arg>>,
     shards: Vec<ShardId>,
     wait: WaitFor,
 }
@@ -138,13 +137,13 @@ async fn wait_served(reg: &Registration, deadline: Option<Instant>) -> Woken {
 
 /// The shape of a blocking command.
 enum Kind {
-    Pop(Vec<Bytes>, How),
+    Pop(Vec<Arg>, How),
     Move {
-        src: Bytes,
-        dst: Bytes,
+        src: Arg,
+        dst: Arg,
         from: End,
         to: End,
-        record: Vec<Bytes>,
+        record: Vec<Arg>,
     },
 }
 
@@ -265,7 +264,7 @@ async fn run_blocking(cx: &mut ConnCx, kind: Kind, timeout: Option<Duration>) ->
     }
 }
 
-fn bpop(cx: &mut ConnCx, argv: Vec<Bytes>, end: End) -> CmdFuture<'_> {
+fn bpop(cx: &mut ConnCx, argv: Vec<Arg>, end: End) -> CmdFuture<'_> {
     Box::pin(async move {
         let timeout = parse_timeout(&argv[argv.len() - 1])?;
         let keys = argv[1..argv.len() - 1].to_vec();
@@ -273,19 +272,19 @@ fn bpop(cx: &mut ConnCx, argv: Vec<Bytes>, end: End) -> CmdFuture<'_> {
     })
 }
 
-pub fn blpop(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn blpop(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     bpop(cx, argv, End::Left)
 }
 
-pub fn brpop(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn brpop(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     bpop(cx, argv, End::Right)
 }
 
 /// BRPOPLPUSH src dst timeout: logged as RPOPLPUSH when it moves something.
-pub fn brpoplpush(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn brpoplpush(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let timeout = parse_timeout(&argv[3])?;
-        let record = vec![Bytes::from_static(b"RPOPLPUSH"), argv[1].clone(), argv[2].clone()];
+        let record = vec![Arg::from_static(b"RPOPLPUSH"), argv[1].clone(), argv[2].clone()];
         let kind = Kind::Move {
             src: argv[1].clone(),
             dst: argv[2].clone(),
@@ -298,12 +297,12 @@ pub fn brpoplpush(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 }
 
 /// BLMOVE src dst from to timeout: logged as LMOVE when it moves something.
-pub fn blmove(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn blmove(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let (from, to) = (parse_end(&argv[3])?, parse_end(&argv[4])?);
         let timeout = parse_timeout(&argv[5])?;
         let mut record = argv[..5].to_vec();
-        record[0] = Bytes::from_static(b"LMOVE");
+        record[0] = Arg::from_static(b"LMOVE");
         let kind = Kind::Move {
             src: argv[1].clone(),
             dst: argv[2].clone(),
@@ -316,7 +315,7 @@ pub fn blmove(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 }
 
 /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: logged as LPOP/RPOP key n.
-pub fn blmpop(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn blmpop(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let timeout = parse_timeout(&argv[1])?;
         let (keys, end, count) = parse_mpop(&argv, 2)?;

@@ -101,7 +101,7 @@ fn parse_end(arg: &[u8]) -> Result<End, CmdError> {
 pub(crate) fn push_elems(
     cx: &mut ShardCx,
     key: &[u8],
-    elems: &[bytes::Bytes],
+    elems: &[crate::resp::Arg],
     end: End,
     only_existing: bool,
 ) -> Result<usize, CmdError> {

@@ -9,12 +9,11 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use bytes::Bytes;
-
 use super::ops::{How, KeyState, PopOp, drop_if_empty, list_of, probe};
 use super::{parse_end, push_elems};
 use crate::command::args::{is, parse_int};
 use crate::command::{CmdError, CmdFuture, ConnCx};
+use crate::resp::Arg;
 use crate::resp::Out;
 use crate::shard::blocking::{BlockedOp, Waiter};
 use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
@@ -44,7 +43,7 @@ pub(super) struct WaitFor {
 fn try_on_shard(
     shard: &mut Shard,
     db: usize,
-    all: &[Bytes],
+    all: &[Arg],
     mine: &[usize],
     op: &Arc<PopOp>,
     wait: Option<(ShardId, &WaitFor)>,
@@ -69,7 +68,7 @@ fn try_on_shard(
     Ok(Attempt::Registered(Vec::new()))
 }
 
-fn register(shard: &mut Shard, db: usize, all: &[Bytes], mine: &[usize], op: &Arc<PopOp>, core: ShardId, w: &WaitFor) {
+fn register(shard: &mut Shard, db: usize, all: &[Arg], mine: &[usize], op: &Arc<PopOp>, core: ShardId, w: &WaitFor) {
     for &i in mine {
         let waiter = Waiter {
             core,
@@ -85,7 +84,7 @@ fn register(shard: &mut Shard, db: usize, all: &[Bytes], mine: &[usize], op: &Ar
 /// client on every key's shard.
 pub(super) async fn attempt(
     cx: &mut ConnCx,
-    keys: Arc<Vec<Bytes>>,
+    keys: Arc<Vec<Arg>>,
     op: PopOp,
     wait: Option<WaitFor>,
 ) -> Result<Attempt, CmdError> {
@@ -166,11 +165,11 @@ pub(super) async fn attempt(
 /// one locked transaction, logged once as `record`. `Ok(None)` when src is missing.
 pub(super) async fn move_across(
     cx: &mut ConnCx,
-    src: Bytes,
-    dst: Bytes,
+    src: Arg,
+    dst: Arg,
     from: End,
     to: End,
-    record: Vec<Bytes>,
+    record: Vec<Arg>,
 ) -> Result<Option<Vec<u8>>, CmdError> {
     let db = cx.session.db;
     let shards = cx.core.shards;
@@ -218,7 +217,7 @@ pub(super) async fn move_across(
         txn.finish();
         return Ok(None);
     };
-    let elem = Bytes::from(v);
+    let elem = Arg::from(v);
     let e2 = elem.clone();
     txn.hop(move |shard| {
         if shard.id != s_dst {
@@ -236,11 +235,11 @@ pub(super) async fn move_across(
 /// LMOVE / RPOPLPUSH, non-blocking. `record` is what gets logged (the command verbatim).
 pub(super) async fn do_move(
     cx: &mut ConnCx,
-    src: Bytes,
-    dst: Bytes,
+    src: Arg,
+    dst: Arg,
     from: End,
     to: End,
-    record: Vec<Bytes>,
+    record: Vec<Arg>,
 ) -> Result<Option<Vec<u8>>, CmdError> {
     let shards = cx.core.shards;
     if shard_of(&src, shards) != shard_of(&dst, shards) {
@@ -270,7 +269,7 @@ pub(super) fn same_shard(cx: &ConnCx, a: &[u8], b: &[u8]) -> bool {
     shard_of(a, cx.core.shards) == shard_of(b, cx.core.shards)
 }
 
-pub fn lmove(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn lmove(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let (from, to) = (parse_end(&argv[3])?, parse_end(&argv[4])?);
         let same = same_shard(cx, &argv[1], &argv[2]);
@@ -280,7 +279,7 @@ pub fn lmove(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
     })
 }
 
-pub fn rpoplpush(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn rpoplpush(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let same = same_shard(cx, &argv[1], &argv[2]);
         let r = do_move(
@@ -299,7 +298,7 @@ pub fn rpoplpush(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 
 /// Parses `numkeys key [key ...] LEFT|RIGHT [COUNT count]` starting at `argv[at]`, as
 /// LMPOP and BLMPOP share it.
-pub(super) fn parse_mpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, End, usize), CmdError> {
+pub(super) fn parse_mpop(argv: &[Arg], at: usize) -> Result<(Vec<Arg>, End, usize), CmdError> {
     let numkeys = match parse_int(&argv[at]) {
         Ok(n) if n >= 1 => n as usize,
         _ => return Err(CmdError::other("ERR numkeys should be greater than 0")),
@@ -325,7 +324,7 @@ pub(super) fn parse_mpop(argv: &[Bytes], at: usize) -> Result<(Vec<Bytes>, End, 
     Ok((argv[at + 1..where_at].to_vec(), end, count.unwrap_or(1)))
 }
 
-pub fn lmpop(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn lmpop(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let (keys, end, count) = parse_mpop(&argv, 1)?;
         let op = PopOp {

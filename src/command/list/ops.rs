@@ -2,10 +2,9 @@
 //! `PopOp`, the one description of "pop from this key and reply", used both when a command
 //! finds data at once and when a shard serves a blocked client (`shard::blocking`).
 
-use bytes::Bytes;
-
 use super::{list_write, push_elems};
 use crate::command::CmdError;
+use crate::resp::Arg;
 use crate::resp::{Out, Proto};
 use crate::shard::ShardCx;
 use crate::shard::blocking::{BlockedOp, Delivery};
@@ -74,8 +73,8 @@ pub enum How {
     Move {
         from: End,
         to: End,
-        dst: Bytes,
-        record: Vec<Bytes>,
+        dst: Arg,
+        record: Vec<Arg>,
     },
     /// A move whose destination lives on another shard: the client is woken and retries.
     Wake,
@@ -136,7 +135,7 @@ pub fn move_here(cx: &mut ShardCx, src: &[u8], dst: &[u8], from: End, to: End) -
         cx.shard.blocking.signal(cx.db, dst);
     } else {
         drop_if_empty(cx, src);
-        push_elems(cx, dst, &[Bytes::copy_from_slice(&v)], to, false)?;
+        push_elems(cx, dst, &[Arg::copy_from_slice(&v)], to, false)?;
     }
     Ok(v)
 }

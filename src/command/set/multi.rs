@@ -9,10 +9,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-
 use super::super::args::is;
 use super::super::*;
+use crate::resp::Arg;
 use crate::shard::{Shard, ShardCx, shard_of, unix_ms};
 use crate::store::set::{Elem, Set};
 use crate::store::{EncodingLimits, Kind, Value, ValueMut, ValueRef};
@@ -90,7 +89,7 @@ enum Target {
     /// Reply with the size of the intersection, counting up to the limit (0 = none).
     Card(usize),
     /// Store in this key and reply with its size; logs `argv`.
-    Store(Bytes, Arc<Vec<Bytes>>),
+    Store(Arg, Arc<Vec<Arg>>),
 }
 
 /// What came back to the connection.
@@ -100,7 +99,7 @@ enum Outcome {
 }
 
 /// Runs the whole command on one shard (every key lives there).
-fn algebra_local(cx: &mut ShardCx, op: SetOp, keys: &[Bytes], target: &Target) -> Result<Outcome, CmdError> {
+fn algebra_local(cx: &mut ShardCx, op: SetOp, keys: &[Arg], target: &Target) -> Result<Outcome, CmdError> {
     let limits = cx.shard.limits;
     // Copy-free: type-check every key first, then borrow the sets together.
     for k in keys {
@@ -130,7 +129,7 @@ fn inter_count(sets: &[Option<&Set>], limit: usize) -> usize {
 
 /// Writes a *STORE result (an empty one deletes `dst`) and logs the command if anything
 /// changed. Returns the stored size.
-fn store(cx: &mut ShardCx, dst: &[u8], result: Set, argv: &[Bytes]) -> usize {
+fn store(cx: &mut ShardCx, dst: &[u8], result: Set, argv: &[Arg]) -> usize {
     let n = result.len();
     if n > 0 {
         cx.put(dst, Value::Set(Box::new(result)), false);
@@ -141,7 +140,7 @@ fn store(cx: &mut ShardCx, dst: &[u8], result: Set, argv: &[Bytes]) -> usize {
     n
 }
 
-async fn algebra(cx: &mut ConnCx, op: SetOp, keys: Vec<Bytes>, target: Target) -> Result<Outcome, CmdError> {
+async fn algebra(cx: &mut ConnCx, op: SetOp, keys: Vec<Arg>, target: Target) -> Result<Outcome, CmdError> {
     let db = cx.session.db;
     let shards = cx.core.shards;
     let groups = keys_by_shard(&keys, shards);
@@ -225,7 +224,7 @@ fn reply(out: &mut Out, outcome: Outcome) {
 }
 
 /// The shared body of the six algebra commands.
-async fn run_algebra(cx: &mut ConnCx, argv: Vec<Bytes>, op: SetOp, store: bool) -> Result<(), CmdError> {
+async fn run_algebra(cx: &mut ConnCx, argv: Vec<Arg>, op: SetOp, store: bool) -> Result<(), CmdError> {
     let (target, keys) = if store {
         let argv = Arc::new(argv);
         (Target::Store(argv[1].clone(), argv.clone()), argv[2..].to_vec())
@@ -237,33 +236,33 @@ async fn run_algebra(cx: &mut ConnCx, argv: Vec<Bytes>, op: SetOp, store: bool) 
     Ok(())
 }
 
-pub fn sinter(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn sinter(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(run_algebra(cx, argv, SetOp::Inter, false))
 }
 
-pub fn sinterstore(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn sinterstore(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(run_algebra(cx, argv, SetOp::Inter, true))
 }
 
-pub fn sunion(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn sunion(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(run_algebra(cx, argv, SetOp::Union, false))
 }
 
-pub fn sunionstore(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn sunionstore(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(run_algebra(cx, argv, SetOp::Union, true))
 }
 
-pub fn sdiff(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn sdiff(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(run_algebra(cx, argv, SetOp::Diff, false))
 }
 
-pub fn sdiffstore(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn sdiffstore(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(run_algebra(cx, argv, SetOp::Diff, true))
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]: the keys are found by numkeys, not by the
 /// table's key span.
-pub fn sintercard(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn sintercard(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let numkeys = crate::util::num::parse_i64(&argv[1])
             .filter(|n| *n >= 1)
@@ -295,7 +294,7 @@ pub fn sintercard(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
 }
 
 /// SMOVE on one shard: Redis 7.0's order of checks (missing source first, then types).
-fn smove_local(cx: &mut ShardCx, src: &[u8], dst: &[u8], member: &[u8], argv: &[Bytes]) -> Result<bool, CmdError> {
+fn smove_local(cx: &mut ShardCx, src: &[u8], dst: &[u8], member: &[u8], argv: &[Arg]) -> Result<bool, CmdError> {
     let Some(s) = peek_set(cx, src)? else { return Ok(false) };
     let has = s.contains(member);
     peek_set(cx, dst)?;
@@ -338,7 +337,7 @@ fn add_member(cx: &mut ShardCx, key: &[u8], member: &[u8], limits: &EncodingLimi
     }
 }
 
-pub fn smove(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn smove(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let db = cx.session.db;
         let shards = cx.core.shards;

@@ -10,10 +10,9 @@
 //! Readiness is "the key holds a non-empty zset": ZADD, ZINCRBY and the *STORE commands
 //! signal the key when they create it.
 
-use bytes::Bytes;
-
 use super::*;
 use crate::command::args::parse_int;
+use crate::resp::Arg;
 
 /// Popped elements, in pop order.
 pub type Popped = Vec<(Box<[u8]>, f64)>;
@@ -50,7 +49,7 @@ pub enum PopReply {
 #[derive(Clone, Copy, Debug)]
 pub enum PopLog<'a> {
     /// The client's command as sent (ZPOPMIN / ZPOPMAX).
-    Verbatim(&'a [Bytes]),
+    Verbatim(&'a [Arg]),
     /// `ZPOPMIN|ZPOPMAX key <popped>` (ZMPOP, BZMPOP).
     Counted,
     /// `ZPOPMIN|ZPOPMAX key` (BZPOPMIN / BZPOPMAX).
@@ -185,14 +184,14 @@ pub fn zpopmax(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), C
 
 /// ZMPOP's arguments after parsing: the keys, the side and the count.
 pub struct MpopArgs {
-    pub keys: Vec<Bytes>,
+    pub keys: Vec<Arg>,
     pub side: PopSide,
     pub count: usize,
 }
 
 /// Parses `numkeys key [key ...] MIN|MAX [COUNT count]` starting at `argv[at]` (ZMPOP: 1,
 /// BZMPOP: 2), with 7.0's error texts.
-pub fn parse_mpop(argv: &[Bytes], at: usize) -> Result<MpopArgs, CmdError> {
+pub fn parse_mpop(argv: &[Arg], at: usize) -> Result<MpopArgs, CmdError> {
     let numkeys = parse_int(&argv[at])
         .ok()
         .filter(|n| *n > 0)

@@ -5,10 +5,9 @@
 //! Every query becomes a rank interval `[start, end)` plus a direction, computed with two
 //! `count_while` descents, so a range costs O(log n + returned).
 
-use bytes::Bytes;
-
 use super::*;
 use crate::command::args::{is, parse_int};
+use crate::resp::Arg;
 use crate::util::num::parse_f64;
 
 /// One end of a score range: `(` makes it exclusive.
@@ -168,7 +167,7 @@ impl RangeQuery {
     /// legacy commands (ZRANGEBYSCORE...), which then refuse BYLEX / REV as syntax errors.
     /// ZRANGESTORE (`store`) has no WITHSCORES. Checks run in Redis's order: the options
     /// (LIMIT values parsed as met), the conflicts, then the bounds.
-    pub fn parse(argv: &[Bytes], by: Option<By>, rev: Option<bool>, store: bool) -> Result<RangeQuery, CmdError> {
+    pub fn parse(argv: &[Arg], by: Option<By>, rev: Option<bool>, store: bool) -> Result<RangeQuery, CmdError> {
         let (mut by, mut rev) = (by, rev);
         let (mut withscores, mut offset, mut limit) = (false, 0i64, -1i64);
         let mut j = 2;

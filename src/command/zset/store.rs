@@ -9,12 +9,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-
 use super::pop::{MpopArgs, mpop_local, parse_mpop};
 use super::range::RangeQuery;
 use super::*;
 use crate::command::args::{is, parse_int};
+use crate::resp::Arg;
 use crate::shard::{Shard, ShardId, shard_of, unix_ms};
 use crate::txn::Txn;
 use crate::util::num::parse_f64;
@@ -55,7 +54,7 @@ struct SetOpts {
 }
 
 /// Reads `numkeys` at `argv[at]` and returns the source keys, with 7.0's errors.
-fn parse_numkeys(argv: &[Bytes], at: usize, name: &str) -> Result<Vec<Bytes>, CmdError> {
+fn parse_numkeys(argv: &[Arg], at: usize, name: &str) -> Result<Vec<Arg>, CmdError> {
     let n = parse_int(&argv[at])?;
     if n < 1 {
         return Err(CmdError::other(format!(
@@ -70,7 +69,7 @@ fn parse_numkeys(argv: &[Bytes], at: usize, name: &str) -> Result<Vec<Bytes>, Cm
 
 /// Parses the options after the keys, in Redis's order. `store`: a destination exists (no
 /// WITHSCORES); `card`: ZINTERCARD (LIMIT only).
-fn parse_opts(rest: &[Bytes], nkeys: usize, op: Op, store: bool, card: bool) -> Result<SetOpts, CmdError> {
+fn parse_opts(rest: &[Arg], nkeys: usize, op: Op, store: bool, card: bool) -> Result<SetOpts, CmdError> {
     let mut o = SetOpts {
         weights: vec![1.0; nkeys],
         aggregate: Aggregate::Sum,
@@ -129,7 +128,7 @@ fn read_source(s: &mut Shard, db: usize, key: &[u8]) -> Source {
 }
 
 /// Hop 1 of a multi-key command: reads every key on its shard. Results in key order.
-async fn read_sources(txn: &mut Txn, keys: &[Bytes], db: usize, shards: usize) -> Vec<Source> {
+async fn read_sources(txn: &mut Txn, keys: &[Arg], db: usize, shards: usize) -> Vec<Source> {
     let keys = Arc::new(keys.to_vec());
     let k2 = keys.clone();
     let per_shard = txn
@@ -258,7 +257,7 @@ fn compute(srcs: Vec<Source>, o: &SetOpts, op: Op, limit: usize) -> Items {
 
 /// Hop 2 of a STORE command: replaces `dst` with `items` (or deletes it when empty), logs
 /// `record` when something changed. Returns the stored length.
-async fn store_result(txn: &mut Txn, dst: Bytes, db: usize, shards: usize, items: Items, record: Vec<Bytes>) -> usize {
+async fn store_result(txn: &mut Txn, dst: Arg, db: usize, shards: usize, items: Items, record: Vec<Arg>) -> usize {
     let n = items.len();
     let dst_shard: ShardId = shard_of(&dst, shards);
     let slot = Mutex::new(Some(items));
@@ -287,13 +286,13 @@ async fn store_result(txn: &mut Txn, dst: Bytes, db: usize, shards: usize, items
 }
 
 /// The shards of `keys`, for a transaction.
-fn shards_of(keys: &[Bytes], shards: usize) -> Vec<ShardId> {
+fn shards_of(keys: &[Arg], shards: usize) -> Vec<ShardId> {
     keys.iter().map(|k| shard_of(k, shards)).collect()
 }
 
 /// ZUNION / ZINTER / ZDIFF / ZINTERCARD and the STORE forms. `dst`: whether argv[1] is a
 /// destination (numkeys then at 2).
-async fn setop(cx: &mut ConnCx, argv: Vec<Bytes>, op: Op, store: bool, card: bool) -> Result<(), CmdError> {
+async fn setop(cx: &mut ConnCx, argv: Vec<Arg>, op: Op, store: bool, card: bool) -> Result<(), CmdError> {
     let at = if store { 2 } else { 1 };
     let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
     let keys = parse_numkeys(&argv, at, &name)?;
@@ -333,36 +332,36 @@ async fn setop(cx: &mut ConnCx, argv: Vec<Bytes>, op: Op, store: bool, card: boo
     Ok(())
 }
 
-pub fn zunion(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zunion(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(setop(cx, argv, Op::Union, false, false))
 }
 
-pub fn zinter(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zinter(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(setop(cx, argv, Op::Inter, false, false))
 }
 
-pub fn zdiff(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zdiff(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(setop(cx, argv, Op::Diff, false, false))
 }
 
-pub fn zunionstore(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zunionstore(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(setop(cx, argv, Op::Union, true, false))
 }
 
-pub fn zinterstore(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zinterstore(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(setop(cx, argv, Op::Inter, true, false))
 }
 
-pub fn zdiffstore(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zdiffstore(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(setop(cx, argv, Op::Diff, true, false))
 }
 
-pub fn zintercard(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zintercard(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(setop(cx, argv, Op::Inter, false, true))
 }
 
 /// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]
-pub fn zrangestore(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zrangestore(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let q = RangeQuery::parse(&argv[3..], None, None, true)?;
         let (db, shards) = (cx.session.db, cx.core.shards);
@@ -411,7 +410,7 @@ enum KeyState {
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first key that exists.
 /// Logged as `ZPOPMIN|ZPOPMAX key <popped>`.
-pub fn zmpop(cx: &mut ConnCx, argv: Vec<Bytes>) -> CmdFuture<'_> {
+pub fn zmpop(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let a = Arc::new(parse_mpop(&argv, 1)?);
         let (db, shards) = (cx.session.db, cx.core.shards);

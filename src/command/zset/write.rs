@@ -158,7 +158,7 @@ pub fn zrem(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdE
 }
 
 /// After a removal: drop the key if it became empty, log the command if it did anything.
-fn finish_removal(cx: &mut ShardCx, argv: &[bytes::Bytes], key: &[u8], removed: usize, empty: bool) {
+fn finish_removal(cx: &mut ShardCx, argv: &[crate::resp::Arg], key: &[u8], removed: usize, empty: bool) {
     if removed > 0 {
         if empty {
             cx.remove(key);
