@@ -13,7 +13,6 @@ use quanta::Instant;
 use super::{CmdError, CommandSpec, ConnCx, Run, ShardHandler, lookup, observe, run_on_shard};
 use crate::resp::argv as argv_pool;
 use crate::resp::{Out, Proto, Request};
-use crate::server::stats::CoreCounters;
 use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
 use crate::store::table::{BatchHashes, PREFETCH_BATCH};
 use crate::txn::Lock;
@@ -173,7 +172,7 @@ impl GroupReplies {
         for (i, (idx, spec)) in meta.into_iter().enumerate() {
             let (end, usecs) = self.done[i];
             observe::finished(
-                &cx.core.server,
+                &cx.core,
                 &mut cx.session,
                 idx,
                 spec,
@@ -253,7 +252,7 @@ impl Pending {
                 .await;
                 for (it, (end, usec)) in items.iter().zip(done.drain(..)) {
                     let reply = &cx.out.as_bytes()[start..end];
-                    observe::finished(&cx.core.server, &mut cx.session, it.idx, it.spec, &it.argv, usec, reply);
+                    observe::finished(&cx.core, &mut cx.session, it.idx, it.spec, &it.argv, usec, reply);
                     start = end;
                 }
                 argv_pool::recycle_all(items.drain(..).map(|i| i.argv));
@@ -320,15 +319,7 @@ impl Pending {
             let (_, g, next, start) = results.iter_mut().find(|r| r.0 == s).expect("every shard answered");
             let (end, usecs) = g.done[*next];
             let reply = &g.bytes[*start..end];
-            observe::finished(
-                &cx.core.server,
-                &mut cx.session,
-                idx,
-                spec,
-                &g.cmds[*next].1,
-                usecs,
-                reply,
-            );
+            observe::finished(&cx.core, &mut cx.session, idx, spec, &g.cmds[*next].1, usecs, reply);
             cx.out.raw(reply);
             *start = end;
             *next += 1;
@@ -425,7 +416,7 @@ impl Splits {
             let bytes = cx.out.as_bytes();
             let end = at + crate::resp::scan::reply_len(&bytes[at..]).unwrap_or(bytes.len() - at);
             observe::finished(
-                &cx.core.server,
+                &cx.core,
                 &mut cx.session,
                 idx,
                 spec,
@@ -479,7 +470,6 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
         if !splits.plans.is_empty() && (cx.scope.is_some() || !is_multi_shard_split(&argv, cx.core.shards)) {
             splits.run(cx).await;
         }
-        CoreCounters::add(&cx.core.counters().commands_processed, 1);
         let Some((idx, spec)) = cx.recent_command.lookup(&argv[0]) else {
             pending.flush(cx).await;
             cx.session.abort_multi();
@@ -595,7 +585,7 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
                 }
                 let usec = observe::usec_since(t);
                 let reply = &cx.out.as_bytes()[start..];
-                observe::finished(&cx.core.server, &mut cx.session, idx, spec, &kept, usec, reply);
+                observe::finished(&cx.core, &mut cx.session, idx, spec, &kept, usec, reply);
                 argv_pool::recycle(kept);
             }
         }

@@ -8,11 +8,14 @@
 
 use super::{CommandSpec, ConnCx, Session, cmdstats, latency, monitor, slowlog};
 use crate::resp::Arg;
-use crate::server::ServerState;
+use crate::server::stats::CoreCounters;
+use crate::txn::CoreCx;
 
-/// Records one executed command. `idx` is its index in the command table.
+/// Records one executed command. `idx` is its index in the command table. Like Redis, only
+/// commands that ran count in `total_commands_processed`: not a refused one, not one queued
+/// by MULTI (it counts when EXEC runs it).
 pub fn finished(
-    st: &ServerState,
+    core: &CoreCx,
     session: &mut Session,
     idx: usize,
     spec: &'static CommandSpec,
@@ -20,6 +23,8 @@ pub fn finished(
     usec: u64,
     reply: &[u8],
 ) {
+    let st = &core.server;
+    CoreCounters::add(&core.counters().commands_processed, 1);
     cmdstats::record_call(idx, argv, usec, reply);
     slowlog::maybe_log(st, spec, argv, usec, session);
     latency::maybe_sample(st, spec, usec);

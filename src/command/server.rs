@@ -326,10 +326,13 @@ fn config(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
             }
             "resetstat" if argv.len() == 2 => {
                 let mut txn = cx.txn_all(1);
-                txn.hop(|s: &mut Shard| {
+                let server = cx.core.server.clone();
+                txn.hop(move |s: &mut Shard| {
                     s.stats = ShardStats::default();
-                    // The hop runs on each shard's own core: clear that core's command stats.
+                    // The hop runs on each shard's own core: clear that core's command stats
+                    // and counters there, their only writer.
                     super::cmdstats::reset();
+                    server.counters[s.id].reset();
                 })
                 .await;
                 txn.finish();

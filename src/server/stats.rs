@@ -1,5 +1,6 @@
-//! Per-core counters for INFO. Each core writes only its own cache-line-aligned slot, so the
-//! counters cost an uncontended relaxed add; INFO sums the slots.
+//! Per-core counters for INFO. Each core writes only its own cache-line-aligned slot, from its
+//! own thread, so an update is a plain load and store (no locked instruction); INFO sums the
+//! slots.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,18 +13,33 @@ pub struct CoreCounters {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub rejected_connections: AtomicU64,
-    pub expired_keys: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
 }
 
 impl CoreCounters {
+    /// Adds `n` to a counter of this core's own slot. Only the owning core's thread may call
+    /// it (every caller runs on that core): with one writer, a load and a store lose nothing,
+    /// where a `fetch_add` would cost a locked instruction per command.
     pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
 
+    /// Subtracts `n`; the same single-writer rule as [`CoreCounters::add`].
     pub fn sub(counter: &AtomicU64, n: u64) {
-        counter.fetch_sub(n, Ordering::Relaxed);
+        counter.store(counter.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+    }
+
+    /// CONFIG RESETSTAT: zeroes the cumulative counters (not the connected-clients gauge).
+    /// Runs on the owning core, like every other write.
+    pub fn reset(&self) {
+        for c in [
+            &self.connections_received,
+            &self.commands_processed,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.rejected_connections,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
     }
 }
 

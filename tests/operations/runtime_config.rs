@@ -245,3 +245,50 @@ fn redis_cli_stat_runs_against_shoal() {
     assert!(rows.len() >= 3, "too few --stat rows:\n{text}");
     assert!(!text.contains("ERR") && !text.contains("error"), "{text}");
 }
+
+/// INFO's cumulative counters, as redis-server keeps them.
+const COUNTERS: [&str; 5] = [
+    "total_commands_processed",
+    "total_connections_received",
+    "total_net_input_bytes",
+    "total_net_output_bytes",
+    "rejected_connections",
+];
+
+fn counters(conn: &mut common::Conn) -> Vec<(String, u64)> {
+    let stats = conn.info("stats");
+    COUNTERS
+        .iter()
+        .map(|&f| (f.to_string(), stats.get(f).and_then(|v| v.parse().ok()).expect(f)))
+        .collect()
+}
+
+#[test]
+fn stats_counters_count_what_redis_counts_and_reset() {
+    let redis = TestServer::redis();
+    for flavor in [Flavor::Shoal { shards: 1 }, SHOAL] {
+        let shoal = TestServer::start(flavor);
+        let mut per_server = Vec::new();
+        for server in [&redis, &shoal] {
+            let mut conn = server.conn();
+            let before = counters(&mut conn);
+            // Refused commands (unknown, wrong arity) and MULTI's queued ones do not count;
+            // EXEC counts with each command it runs; INFO counts once it has replied.
+            conn.send_raw(b"FOO\r\nGET\r\nSET a b\r\nMULTI\r\nSET a c\r\nGET a\r\nEXEC\r\n");
+            for _ in 0..7 {
+                conn.read_reply();
+            }
+            let after = counters(&mut conn);
+            let commands = after[0].1 - before[0].1;
+            // CONFIG RESETSTAT zeroes them all; then only its own reply and INFO's request
+            // are counted.
+            assert_eq!(conn.q("CONFIG RESETSTAT").text(), "OK");
+            per_server.push((commands, counters(&mut conn)));
+        }
+        assert_eq!(per_server[1], per_server[0], "{flavor:?} (left: shoal, right: redis)");
+        assert_eq!(
+            per_server[1].0, 6,
+            "the first INFO, SET, MULTI, EXEC and EXEC's SET and GET"
+        );
+    }
+}
