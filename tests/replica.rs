@@ -95,6 +95,17 @@ fn replica_of_redis_master() {
         Reply::Simple("OK Already connected to specified master".into())
     );
     wait_synced(&mut m, &mut r);
+    // What the replica reads from its master is counted as replication input, not as clients'.
+    let got = |r: &mut Conn| {
+        r.info("stats")["total_net_repl_input_bytes"]
+            .parse::<u64>()
+            .expect("bytes")
+    };
+    let got_before = got(&mut r);
+    assert!(got_before > 0);
+    m.q(&format!("SET big {}", "x".repeat(100_000)));
+    wait_synced(&mut m, &mut r);
+    assert!(got(&mut r) >= got_before + 100_000);
     write_everything(&mut m, "after");
     // A transaction from the master arrives as one unit.
     m.q("MULTI");

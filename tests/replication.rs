@@ -415,6 +415,25 @@ fn master_counts_full_and_partial_syncs() {
     let mut m = master.conn();
     assert_eq!(field(&mut m, "stats", "sync_full"), "1");
     assert_eq!(field(&mut m, "stats", "sync_partial_ok"), "1");
+    // The bytes sent to the replica are counted apart from the clients' traffic, and they
+    // reach the replica: a 100 kB value adds at least that much on both sides.
+    let sent = |m: &mut Conn| {
+        field(m, "stats", "total_net_repl_output_bytes")
+            .parse::<u64>()
+            .expect("bytes")
+    };
+    let got = |r: &mut Conn| {
+        field(r, "stats", "total_net_repl_input_bytes")
+            .parse::<u64>()
+            .expect("bytes")
+    };
+    let mut r = replica.conn();
+    let (sent_before, got_before) = (sent(&mut m), got(&mut r));
+    assert!(sent_before > 0 && got_before > 0);
+    m.q(&format!("SET big {}", "x".repeat(100_000)));
+    wait_in_sync(&master, &replica, Duration::from_secs(30));
+    assert!(sent(&mut m) >= sent_before + 100_000);
+    assert!(got(&mut r) >= got_before + 100_000);
 }
 
 #[test]

@@ -130,6 +130,8 @@ fn section_server(s: &mut String, st: &ServerState) {
 struct CoreFigures {
     cmds: super::cmdstats::CoreStats,
     clients: u64,
+    /// The channels, patterns and shard channels subscribed on the core (for INFO stats only).
+    pubsub: [Vec<Vec<u8>>; 3],
 }
 
 fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wanted: &[String]) -> String {
@@ -142,7 +144,6 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wan
         merged.merge(&c.cmds);
     }
     let c = &st.counters;
-    let sum_stats = |f: fn(&ShardStats) -> u64| figs.iter().map(|x| f(&x.stats)).sum::<u64>();
     let mut s = String::new();
     let sep = |s: &mut String| {
         if !s.is_empty() {
@@ -193,26 +194,7 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wan
     }
     if want("stats") {
         sep(&mut s);
-        let _ = write!(
-            s,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
-             total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n\
-             expired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\n\
-             pubsub_channels:0\r\npubsub_patterns:0\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n\
-             unexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
-            total(c, |x| &x.connections_received),
-            total(c, |x| &x.commands_processed),
-            total(c, |x| &x.net_input_bytes),
-            total(c, |x| &x.net_output_bytes),
-            total(c, |x| &x.rejected_connections),
-            sum_stats(|x| x.expired_keys),
-            sum_stats(|x| x.keyspace_hits),
-            sum_stats(|x| x.keyspace_misses),
-            st.repl().sync_full.load(Ordering::Relaxed),
-            st.repl().sync_partial_ok.load(Ordering::Relaxed),
-            st.repl().sync_partial_err.load(Ordering::Relaxed),
-            merged.total_errors,
-        );
+        section_stats(&mut s, st, figs, cores, merged.total_errors);
     }
     if want("cpu") {
         sep(&mut s);
@@ -275,16 +257,101 @@ fn shoal_section(figs: &[ShardFigures], cores: &[CoreFigures]) -> String {
     s
 }
 
+/// INFO stats, field for field as redis-server 7.0 lays it out. What Shoal has no use for
+/// (forks: snapshots need none; eviction, defragmentation, client tracking, I/O threads,
+/// MIGRATE) is there with the zero it truly is.
+fn section_stats(s: &mut String, st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], errors: u64) {
+    use crate::server::metrics::Metric;
+    let c = &st.counters;
+    let sum = |f: fn(&ShardStats) -> u64| figs.iter().map(|x| f(&x.stats)).sum::<u64>();
+    // A name subscribed on several cores counts once.
+    let distinct = |space: usize| {
+        let mut names: Vec<&Vec<u8>> = cores.iter().flat_map(|c| &c.pubsub[space]).collect();
+        names.sort();
+        names.dedup();
+        names.len()
+    };
+    let stale = figs.iter().map(|f| f.stats.expired_stale_perc).sum::<f64>() / figs.len().max(1) as f64;
+    let kbps = |m: Metric| st.rates.per_sec(m) / 1024.0;
+    let repl = st.repl();
+    let _ = write!(
+        s,
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+         instantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
+         total_net_repl_input_bytes:{}\r\ntotal_net_repl_output_bytes:{}\r\n\
+         instantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\n\
+         instantaneous_input_repl_kbps:{:.2}\r\ninstantaneous_output_repl_kbps:{:.2}\r\n\
+         rejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n\
+         expired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\n\
+         expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\n\
+         total_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\n\
+         keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\
+         pubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\n\
+         slave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\n\
+         active_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\n\
+         current_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\n\
+         tracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n\
+         dump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\n\
+         io_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n\
+         reply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
+        total(c, |x| &x.connections_received),
+        total(c, |x| &x.commands_processed),
+        st.rates.per_sec(Metric::Commands).round() as u64,
+        total(c, |x| &x.net_input_bytes),
+        total(c, |x| &x.net_output_bytes),
+        crate::repl::NET_INPUT_BYTES.load(Ordering::Relaxed),
+        crate::repl::NET_OUTPUT_BYTES.load(Ordering::Relaxed),
+        kbps(Metric::NetInput),
+        kbps(Metric::NetOutput),
+        kbps(Metric::ReplInput),
+        kbps(Metric::ReplOutput),
+        total(c, |x| &x.rejected_connections),
+        repl.sync_full.load(Ordering::Relaxed),
+        repl.sync_partial_ok.load(Ordering::Relaxed),
+        repl.sync_partial_err.load(Ordering::Relaxed),
+        sum(|x| x.expired_keys),
+        stale * 100.0,
+        sum(|x| x.expire_cycles_capped),
+        sum(|x| x.expire_cycle_us) / 1000,
+        sum(|x| x.keyspace_hits),
+        sum(|x| x.keyspace_misses),
+        distinct(0),
+        distinct(1),
+        distinct(2),
+        errors,
+        total(c, |x| &x.reads_processed),
+        total(c, |x| &x.writes_processed),
+    );
+}
+
 fn info(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let wanted: Vec<String> = argv[1..].iter().map(|a| lower(a)).collect();
+        let with_stats = wanted.is_empty()
+            || wanted
+                .iter()
+                .any(|w| ["stats", "default", "all", "everything"].contains(&w.as_str()));
         let mut figs = Vec::with_capacity(cx.core.shards);
         let mut cores = Vec::with_capacity(cx.core.shards);
         for shard in 0..cx.core.shards {
             figs.push(cx.core.run_on(shard, Lock::Free, shard_figures).await);
-            let cmds = cx.core.run_on(shard, Lock::Free, |_| super::cmdstats::snapshot()).await;
+            let (cmds, pubsub) = cx
+                .core
+                .run_on(shard, Lock::Free, move |_| {
+                    let names = |space| crate::net::pubsub::with_local(|r| r.channels(space, None));
+                    let pubsub = if with_stats {
+                        {
+                            use crate::net::pubsub::Space;
+                            [names(Space::Channel), names(Space::Pattern), names(Space::Shard)]
+                        }
+                    } else {
+                        Default::default()
+                    };
+                    (super::cmdstats::snapshot(), pubsub)
+                })
+                .await;
             let clients = cx.core.server.counters[shard].connected_clients.load(Ordering::Relaxed);
-            cores.push(CoreFigures { cmds, clients });
+            cores.push(CoreFigures { cmds, clients, pubsub });
         }
         // master_repl_offset must count the writes acknowledged before this INFO.
         super::replication::stream_caught_up(&cx.core.server, Some(super::replication::CATCH_UP_LIMIT)).await;
@@ -325,6 +392,8 @@ fn config(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                 cx.out.ok();
             }
             "resetstat" if argv.len() == 2 => {
+                crate::repl::NET_INPUT_BYTES.store(0, Ordering::Relaxed);
+                crate::repl::NET_OUTPUT_BYTES.store(0, Ordering::Relaxed);
                 let mut txn = cx.txn_all(1);
                 let server = cx.core.server.clone();
                 txn.hop(move |s: &mut Shard| {

@@ -95,6 +95,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             let pending = sub.take();
             if !pending.is_empty() {
                 CoreCounters::add(&counters.net_output_bytes, pending.len() as u64);
+                CoreCounters::add(&counters.writes_processed, 1);
                 if stream.write_all(&pending).await.is_err() {
                     break;
                 }
@@ -104,10 +105,14 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             let lines = mon.take();
             if !lines.is_empty() {
                 CoreCounters::add(&counters.net_output_bytes, lines.len() as u64);
+                CoreCounters::add(&counters.writes_processed, 1);
                 if stream.write_all(&lines).await.is_err() {
                     break;
                 }
             }
+        }
+        if read.is_some() {
+            CoreCounters::add(&counters.reads_processed, 1);
         }
         let n = match read {
             None => continue,
@@ -171,6 +176,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         }
         if !cx.out.is_empty() {
             CoreCounters::add(&counters.net_output_bytes, cx.out.len() as u64);
+            CoreCounters::add(&counters.writes_processed, 1);
             if stream.write_all(cx.out.as_bytes()).await.is_err() {
                 break;
             }

@@ -186,6 +186,7 @@ fn send_payload(out: &mut impl Write, first: &Receiver<Payload>, alive: impl Fn(
                 if out.write_all(&b).is_err() {
                     return false;
                 }
+                super::count_bytes(&super::NET_OUTPUT_BYTES, b.len());
             }
             Payload::Body(body) => loop {
                 match body.recv_timeout(Duration::from_millis(200)) {
@@ -193,6 +194,7 @@ fn send_payload(out: &mut impl Write, first: &Receiver<Payload>, alive: impl Fn(
                         if out.write_all(&piece).is_err() {
                             return false;
                         }
+                        super::count_bytes(&super::NET_OUTPUT_BYTES, piece.len());
                     }
                     Ok(None) => break,
                     Err(RecvTimeoutError::Timeout) if alive() => {}
@@ -333,6 +335,7 @@ fn write_stream(
                 if s.write_all(&chunk).is_err() {
                     link.kill();
                 }
+                super::count_bytes(&super::NET_OUTPUT_BYTES, chunk.len());
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => link.kill(),

@@ -89,6 +89,18 @@ impl ReplState {
     }
 }
 
+/// INFO stats `total_net_repl_output_bytes`: bytes sent to replicas (snapshots and the
+/// stream), added by the link threads. One server runs per process.
+pub static NET_OUTPUT_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// INFO stats `total_net_repl_input_bytes`: bytes read from the master, as a replica.
+pub static NET_INPUT_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Adds `n` bytes to one of the replication byte counters.
+pub fn count_bytes(counter: &std::sync::atomic::AtomicU64, n: usize) {
+    counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Creates the replication state and starts the coordinator thread.
 pub fn start(cores: usize, state: Arc<crate::server::ServerState>) -> Arc<ReplState> {
     let (seq, queues) = Sequencer::new(cores);

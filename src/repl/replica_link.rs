@@ -60,6 +60,7 @@ impl Link {
             Some(Ok(0)) => Err("Connection with master lost.".into()),
             Some(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
             Some(Ok(n)) => {
+                super::count_bytes(&super::NET_INPUT_BYTES, n);
                 self.buf.extend_from_slice(&self.chunk[..n]);
                 self.last_io = Instant::now();
                 let now = unix_ms();

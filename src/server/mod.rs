@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod log;
+pub mod metrics;
 pub mod start;
 pub mod stats;
 
@@ -27,6 +28,8 @@ pub struct ServerState {
     pub shutdown: AtomicBool,
     /// One slot of counters per core.
     pub counters: Vec<stats::CoreCounters>,
+    /// INFO's instantaneous rates, kept by the sampler on the first core.
+    pub rates: metrics::Rates,
     /// `min-replicas-to-write` / `min-replicas-max-lag`, cached for the write path.
     pub min_replicas_to_write: AtomicU64,
     pub min_replicas_max_lag: AtomicU64,
@@ -51,6 +54,7 @@ impl ServerState {
             next_client_id: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             counters: (0..shards).map(|_| stats::CoreCounters::default()).collect(),
+            rates: metrics::Rates::default(),
             repl: std::sync::OnceLock::new(),
             persist: Default::default(),
             min_replicas_to_write: AtomicU64::new(0),

@@ -203,6 +203,7 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
     if idx == 0 {
         runtime::spawn(crate::persist::save::save_points(core.clone()));
         runtime::spawn(crate::repl::replica::supervise(core.clone()));
+        runtime::spawn(crate::server::metrics::run(state.clone()));
     }
     ready.fetch_add(1, Ordering::SeqCst);
     if idx == 0 {
@@ -294,13 +295,22 @@ async fn active_expiry(core: Rc<CoreCx>) {
     loop {
         runtime::sleep(Duration::from_millis(100)).await;
         let started = Instant::now();
-        loop {
-            let removed = core.with_local_shard(|s| s.active_expire(unix_ms(), 16)).await;
-            if removed < 16 || started.elapsed() > Duration::from_millis(1) {
-                break;
+        let (mut expired, mut examined) = (0, 0);
+        let capped = loop {
+            let (removed, looked_at) = core.with_local_shard(|s| s.active_expire(unix_ms(), 16)).await;
+            expired += removed;
+            examined += looked_at;
+            if removed < 16 {
+                break false;
+            }
+            if started.elapsed() > Duration::from_millis(1) {
+                break true;
             }
             runtime::yield_if_needed().await;
-        }
+        };
+        let micros = started.elapsed().as_micros() as u64;
+        core.with_local_shard(|s| s.stats.note_expire_cycle(expired, examined, micros, capped))
+            .await;
     }
 }
 

@@ -13,6 +13,9 @@ pub struct CoreCounters {
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// Socket reads that returned (data, end of stream or error) and reply writes.
+    pub reads_processed: AtomicU64,
+    pub writes_processed: AtomicU64,
 }
 
 impl CoreCounters {
@@ -37,6 +40,8 @@ impl CoreCounters {
             &self.net_input_bytes,
             &self.net_output_bytes,
             &self.rejected_connections,
+            &self.reads_processed,
+            &self.writes_processed,
         ] {
             c.store(0, Ordering::Relaxed);
         }

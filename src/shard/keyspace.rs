@@ -209,11 +209,13 @@ impl Db {
     }
 
     /// One step of the active expiry cycle: removes expired entries from up to `segments`
-    /// segments, resuming where the last step stopped. Returns the removed keys.
-    pub fn expire_step(&mut self, now_ms: u64, segments: usize) -> Vec<Box<[u8]>> {
+    /// segments, resuming where the last step stopped. Returns the removed keys and how many
+    /// keys with a deadline it looked at (expired or not).
+    pub fn expire_step(&mut self, now_ms: u64, segments: usize) -> (Vec<Box<[u8]>>, usize) {
         let mut gone = Vec::new();
+        let mut examined = 0;
         if self.volatile == 0 {
-            return gone;
+            return (gone, examined);
         }
         for _ in 0..segments.min(self.table.segment_count()) {
             if self.expire_cursor >= self.table.segment_count() {
@@ -222,9 +224,11 @@ impl Db {
             if let Some(snap) = self.snapshot.as_mut() {
                 snap.save_segment(&mut self.table, self.expire_cursor);
             }
-            let removed = self
-                .table
-                .extract_from_segment(self.expire_cursor, |e| e.expire_at() != 0 && e.expire_at() <= now_ms);
+            let removed = self.table.extract_from_segment(self.expire_cursor, |e| {
+                let at = e.expire_at();
+                examined += usize::from(at != 0);
+                at != 0 && at <= now_ms
+            });
             self.volatile -= removed.len();
             gone.extend(removed.into_iter().map(|e| Box::<[u8]>::from(e.key())));
             self.expire_cursor += 1;
@@ -232,6 +236,6 @@ impl Db {
                 break;
             }
         }
-        gone
+        (gone, examined)
     }
 }

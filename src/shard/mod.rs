@@ -35,6 +35,27 @@ pub struct ShardStats {
     pub expired_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
+    /// Active expiry (INFO's `expire_cycle_cpu_milliseconds`, `expired_time_cap_reached_count`,
+    /// `expired_stale_perc`): time spent in cycles, cycles cut short by their time limit, and
+    /// the smoothed share of expired keys among the keys with a deadline a cycle looked at.
+    pub expire_cycle_us: u64,
+    pub expire_cycles_capped: u64,
+    pub expired_stale_perc: f64,
+}
+
+impl ShardStats {
+    /// Accounts one active expiry cycle. The stale share moves 5 % of the way to this
+    /// cycle's share each cycle, as redis-server smooths it.
+    pub fn note_expire_cycle(&mut self, expired: usize, examined: usize, micros: u64, capped: bool) {
+        let share = if examined == 0 {
+            0.0
+        } else {
+            expired as f64 / examined as f64
+        };
+        self.expired_stale_perc = share * 0.05 + self.expired_stale_perc * 0.95;
+        self.expire_cycle_us += micros;
+        self.expire_cycles_capped += u64::from(capped);
+    }
 }
 
 pub struct Shard {
@@ -130,22 +151,25 @@ impl Shard {
         });
     }
 
-    /// Runs one step of active expiry over every db; returns how many keys it removed.
-    /// Each removal is logged as `DEL`, as Redis propagates expiry.
-    pub fn active_expire(&mut self, now_ms: u64, segments_per_db: usize) -> usize {
+    /// Runs one step of active expiry over every db; returns how many keys it removed and how
+    /// many keys with a deadline it looked at. Each removal is logged as `DEL`, as Redis
+    /// propagates expiry.
+    pub fn active_expire(&mut self, now_ms: u64, segments_per_db: usize) -> (usize, usize) {
         if self.is_replica {
-            return 0;
+            return (0, 0);
         }
         let mut removed = 0;
+        let mut examined = 0;
         for db in 0..self.dbs.len() {
-            let gone = self.dbs[db].expire_step(now_ms, segments_per_db);
+            let (gone, looked_at) = self.dbs[db].expire_step(now_ms, segments_per_db);
+            examined += looked_at;
             removed += gone.len();
             for key in gone {
                 self.record(db, &[b"DEL", &key]);
             }
         }
         self.stats.expired_keys += removed as u64;
-        removed
+        (removed, examined)
     }
 }
 
@@ -313,11 +337,24 @@ mod tests {
                 cx.set_expire(k.as_bytes(), 2_000);
             }
         }
-        let mut removed = 0;
+        let (mut removed, mut examined) = (0, 0);
         for _ in 0..100 {
-            removed += shard.active_expire(3_000, 4);
+            let (gone, looked_at) = shard.active_expire(3_000, 4);
+            removed += gone;
+            examined += looked_at;
         }
         assert_eq!(removed, 250);
+        assert_eq!(examined, 250, "each key with a deadline is looked at until it is gone");
         assert_eq!(shard.dbs[0].len(), 250);
+    }
+
+    #[test]
+    fn the_stale_share_is_smoothed_over_cycles() {
+        let mut stats = ShardStats::default();
+        stats.note_expire_cycle(10, 10, 300, false);
+        assert!((stats.expired_stale_perc - 0.05).abs() < 1e-9);
+        stats.note_expire_cycle(0, 0, 200, true);
+        assert!((stats.expired_stale_perc - 0.0475).abs() < 1e-9);
+        assert_eq!((stats.expire_cycle_us, stats.expire_cycles_capped), (500, 1));
     }
 }

@@ -292,3 +292,83 @@ fn stats_counters_count_what_redis_counts_and_reset() {
         );
     }
 }
+
+/// INFO stats' field names, in order.
+fn stats_fields(conn: &mut common::Conn) -> Vec<String> {
+    let text = conn.q("INFO stats").text();
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, _)| k.to_string())
+        .collect()
+}
+
+fn stat(conn: &mut common::Conn, name: &str) -> f64 {
+    conn.info("stats").get(name).and_then(|v| v.parse().ok()).expect(name)
+}
+
+#[test]
+fn info_stats_has_redis_fields_with_live_rates_pubsub_and_expiry() {
+    let redis = TestServer::redis();
+    let shoal = TestServer::start(SHOAL);
+    let (mut r, mut s) = (redis.conn(), shoal.conn());
+    assert_eq!(stats_fields(&mut s), stats_fields(&mut r), "left: shoal, right: redis");
+
+    // Subscriptions on several connections (and so several cores): a channel counts once.
+    let mut subscribers = Vec::new();
+    for server in [&redis, &shoal] {
+        for line in [
+            "SUBSCRIBE news",
+            "SUBSCRIBE news",
+            "SUBSCRIBE weather",
+            "PSUBSCRIBE n*",
+            "SSUBSCRIBE {t}s",
+        ] {
+            let mut sub = server.conn();
+            sub.q(line);
+            subscribers.push(sub);
+        }
+    }
+    for field in ["pubsub_channels", "pubsub_patterns", "pubsubshard_channels"] {
+        assert_eq!(stat(&mut s, field), stat(&mut r, field), "{field}");
+    }
+    assert_eq!(stat(&mut s, "pubsub_channels"), 2.0);
+    drop(subscribers);
+
+    // Keys with a deadline expire in the background; the cycle's figures move.
+    for conn in [&mut r, &mut s] {
+        let cmds: Vec<Vec<Vec<u8>>> = (0..2000).map(|i| common::c(&format!("SET e{i} v PX 20"))).collect();
+        common::dataset::pipeline(conn, &cmds);
+    }
+    let quiet = |conn: &mut common::Conn| stat(conn, "expired_keys") >= 2000.0;
+    common::wait_for("active expiry", Duration::from_secs(10), || {
+        quiet(&mut s) && quiet(&mut r)
+    });
+    for conn in [&mut r, &mut s] {
+        assert_eq!(stat(conn, "expired_keys"), 2000.0);
+        assert!(stat(conn, "expired_stale_perc") > 0.0);
+    }
+
+    // Under load the instantaneous rates show it, then fall back to zero when it stops.
+    let port = shoal.port;
+    let load = std::thread::spawn(move || {
+        let mut conn = common::Conn::connect(port);
+        let cmds: Vec<Vec<Vec<u8>>> = (0..100).map(|i| common::c(&format!("SET k{i} v"))).collect();
+        let until = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < until {
+            common::dataset::pipeline(&mut conn, &cmds);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(stat(&mut s, "instantaneous_ops_per_sec") > 100.0);
+    assert!(stat(&mut s, "instantaneous_input_kbps") > 1.0);
+    assert!(stat(&mut s, "instantaneous_output_kbps") > 0.1);
+    load.join().expect("load");
+    common::wait_for("rates to settle", Duration::from_secs(5), || {
+        stat(&mut s, "instantaneous_ops_per_sec") < 20.0
+    });
+    let (reads, writes) = (
+        stat(&mut s, "total_reads_processed"),
+        stat(&mut s, "total_writes_processed"),
+    );
+    assert!(reads > 100.0 && writes > 100.0, "reads {reads}, writes {writes}");
+}
