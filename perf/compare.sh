@@ -13,10 +13,16 @@
 #   TESTS=...         redis-benchmark -t tokens, one run each (default: every test of its
 #                     default run); the server's CPU time is read around each run
 #   KEYSPACE=100000   redis-benchmark -r (random keys in a keyspace of this size)
+#   SPREAD_SCALE=4    -n multiplier for -P 16 runs in the spread placement: redis-benchmark
+#                     --threads sees the end of a run on a 250 ms timer, so a 1.25 s run
+#                     reports 1M/1.25 s whether it took 1.0 s or 1.25 s; runs of 4-6 s keep
+#                     that error near 5 %
 #   PLACEMENTS="pinned spread"
 #       pinned: each server on CPU 0 (Shoal --shards 1), redis-benchmark on CPU 1
 #       spread: servers and redis-benchmark (--threads 2) on all CPUs, Shoal default shards
 #   SKIP_BUILD=1      use the existing release binary
+#   REDIS_ARGS=...    extra redis-server options (lib.sh), e.g. "--io-threads 2
+#                     --io-threads-do-reads yes" for the across-cores comparison
 # Raw per-run CSV rows go to perf/out/compare-raw.csv, CPU ticks per run to compare-cpu.csv.
 # CPU per request = server utime+stime over the run / requests. An LRANGE_* run also pays for
 # redis-benchmark's LPUSH prefill of the same size: the LPUSH run's CPU per request is taken
@@ -34,6 +40,7 @@ CLIENTS="${CLIENTS:-50}"
 TESTS="${TESTS:-ping_inline,ping_mbulk,set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,lrange_300,lrange_500,lrange_600,mset}"
 KEYSPACE="${KEYSPACE:-100000}"
 PLACEMENTS="${PLACEMENTS:-pinned spread}"
+SPREAD_SCALE="${SPREAD_SCALE:-4}"
 RAW="$OUT/compare-raw.csv"
 CPU_RAW="$OUT/compare-cpu.csv"
 TCK="$(getconf CLK_TCK)"
@@ -53,6 +60,7 @@ bench() {
     shift 7
     local n=$N_P1 token before after
     ((pipeline > 1)) && n=$N_P16
+    [[ $placement == spread ]] && ((pipeline > 1)) && n=$((n * SPREAD_SCALE))
     redis-cli -p "$port" flushall >/dev/null
     local full=$n
     for token in ${TESTS//,/ }; do
@@ -116,7 +124,7 @@ MEDIAN_AWK='
 '
 
 echo
-echo "shoal vs redis-server $("$REDIS_BIN" --version | awk '{print $3}' | tr -d 'v='): median of $RUNS run(s), -c $CLIENTS, -r $KEYSPACE, -n $N_P1 (P1) / $N_P16 (P16), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU"
+echo "shoal vs redis-server $("$REDIS_BIN" --version | awk '{print $3}' | tr -d 'v='): median of $RUNS run(s), -c $CLIENTS, -r $KEYSPACE, -n $N_P1 (P1) / $N_P16 (P16; x$SPREAD_SCALE spread), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU"
 awk -F, "$MEDIAN_AWK"'
     NR == 1 { next }
     {

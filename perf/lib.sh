@@ -6,7 +6,7 @@
 #   build_release        # cargo build --release (skipped when SKIP_BUILD=1)
 #   ensure_perf          # install linux-perf when `perf` is missing
 #   start_shoal CPUS PORT [extra args...]   # sets STARTED_PID
-#   start_redis CPUS PORT                  # sets STARTED_PID
+#   start_redis CPUS PORT                  # sets STARTED_PID (REDIS_ARGS: extra options)
 #
 # Servers are started with `taskset -c CPUS` (taskset execs the server, so the PID we keep
 # is the server's own) and are killed by PID when the calling script exits.
@@ -99,8 +99,11 @@ start_shoal() {
 
 start_redis() {
     local cpus=$1 port=$2
+    # REDIS_ARGS: extra options for every redis-server a script starts (e.g. "--io-threads 2
+    # --io-threads-do-reads yes").
+    # shellcheck disable=SC2086
     taskset -c "$cpus" "$REDIS_BIN" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-        --daemonize no >"$OUT/redis-$port.log" 2>&1 &
+        --daemonize no ${REDIS_ARGS:-} >"$OUT/redis-$port.log" 2>&1 &
     STARTED_PID=$!
     PERF_PIDS+=("$STARTED_PID")
     wait_ready "$port" "$STARTED_PID"
