@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::dispatch::lower;
 use super::*;
+use crate::net::pubsub::Space;
 use crate::server::stats::total;
 use crate::server::{REDIS_VERSION, ServerState};
 use crate::shard::{Shard, ShardStats};
@@ -340,10 +341,7 @@ fn info(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                 .run_on(shard, Lock::Free, move |_| {
                     let names = |space| crate::net::pubsub::with_local(|r| r.channels(space, None));
                     let pubsub = if with_stats {
-                        {
-                            use crate::net::pubsub::Space;
-                            [names(Space::Channel), names(Space::Pattern), names(Space::Shard)]
-                        }
+                        [names(Space::Channel), names(Space::Pattern), names(Space::Shard)]
                     } else {
                         Default::default()
                     };

@@ -334,8 +334,9 @@ fn write_stream(
                 link.queued.fetch_sub(chunk.len(), Ordering::SeqCst);
                 if s.write_all(&chunk).is_err() {
                     link.kill();
+                } else {
+                    super::count_bytes(&super::NET_OUTPUT_BYTES, chunk.len());
                 }
-                super::count_bytes(&super::NET_OUTPUT_BYTES, chunk.len());
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => link.kill(),
