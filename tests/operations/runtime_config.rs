@@ -359,12 +359,13 @@ fn info_stats_has_redis_fields_with_live_rates_pubsub_and_expiry() {
         }
     });
     std::thread::sleep(Duration::from_millis(1000));
-    assert!(stat(&mut s, "instantaneous_ops_per_sec") > 100.0);
+    assert!(stat(&mut s, "instantaneous_ops_per_sec") > 500.0);
     assert!(stat(&mut s, "instantaneous_input_kbps") > 1.0);
     assert!(stat(&mut s, "instantaneous_output_kbps") > 0.1);
     load.join().expect("load");
+    // Polling INFO every 50 ms is itself about 20 commands a second.
     common::wait_for("rates to settle", Duration::from_secs(5), || {
-        stat(&mut s, "instantaneous_ops_per_sec") < 20.0
+        stat(&mut s, "instantaneous_ops_per_sec") < 100.0
     });
     let (reads, writes) = (
         stat(&mut s, "total_reads_processed"),
