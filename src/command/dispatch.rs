@@ -109,7 +109,7 @@ fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>, bu
     for (h, argv, _) in &cmds {
         run_on_shard(&mut cx, *h, argv, &mut out);
         let now = Instant::now();
-        done.push((out.len(), now.duration_since(t).as_micros() as u64));
+        done.push((out.len(), observe::micros(now.duration_since(t))));
         t = now;
     }
     GroupReplies {
@@ -245,7 +245,7 @@ impl Pending {
                     for it in &items {
                         run_on_shard(&mut scx, it.handler, &it.argv, out);
                         let now = Instant::now();
-                        done.push((out.len(), now.duration_since(t).as_micros() as u64));
+                        done.push((out.len(), observe::micros(now.duration_since(t))));
                         t = now;
                     }
                 })

@@ -41,6 +41,7 @@ fn level_of(l: LogLevel) -> Level {
 
 /// Runs the server; returns the process exit code.
 pub fn main_with_args(args: Vec<String>) -> i32 {
+    crate::command::observe::start_clock();
     let loaded = match config::parse_args(args) {
         Ok(Invocation::Run(loaded)) => loaded,
         Ok(Invocation::Version) => {
