@@ -135,11 +135,16 @@ struct CoreFigures {
     pubsub: [Vec<Vec<u8>>; 3],
 }
 
-fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wanted: &[String]) -> String {
+/// Whether INFO with arguments `wanted` shows section `name`. `commandstats` is never part of
+/// the default set (as in Redis 7.0).
+fn wants_section(wanted: &[String], name: &str) -> bool {
     let all = wanted.iter().any(|w| w == "all" || w == "everything");
     let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
-    // `commandstats` is never part of the default set (as in Redis 7.0).
-    let want = |name: &str| all || (default && name != "commandstats") || wanted.iter().any(|w| w == name);
+    all || (default && name != "commandstats") || wanted.iter().any(|w| w == name)
+}
+
+fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wanted: &[String]) -> String {
+    let want = |name: &str| wants_section(wanted, name);
     let mut merged = super::cmdstats::CoreStats::default();
     for c in cores {
         merged.merge(&c.cmds);
@@ -328,10 +333,7 @@ fn section_stats(s: &mut String, st: &ServerState, figs: &[ShardFigures], cores:
 fn info(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let wanted: Vec<String> = argv[1..].iter().map(|a| lower(a)).collect();
-        let with_stats = wanted.is_empty()
-            || wanted
-                .iter()
-                .any(|w| ["stats", "default", "all", "everything"].contains(&w.as_str()));
+        let with_stats = wants_section(&wanted, "stats");
         let mut figs = Vec::with_capacity(cx.core.shards);
         let mut cores = Vec::with_capacity(cx.core.shards);
         for shard in 0..cx.core.shards {

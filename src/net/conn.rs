@@ -94,8 +94,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             }
             let pending = sub.take();
             if !pending.is_empty() {
-                CoreCounters::add(&counters.net_output_bytes, pending.len() as u64);
-                CoreCounters::add(&counters.writes_processed, 1);
+                count_write(counters, pending.len());
                 if stream.write_all(&pending).await.is_err() {
                     break;
                 }
@@ -104,8 +103,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         if let Some(mon) = &cx.session.monitor {
             let lines = mon.take();
             if !lines.is_empty() {
-                CoreCounters::add(&counters.net_output_bytes, lines.len() as u64);
-                CoreCounters::add(&counters.writes_processed, 1);
+                count_write(counters, lines.len());
                 if stream.write_all(&lines).await.is_err() {
                     break;
                 }
@@ -175,8 +173,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             cx.session.close_after_reply = true;
         }
         if !cx.out.is_empty() {
-            CoreCounters::add(&counters.net_output_bytes, cx.out.len() as u64);
-            CoreCounters::add(&counters.writes_processed, 1);
+            count_write(counters, cx.out.len());
             if stream.write_all(cx.out.as_bytes()).await.is_err() {
                 break;
             }
@@ -207,6 +204,12 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     drop(registered);
     CoreCounters::sub(&counters.connected_clients, 1);
     stream.close().await;
+}
+
+/// Counts one reply write of `len` bytes (INFO's output bytes and writes processed).
+fn count_write(counters: &CoreCounters, len: usize) {
+    CoreCounters::add(&counters.net_output_bytes, len as u64);
+    CoreCounters::add(&counters.writes_processed, 1);
 }
 
 /// Resolves (true) once the peer has closed its side; never resolves while it sends data.

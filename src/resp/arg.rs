@@ -60,6 +60,12 @@ impl Arg {
         })
     }
 
+    /// `frame[range]`: copied inline when short, else a shared slice (so a short argument
+    /// beside a long one costs no reference count either).
+    pub fn slice_of(frame: &Bytes, range: std::ops::Range<usize>) -> Arg {
+        Self::inline(&frame[range.clone()]).unwrap_or_else(|| Arg(Repr::Shared(frame.slice(range))))
+    }
+
     pub fn from_static(bytes: &'static [u8]) -> Arg {
         Arg::from(Bytes::from_static(bytes))
     }
@@ -253,6 +259,13 @@ mod tests {
             Repr::Inline { .. } => panic!("a 50-byte argument is not inline"),
         }
         assert_eq!(long.len(), 50);
+
+        // Out of a frame: the short part inline, the long part a slice of the same buffer.
+        assert!(matches!(Arg::slice_of(&frame, 0..16).0, Repr::Inline { len: 16, .. }));
+        match Arg::slice_of(&frame, 20..90).0 {
+            Repr::Shared(b) => assert_eq!(b.as_ptr(), frame[20..].as_ptr()),
+            Repr::Inline { .. } => panic!("a 70-byte argument is not inline"),
+        }
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Request parsing: RESP multibulk arrays and inline commands, as redis-server 7.0 reads them.
 //!
 //! A short argument is copied into its [`Arg`]; when a request has a long one, the request is
-//! split off the read buffer as one frozen `Bytes` and its long arguments are slices of it. It is resumable, so a request that
-//! arrives over many reads is scanned once, not once per read, and a hostile length only ever
-//! reserves what has actually arrived.
+//! split off the read buffer as one frozen `Bytes` and its long arguments are slices of it.
+//! It is resumable, so a request that arrives over many reads is scanned once, not once per
+//! read, and a hostile length only ever reserves what has actually arrived.
 
 use bytes::{Buf, BytesMut};
 
@@ -199,7 +199,7 @@ impl RequestParser {
             args.extend(
                 self.spans
                     .iter()
-                    .map(|&(start, len)| Arg::from(frame.slice(start..start + len))),
+                    .map(|&(start, len)| Arg::slice_of(&frame, start..start + len)),
             );
         }
         self.reset();
