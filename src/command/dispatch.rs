@@ -10,6 +10,7 @@
 // readings per command, where a clock_gettime cost a measurable share of a PING.
 use quanta::Instant;
 
+use super::packed::PackedCmds;
 use super::{CmdError, CommandSpec, ConnCx, Run, ShardHandler, lookup, observe, run_on_shard};
 use crate::resp::argv as argv_pool;
 use crate::resp::{Out, Proto, Request};
@@ -47,20 +48,15 @@ thread_local! {
 const SPARE_LIMIT: usize = 64;
 const SPARE_ITEMS: usize = 256;
 
-/// How a group of shard commands runs (plainly, or inside EXEC keeping its records).
-type GroupRunner = fn(&mut Shard, usize, Proto, Vec<GroupCmd>, ReplyBufs) -> GroupReplies;
-
-/// A command sent to a shard's job: its handler, its arguments and its spec (for the prefetch).
+/// A command as a shard job runs it: its handler, its arguments and its spec (for the
+/// prefetch).
 type GroupCmd = (ShardHandler, Request, &'static CommandSpec);
 
 /// Replies of one shard's job: the bytes, where each reply ends and how long each command
-/// took, the commands handed back (for the statistics, and so that their buffers are freed
-/// on the client's core, which allocated them), and (inside EXEC) the write records it
-/// produced.
+/// took, and (inside a transaction) the write records it produced.
 struct GroupReplies {
     bytes: Vec<u8>,
     done: Vec<(usize, u64)>,
-    cmds: Vec<GroupCmd>,
     records: crate::shard::WriteRecords,
 }
 
@@ -100,31 +96,81 @@ impl ReplyBufs {
     }
 }
 
-fn run_group(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>, bufs: ReplyBufs) -> GroupReplies {
-    prefetch_keys(&shard.dbs[db], cmds.iter().map(|(_, argv, spec)| (argv, *spec)));
+/// Runs `cmds` in order on `shard`, each one's reply after the last in `out` and its end and
+/// time in `done`; the batch's keys are prefetched first.
+fn run_cmds<'a>(
+    shard: &mut Shard,
+    db: usize,
+    cmds: impl Clone + ExactSizeIterator<Item = (ShardHandler, &'a Request, &'static CommandSpec)>,
+    out: &mut Out,
+    done: &mut Vec<(usize, u64)>,
+) {
+    prefetch_keys(&shard.dbs[db], cmds.clone().map(|(_, argv, spec)| (argv, spec)));
     let mut cx = ShardCx::new(shard, db, unix_ms());
-    let mut out = Out::with_buffer(bufs.bytes, proto);
-    let mut done = bufs.done;
     let mut t = Instant::now();
-    for (h, argv, _) in &cmds {
-        run_on_shard(&mut cx, *h, argv, &mut out);
+    for (h, argv, _) in cmds {
+        run_on_shard(&mut cx, h, argv, out);
         let now = Instant::now();
         done.push((out.len(), observe::micros(now.duration_since(t))));
         t = now;
     }
+}
+
+/// `run_cmds` into `bufs`; with `keep_records` (inside a transaction) the writes' records
+/// are taken along to join the transaction's group instead of going to the stream.
+fn run_group<'a>(
+    shard: &mut Shard,
+    db: usize,
+    proto: Proto,
+    cmds: impl Clone + ExactSizeIterator<Item = (ShardHandler, &'a Request, &'static CommandSpec)>,
+    bufs: ReplyBufs,
+    keep_records: bool,
+) -> GroupReplies {
+    let mut out = Out::with_buffer(bufs.bytes, proto);
+    let mut done = bufs.done;
+    run_cmds(shard, db, cmds, &mut out, &mut done);
     GroupReplies {
         bytes: out.take(),
         done,
-        cmds,
-        records: Default::default(),
+        records: if keep_records {
+            shard.log.drain()
+        } else {
+            Default::default()
+        },
     }
 }
 
-/// `run_group` inside EXEC: the records travel back to join the transaction's group.
-fn run_group_held(shard: &mut Shard, db: usize, proto: Proto, cmds: Vec<GroupCmd>, bufs: ReplyBufs) -> GroupReplies {
-    let mut r = run_group(shard, db, proto, cmds, bufs);
-    r.records = shard.log.drain();
-    r
+/// The job another core's shard runs for a batch: the commands are unpacked into this
+/// core's own argument vectors, run, and freed here; the replies and the packed buffer go
+/// back to the client's core.
+fn run_packed(
+    shard: &mut Shard,
+    db: usize,
+    proto: Proto,
+    mut packed: PackedCmds,
+    bufs: ReplyBufs,
+    keep_records: bool,
+) -> (GroupReplies, PackedCmds) {
+    let mut cmds: Vec<GroupCmd> = take_spare(&SPARE_CMDS).unwrap_or_default();
+    packed.unpack(&mut cmds);
+    let replies = run_group(
+        shard,
+        db,
+        proto,
+        cmds.iter().map(|(h, argv, spec)| (*h, argv, *spec)),
+        bufs,
+        keep_records,
+    );
+    argv_pool::recycle_all(cmds.drain(..).map(|(_, argv, _)| argv));
+    if cmds.capacity() <= SPARE_ITEMS {
+        keep_spare(&SPARE_CMDS, cmds, SPARE_LIMIT);
+    }
+    (replies, packed)
+}
+
+thread_local! {
+    /// Command lists of the packed jobs this core runs for others, reused.
+    static SPARE_CMDS: std::cell::RefCell<Vec<Vec<GroupCmd>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A queued command EXEC has looked up: its table index, spec and shard handler.
@@ -142,58 +188,35 @@ pub async fn exec_on_one_shard(
     planned: Vec<Planned>,
     dirty: impl FnOnce(&mut Shard) -> bool + Send + 'static,
 ) -> bool {
-    let meta: Vec<_> = planned.iter().map(|&(idx, spec, _)| (idx, spec)).collect();
-    let cmds: Vec<GroupCmd> = planned
-        .into_iter()
-        .zip(queued)
-        .map(|((_, spec, handler), argv)| (handler, argv, spec))
-        .collect();
+    let mut packed = PackedCmds::take();
+    for (&(idx, _, _), argv) in planned.iter().zip(&queued) {
+        packed.push(idx, argv);
+    }
     let db = cx.session.db;
     let proto = cx.out.proto();
-    let bufs = ReplyBufs::take(cmds.len());
+    let bufs = ReplyBufs::take(queued.len());
     let replies = cx
         .core
         .run_on(shard, Lock::Group, move |s| {
-            (!dirty(s)).then(|| run_group(s, db, proto, cmds, bufs))
+            (!dirty(s)).then(|| run_packed(s, db, proto, packed, bufs, false))
         })
         .await;
-    let Some(g) = replies else { return false };
-    cx.out.array(meta.len());
-    g.deliver(cx, meta);
-    g.recycle();
+    let Some((g, packed)) = replies else { return false };
+    packed.give_back();
+    cx.out.array(queued.len());
+    let mut start = 0;
+    for ((idx, spec, _), (argv, &(end, usecs))) in planned.into_iter().zip(queued.iter().zip(&g.done)) {
+        observe::finished(&cx.core, &mut cx.session, idx, spec, argv, usecs, &g.bytes[start..end]);
+        start = end;
+    }
+    cx.out.raw(&g.bytes);
+    argv_pool::recycle_all(queued.into_iter());
+    ReplyBufs {
+        bytes: g.bytes,
+        done: g.done,
+    }
+    .give_back();
     true
-}
-
-impl GroupReplies {
-    /// Records each command of a one-shard job (`meta`: its table index and spec, in order)
-    /// and writes all their replies to the client.
-    fn deliver(&self, cx: &mut ConnCx, meta: Vec<(usize, &'static CommandSpec)>) {
-        let mut start = 0;
-        for (i, (idx, spec)) in meta.into_iter().enumerate() {
-            let (end, usecs) = self.done[i];
-            observe::finished(
-                &cx.core,
-                &mut cx.session,
-                idx,
-                spec,
-                &self.cmds[i].1,
-                usecs,
-                &self.bytes[start..end],
-            );
-            start = end;
-        }
-        cx.out.raw(&self.bytes);
-    }
-
-    /// Hands the commands' argument vectors and the reply buffers back to this core's pools.
-    fn recycle(self) {
-        argv_pool::recycle_all(self.cmds.into_iter().map(|(_, argv, _)| argv));
-        ReplyBufs {
-            bytes: self.bytes,
-            done: self.done,
-        }
-        .give_back();
-    }
 }
 
 impl Pending {
@@ -221,114 +244,138 @@ impl Pending {
         cx.scope.is_some() && self.items.last().is_some_and(|i| i.shard != shard)
     }
 
+    /// Runs the queued commands and writes their replies in request order. The arguments
+    /// never leave this core: another shard's commands are packed for it.
     async fn flush(&mut self, cx: &mut ConnCx) {
         if self.items.is_empty() {
             return;
         }
-        let mut items = std::mem::take(&mut self.items);
+        if cx.lock_mode() == Lock::Pass && self.items.iter().all(|i| i.shard == cx.core.id) {
+            self.run_here(cx).await;
+        } else {
+            self.run_spread(cx).await;
+        }
+        argv_pool::recycle_all(self.items.drain(..).map(|i| i.argv));
+    }
+
+    /// The common case: every command is this core's. Replies go straight to the client.
+    async fn run_here(&mut self, cx: &mut ConnCx) {
+        let db = cx.session.db;
+        let items = &self.items;
+        let out = &mut cx.out;
+        let mut start = out.len();
+        let mut done = std::mem::take(&mut self.done);
+        cx.core
+            .with_local_shard(|shard| {
+                run_cmds(
+                    shard,
+                    db,
+                    items.iter().map(|i| (i.handler, &i.argv, i.spec)),
+                    out,
+                    &mut done,
+                )
+            })
+            .await;
+        for (it, (end, usec)) in items.iter().zip(done.drain(..)) {
+            let reply = &cx.out.as_bytes()[start..end];
+            observe::finished(&cx.core, &mut cx.session, it.idx, it.spec, &it.argv, usec, reply);
+            start = end;
+        }
+        self.done = done;
+    }
+
+    /// Commands on other shards, or inside a transaction: one packed job per other shard,
+    /// sent first so that every core works at once, this core's commands meanwhile, then the
+    /// replies interleaved in request order. A batch spans few shards, so they are found by
+    /// a linear search, not a map.
+    async fn run_spread(&mut self, cx: &mut ConnCx) {
         let core = cx.core.clone();
         let db = cx.session.db;
         let proto = cx.out.proto();
         let lock = cx.lock_mode();
-        let run: GroupRunner = if lock == Lock::Pass { run_group } else { run_group_held };
-        let first = items[0].shard;
-        if items.iter().all(|i| i.shard == first) {
-            if first == core.id && lock == Lock::Pass {
-                // The common case: everything is ours. Write replies straight to the client.
-                let out = &mut cx.out;
-                let mut start = out.len();
-                let mut done = std::mem::take(&mut self.done);
-                core.with_local_shard(|shard| {
-                    prefetch_keys(&shard.dbs[db], items.iter().map(|i| (&i.argv, i.spec)));
-                    let mut scx = ShardCx::new(shard, db, unix_ms());
-                    let mut t = Instant::now();
-                    for it in &items {
-                        run_on_shard(&mut scx, it.handler, &it.argv, out);
-                        let now = Instant::now();
-                        done.push((out.len(), observe::micros(now.duration_since(t))));
-                        t = now;
-                    }
-                })
-                .await;
-                for (it, (end, usec)) in items.iter().zip(done.drain(..)) {
-                    let reply = &cx.out.as_bytes()[start..end];
-                    observe::finished(&cx.core, &mut cx.session, it.idx, it.spec, &it.argv, usec, reply);
-                    start = end;
-                }
-                argv_pool::recycle_all(items.drain(..).map(|i| i.argv));
-                self.items = items;
-                self.done = done;
+        let keep_records = lock != Lock::Pass;
+        let mut groups: Vec<(ShardId, PackedCmds)> = Vec::new();
+        let mut here = 0;
+        for it in &self.items {
+            if it.shard == core.id {
+                here += 1;
+            } else if let Some((_, packed)) = groups.iter_mut().find(|(s, _)| *s == it.shard) {
+                packed.push(it.idx, &it.argv);
             } else {
-                let meta: Vec<_> = items.iter().map(|i| (i.idx, i.spec)).collect();
-                let cmds: Vec<_> = items.into_iter().map(|i| (i.handler, i.argv, i.spec)).collect();
-                let bufs = ReplyBufs::take(cmds.len());
-                let mut g = core
-                    .run_on(first, lock, move |shard| run(shard, db, proto, cmds, bufs))
-                    .await;
-                if let Some(scope) = cx.scope {
-                    core.stash(scope, std::mem::take(&mut g.records));
-                }
-                g.deliver(cx, meta);
-                g.recycle();
-            }
-            return;
-        }
-        // Several shards: one job each, then interleave the replies in request order. A
-        // batch spans few shards, so they are found by a linear search, not a map.
-        let order: Vec<(ShardId, usize, &'static CommandSpec)> =
-            items.iter().map(|i| (i.shard, i.idx, i.spec)).collect();
-        let mut groups: Vec<(ShardId, Vec<GroupCmd>)> = Vec::new();
-        for i in items {
-            let cmd = (i.handler, i.argv, i.spec);
-            match groups.iter_mut().find(|(s, _)| *s == i.shard) {
-                Some((_, cmds)) => cmds.push(cmd),
-                None => groups.push((i.shard, vec![cmd])),
+                let mut packed = PackedCmds::take();
+                packed.push(it.idx, &it.argv);
+                groups.push((it.shard, packed));
             }
         }
-        let local = groups
-            .iter()
-            .position(|(s, _)| *s == core.id)
-            .map(|at| groups.swap_remove(at));
         let mut started = Vec::with_capacity(groups.len());
-        for (s, cmds) in groups {
-            let bufs = ReplyBufs::take(cmds.len());
-            started.push((
-                s,
-                core.submit(s, lock, move |shard| run(shard, db, proto, cmds, bufs))
-                    .await,
-            ));
+        for (s, packed) in groups {
+            let bufs = ReplyBufs::take(packed.len());
+            let job = move |shard: &mut Shard| run_packed(shard, db, proto, packed, bufs, keep_records);
+            started.push((s, core.submit(s, lock, job).await));
         }
         // Each shard's replies, with the next one to deliver and where it starts.
         let mut results: Vec<(ShardId, GroupReplies, usize, usize)> = Vec::with_capacity(started.len() + 1);
-        if let Some((s, cmds)) = local {
-            let bufs = ReplyBufs::take(cmds.len());
+        if here > 0 {
+            let bufs = ReplyBufs::take(here);
+            let me = core.id;
+            let mine = self.items.iter().filter(|i| i.shard == me);
             let r = core
-                .run_on(s, lock, move |shard| run(shard, db, proto, cmds, bufs))
+                .run_here(lock, |shard| {
+                    let cmds = ExactLen(mine.map(|i| (i.handler, &i.argv, i.spec)), here);
+                    run_group(shard, db, proto, cmds, bufs, keep_records)
+                })
                 .await;
-            results.push((s, r, 0, 0));
+            results.push((me, r, 0, 0));
         }
         for (s, job) in started {
-            results.push((s, core.wait(job).await, 0, 0));
+            let (r, packed) = core.wait(job).await;
+            packed.give_back();
+            results.push((s, r, 0, 0));
         }
         if let Some(scope) = cx.scope {
             for (_, g, _, _) in results.iter_mut() {
                 core.stash(scope, std::mem::take(&mut g.records));
             }
         }
-        for (s, idx, spec) in order {
-            let (_, g, next, start) = results.iter_mut().find(|r| r.0 == s).expect("every shard answered");
+        for it in &self.items {
+            let (_, g, next, start) = results
+                .iter_mut()
+                .find(|r| r.0 == it.shard)
+                .expect("every shard answered");
             let (end, usecs) = g.done[*next];
             let reply = &g.bytes[*start..end];
-            observe::finished(&cx.core, &mut cx.session, idx, spec, &g.cmds[*next].1, usecs, reply);
+            observe::finished(&cx.core, &mut cx.session, it.idx, it.spec, &it.argv, usecs, reply);
             cx.out.raw(reply);
             *start = end;
             *next += 1;
         }
         for (_, g, _, _) in results {
-            g.recycle();
+            ReplyBufs {
+                bytes: g.bytes,
+                done: g.done,
+            }
+            .give_back();
         }
     }
 }
+
+/// An iterator whose length is known up front (a filter's is not).
+#[derive(Clone)]
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.0.next()?;
+        self.1 -= 1;
+        Some(item)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
 
 /// Prefetches the memory a pipelined batch's commands will read before any of them runs, so
 /// that their cache misses overlap instead of coming one after another: every command's first

@@ -27,6 +27,7 @@ pub mod latency;
 pub mod list;
 pub mod monitor;
 pub mod observe;
+pub mod packed;
 pub mod pause;
 pub mod persistence;
 pub mod pubsub;

@@ -60,6 +60,20 @@ impl Arg {
         })
     }
 
+    /// Makes this argument the first `len` bytes of `window`, inline, written in place. A
+    /// pushed argument built by value went through a stack copy whose two overlapping stores
+    /// (16 + 8 bytes for 23) the reload could not forward: a stall on every argument parsed.
+    pub fn set_inline_window(&mut self, window: &[u8; INLINE_MAX], len: usize) {
+        debug_assert!(len <= INLINE_MAX);
+        match &mut self.0 {
+            Repr::Inline { len: l, data } => {
+                *l = len.min(INLINE_MAX) as u8;
+                *data = *window;
+            }
+            shared => *shared = Self::inline_window(window, len).0,
+        }
+    }
+
     /// `frame[range]`: copied inline when short, else a shared slice (so a short argument
     /// beside a long one costs no reference count either).
     pub fn slice_of(frame: &Bytes, range: std::ops::Range<usize>) -> Arg {

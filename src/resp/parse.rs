@@ -187,12 +187,13 @@ impl RequestParser {
         let mut args = super::argv::take(self.spans.len());
         if self.spans.iter().all(|&(_, len)| len <= ARG_INLINE_MAX) {
             let bytes = &buf[..];
-            args.extend(self.spans.iter().map(|&(start, len)| {
+            args.resize_with(self.spans.len(), Arg::default);
+            for (arg, &(start, len)) in args.iter_mut().zip(&self.spans) {
                 match bytes.get(start..start + ARG_INLINE_MAX).and_then(|w| w.try_into().ok()) {
-                    Some(window) => Arg::inline_window(window, len),
-                    None => Arg::inline(&bytes[start..start + len]).unwrap_or_default(),
+                    Some(window) => arg.set_inline_window(window, len),
+                    None => *arg = Arg::inline(&bytes[start..start + len]).unwrap_or_default(),
                 }
-            }));
+            }
             buf.advance(self.pos);
         } else {
             let frame = buf.split_to(self.pos).freeze();

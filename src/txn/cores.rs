@@ -141,12 +141,18 @@ impl CoreCx {
     }
 
     async fn run_local_job(self: &Rc<Self>, job: Job, lock: Lock) -> AnyBox {
+        self.run_here(lock, job).await
+    }
+
+    /// Runs `f` on this core's shard under `lock`, as a job sent here would run (waiting at
+    /// the gate, taking or keeping a transaction's hold), without boxing it or its result.
+    pub async fn run_here<T>(self: &Rc<Self>, lock: Lock, f: impl FnOnce(&mut Shard) -> T) -> T {
         match lock {
             Lock::Pass | Lock::Group => {
                 let pass = self.gate.enter().await;
                 let r = {
                     let mut shard = self.shard.borrow_mut();
-                    let r = job(&mut shard);
+                    let r = f(&mut shard);
                     self.flush_log_as(&mut shard, lock == Lock::Group);
                     r
                 };
@@ -156,13 +162,13 @@ impl CoreCx {
             }
             Lock::Acquire(txn) => {
                 let pass = self.gate.enter().await;
-                let r = job(&mut self.shard.borrow_mut());
+                let r = f(&mut self.shard.borrow_mut());
                 if !self.cancelled.borrow_mut().remove(&txn) {
                     self.held.borrow_mut().insert(txn, pass);
                 }
                 r
             }
-            Lock::Held(_) | Lock::Free => job(&mut self.shard.borrow_mut()),
+            Lock::Held(_) | Lock::Free => f(&mut self.shard.borrow_mut()),
         }
     }
 
