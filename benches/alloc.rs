@@ -15,8 +15,8 @@
 //!
 //! It prints the counts and asserts nothing: allocations are reported, speed is measured.
 //! What each step does to stay at zero (as read from the code):
-//! - parse: a request is a `Vec<Bytes>` (`resp::Request`) whose arguments are zero-copy
-//!   slices of the read buffer. The vector comes from a per-core pool (`resp::argv`) that the
+//! - parse: a request is a `Vec<Arg>` (`resp::Request`); an argument of up to 23 bytes is
+//!   copied into its `Arg`, a longer one is a zero-copy slice of the read buffer. The vector comes from a per-core pool (`resp::argv`) that the
 //!   dispatcher refills with each executed request's emptied vector. The batch vector of a
 //!   read is reused from read to read, as is the connection's CLIENT LIST `cmd=` label.
 //! - dispatch: nothing once warm. The pending-commands and reply-end vectors come from a small
