@@ -187,6 +187,9 @@ fn mixed_pipeline(n: usize) -> Vec<Vec<Vec<u8>>> {
         let k = |j: u64| format!("pk:{}", j % 97);
         let ctr = |j: u64| format!("ctr:{}", j % 31);
         let cmd = match x % 8 {
+            // Every fourth SET has a value longer than an inline argument (23 bytes), so a
+            // batch mixes arguments copied inline and slices of the read buffer.
+            0 if i % 4 == 0 => cmd!("SET", k(x >> 8), format!("long-v{i}-{}", "x".repeat(30))),
             0 => cmd!("SET", k(x >> 8), format!("v{i}")),
             1 => cmd!("GET", k(x >> 8)),
             2 | 3 => cmd!("INCR", ctr(x >> 8)),
