@@ -32,9 +32,17 @@ fn wait_synced(master: &mut Conn, replica: &mut Conn) {
     while Instant::now() < deadline {
         r = replica.info("replication");
         m = master.info("replication");
+        // The master's view too: a redis-server master moves a diskless replica out of
+        // `wait_bgsave` only when it reaps the snapshot child (its cron, every 100 ms), which
+        // under load came after the replica had loaded the data and caught up.
+        let replicas_online = m
+            .iter()
+            .filter(|(k, _)| k.strip_prefix("slave").is_some_and(|n| n.parse::<u32>().is_ok()))
+            .all(|(_, v)| v.contains("state=online"));
         if r.get("master_link_status").map(String::as_str) == Some("up")
             && r.contains_key("slave_repl_offset")
             && r.get("slave_repl_offset") == m.get("master_repl_offset")
+            && replicas_online
         {
             return;
         }
