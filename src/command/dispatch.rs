@@ -173,8 +173,8 @@ thread_local! {
     static SPARE_CMDS: std::cell::RefCell<Vec<Vec<GroupCmd>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A queued command EXEC has looked up: its table index, spec and shard handler.
-pub type Planned = (usize, &'static CommandSpec, ShardHandler);
+/// A queued command EXEC has looked up: its table index and spec.
+pub type Planned = (usize, &'static CommandSpec);
 
 /// EXEC of a queue that runs wholly on `shard` (every command a shard command with its keys
 /// there): one job checks the watches (`dirty`), runs the queue and, as a `Lock::Group` job,
@@ -189,7 +189,7 @@ pub async fn exec_on_one_shard(
     dirty: impl FnOnce(&mut Shard) -> bool + Send + 'static,
 ) -> bool {
     let mut packed = PackedCmds::take();
-    for (&(idx, _, _), argv) in planned.iter().zip(&queued) {
+    for (&(idx, _), argv) in planned.iter().zip(&queued) {
         packed.push(idx, argv);
     }
     let db = cx.session.db;
@@ -205,7 +205,7 @@ pub async fn exec_on_one_shard(
     packed.give_back();
     cx.out.array(queued.len());
     let mut start = 0;
-    for ((idx, spec, _), (argv, &(end, usecs))) in planned.into_iter().zip(queued.iter().zip(&g.done)) {
+    for ((idx, spec), (argv, &(end, usecs))) in planned.into_iter().zip(queued.iter().zip(&g.done)) {
         observe::finished(&cx.core, &mut cx.session, idx, spec, argv, usecs, &g.bytes[start..end]);
         start = end;
     }

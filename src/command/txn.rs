@@ -190,7 +190,7 @@ fn watch_dirty(s: &mut Shard, client: u64, watched: &hashbrown::HashMap<ShardId,
     touched || expired
 }
 
-/// The one shard a queue runs on, with each command's table index, spec and handler, when
+/// The one shard a queue runs on, with each command's table index and spec, when
 /// every queued command is a shard command (a split one counts) that the dispatcher would run
 /// as it stands, and all their keys and the watched keys live on that shard (`shards` lists
 /// them all).
@@ -208,12 +208,12 @@ fn one_shard(
         let (idx, spec) = lookup_indexed(&argv[0])?;
         // A key-less form (a HELP) runs on the client's own shard, not on `first`.
         spec.keys.positions(argv.len()).next()?;
-        let handler = match spec.run {
-            Run::Shard(h) => h,
-            Run::Split(h, _) if crate::txn::split::check_layout(spec, argv.len()).is_ok() => h,
-            _ => return None,
+        let on_one_shard = match spec.run {
+            Run::Shard(_) => true,
+            Run::Split(..) => crate::txn::split::check_layout(spec, argv.len()).is_ok(),
+            Run::Conn(_) => false,
         };
-        super::dispatch::passes_checks(cx, spec, argv.len()).then_some((idx, spec, handler))
+        (on_one_shard && super::dispatch::passes_checks(cx, spec, argv.len())).then_some((idx, spec))
     };
     let planned = queued.iter().map(plan).collect::<Option<Vec<_>>>()?;
     Some((first, planned))
