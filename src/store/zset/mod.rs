@@ -101,7 +101,10 @@ impl ZSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Pack(p) => p.is_empty(),
+            Repr::Tree(t) => t.len() == 0,
+        }
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
@@ -115,8 +118,8 @@ impl ZSet {
     /// encoding when a new member would exceed the listpack limits.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: &EncodingLimits) -> Option<f64> {
         if let Repr::Pack(p) = &mut self.repr {
-            let room = p.len() < limits.zset_max_listpack_entries && member.len() <= limits.zset_max_listpack_value;
-            match p.insert(member, score, room) {
+            let fits = member.len() <= limits.zset_max_listpack_value;
+            match p.insert(member, score, |count| fits && count < limits.zset_max_listpack_entries) {
                 Ok(old) => return old,
                 Err(pack::NoRoom) => self.convert(),
             }

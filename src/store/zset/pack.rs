@@ -22,12 +22,12 @@ const INT_LIMIT: f64 = (1u64 << 61) as f64;
 #[derive(Debug, PartialEq)]
 pub struct NoRoom;
 
-/// Sorted elements in one allocation sized exactly: a boxed slice and a 32-bit count keep the
-/// value itself at 24 bytes (small sets are many; every byte of their box counts).
+/// Sorted elements in one allocation sized exactly. The value is the boxed slice alone, so a
+/// set's box is 16 bytes (small sets are many; every byte of their box counts): the element
+/// count is not kept but counted, and the operations that need it scan the buffer anyway.
 #[derive(Clone, Debug, Default)]
 pub struct Pack {
     buf: Box<[u8]>,
-    len: u32,
 }
 
 /// One decoded element: where it starts and ends in the buffer, and where its member lies.
@@ -108,14 +108,24 @@ fn encode(out: &mut Vec<u8>, member: &[u8], score: f64) {
     out.extend_from_slice(member);
 }
 
+/// The room rule of a member that was there already: it may always come back.
+fn always_room(_: usize) -> bool {
+    true
+}
+
 /// A listpack stores an integral score as an integer, so -0 comes back as 0.
 fn normal(score: f64) -> f64 {
     if score == 0.0 { 0.0 } else { score }
 }
 
 impl Pack {
+    /// The element count, by a scan of the buffer.
     pub fn len(&self) -> usize {
-        self.len as usize
+        self.elems().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
     }
 
     /// Runs `f` on the buffer as a `Vec`, then keeps it sized to fit (no copy when it already
@@ -136,7 +146,6 @@ impl Pack {
         }
         Pack {
             buf: buf.into_boxed_slice(),
-            len: items.len() as u32,
         }
     }
 
@@ -173,10 +182,12 @@ impl Pack {
     }
 
     /// Finds `member` and the byte offset of the first element not ordered before
-    /// `(score, member)`, in one pass.
-    fn locate(&self, member: &[u8], score: f64) -> (Option<Elem>, usize) {
-        let (mut found, mut slot) = (None, None);
+    /// `(score, member)`, in one pass; also how many elements it looked at (all of them when
+    /// `member` is not there).
+    fn locate(&self, member: &[u8], score: f64) -> (Option<Elem>, usize, usize) {
+        let (mut found, mut slot, mut seen) = (None, None, 0);
         for e in self.elems() {
+            seen += 1;
             let m = self.member(&e);
             if slot.is_none() && !before(e.score, m, score, member) {
                 slot = Some(e.start);
@@ -188,16 +199,22 @@ impl Pack {
                 break;
             }
         }
-        (found, slot.unwrap_or(self.buf.len()))
+        (found, slot.unwrap_or(self.buf.len()), seen)
     }
 
     /// Adds `member` or changes its score; returns the previous score. A new member is added
-    /// only when `room`; otherwise nothing changes and the caller switches encodings.
-    pub fn insert(&mut self, member: &[u8], score: f64, room: bool) -> Result<Option<f64>, NoRoom> {
+    /// only when `room(count)` allows one more beside the `count` there are; otherwise
+    /// nothing changes and the caller switches encodings.
+    pub fn insert(
+        &mut self,
+        member: &[u8],
+        score: f64,
+        room: impl FnOnce(usize) -> bool,
+    ) -> Result<Option<f64>, NoRoom> {
         let score = normal(score);
-        let (found, slot) = self.locate(member, score);
+        let (found, slot, count) = self.locate(member, score);
         let Some(e) = found else {
-            if !room {
+            if !room(count) {
                 return Err(NoRoom);
             }
             // Appended, then rotated into place: no staging buffer.
@@ -207,7 +224,6 @@ impl Pack {
                 encode(buf, member, score);
             });
             self.buf[slot..].rotate_right(size);
-            self.len += 1;
             return Ok(None);
         };
         if e.score == score {
@@ -217,8 +233,7 @@ impl Pack {
         if score_len(score) != score_len(e.score) {
             // The element changes size: take it out, then insert it anew.
             self.edit(|buf| buf.drain(e.start..e.end()).for_each(drop));
-            self.len -= 1;
-            self.insert(member, score, true)?;
+            self.insert(member, score, always_room)?;
             return Ok(Some(e.score));
         }
         // Same size: moving it is one rotation of the bytes between its old and its new
@@ -240,7 +255,6 @@ impl Pack {
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let (_, e) = self.find(member)?;
         self.edit(|buf| buf.drain(e.start..e.end()).for_each(drop));
-        self.len -= 1;
         Some(e.score)
     }
 
@@ -310,7 +324,6 @@ impl Pack {
         let out: Vec<_> = (&mut it).take(end - start).map(|(m, s)| (Box::from(m), s)).collect();
         let to = it.pos;
         self.edit(|buf| buf.drain(from..to).for_each(drop));
-        self.len -= (end - start) as u32;
         out
     }
 

@@ -176,6 +176,7 @@ proptest! {
                     let m = pack_member(m);
                     let s = if s == i8::MIN { -0.0 } else { s as f64 / 4.0 };
                     let at = model.iter().position(|e| e.1 == m);
+                    let len_before = model.len();
                     let want = match at {
                         None if !room => Err(NoRoom),
                         _ => Ok(at.map(|i| model.remove(i).0)),
@@ -185,7 +186,14 @@ proptest! {
                         let i = model.partition_point(|(x, y)| before(*x, y, s, &m));
                         model.insert(i, (s, m.clone()));
                     }
-                    prop_assert_eq!(p.insert(&m, s, room), want);
+                    let counted = std::cell::Cell::new(None);
+                    let got = p.insert(&m, s, |n| {
+                        counted.set(Some(n));
+                        room
+                    });
+                    prop_assert_eq!(got, want);
+                    // Asked only for a new member, with the count before it.
+                    prop_assert_eq!(counted.get(), at.is_none().then_some(len_before));
                 }
                 PackOp::Remove(m) => {
                     let m = pack_member(m);
@@ -260,7 +268,7 @@ fn pack_from_sorted_and_take_all() {
 #[test]
 fn small_sets_stay_small() {
     // The many small sets must not each carry the tree's header.
-    assert!(std::mem::size_of::<ZSet>() <= 24, "{}", std::mem::size_of::<ZSet>());
+    assert_eq!(std::mem::size_of::<ZSet>(), 16);
 }
 
 /// Whole scores are stored as varints of every width, others as 8 bytes: each comes back
@@ -298,7 +306,7 @@ fn scores_of_every_encoding_round_trip() {
     };
     for (i, &s) in scores.iter().enumerate() {
         let m = format!("m{i}").into_bytes();
-        assert_eq!(p.insert(&m, s, true), Ok(None));
+        assert_eq!(p.insert(&m, s, |_| true), Ok(None));
         model.push((s, m));
         check(&p, &mut model);
     }
@@ -307,7 +315,7 @@ fn scores_of_every_encoding_round_trip() {
         let m = format!("m{i}").into_bytes();
         let new = scores[(i * 7 + 3) % scores.len()];
         let old = model.iter().find(|(_, mm)| *mm == m).map(|(s, _)| *s);
-        assert_eq!(p.insert(&m, new, true), Ok(old));
+        assert_eq!(p.insert(&m, new, |_| true), Ok(old));
         model.retain(|(_, mm)| *mm != m);
         model.push((new, m.clone()));
         check(&p, &mut model);
