@@ -136,7 +136,10 @@ impl Hash {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Pairs(p) => p.is_empty(),
+            Repr::Table(CloneTable(t)) => t.len() == 0,
+        }
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
@@ -160,9 +163,12 @@ impl Hash {
         {
             self.convert();
         }
+        let mut pairs = 0;
         let outcome = match &mut self.repr {
             Repr::Pairs(p) => {
-                if p.set(field, value) {
+                let (appended, count) = p.set(field, value);
+                pairs = count;
+                if appended {
                     SetOutcome::Inserted
                 } else {
                     SetOutcome::Updated
@@ -182,9 +188,7 @@ impl Hash {
                 }
             }
         };
-        if let Repr::Pairs(v) = &self.repr
-            && v.len() > limits.hash_max_listpack_entries
-        {
+        if matches!(self.repr, Repr::Pairs(_)) && pairs > limits.hash_max_listpack_entries {
             self.convert();
         }
         outcome
@@ -257,8 +261,8 @@ mod tests {
 
     #[test]
     fn a_small_hash_box_is_its_packed_buffer() {
-        // The table form is boxed, so the compact form (one Vec and a count) sets the size.
-        assert_eq!(size_of::<Hash>(), 32);
+        // The table form is boxed, so the compact form (one boxed slice) sets the size.
+        assert_eq!(size_of::<Hash>(), 16);
         assert_eq!(size_of::<super::super::set::Set>(), 32);
     }
 

@@ -4,11 +4,12 @@
 //! Lookups are linear, which for the few short entries this holds (at most
 //! `hash-max-listpack-entries`) is as fast as hashing.
 
-/// Pairs in insertion order, in one allocation sized to fit.
+/// Pairs in insertion order, in one allocation sized to fit. The value is the boxed slice
+/// alone, so a small hash's box is 16 bytes: the pair count is not kept but counted, by the
+/// scans that the writes make anyway.
 #[derive(Clone, Debug, Default)]
 pub struct PackedPairs {
-    buf: Vec<u8>,
-    len: usize,
+    buf: Box<[u8]>,
 }
 
 /// Where one pair lies in the buffer: the pair's start, where its value's length prefix
@@ -62,12 +63,22 @@ fn encoded(field: &[u8], value: &[u8]) -> Vec<u8> {
 }
 
 impl PackedPairs {
+    /// The pair count, by a scan of the buffer.
     pub fn len(&self) -> usize {
-        self.len
+        self.iter().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf.is_empty()
+    }
+
+    /// Runs `f` on the buffer as a `Vec`, then keeps it sized to fit (no copy when it already
+    /// is: growth reserves exactly).
+    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        let r = f(&mut v);
+        self.buf = v.into_boxed_slice();
+        r
     }
 
     /// Every pair, in insertion order.
@@ -76,42 +87,56 @@ impl PackedPairs {
     }
 
     fn find(&self, field: &[u8]) -> Option<Spot> {
-        let mut pos = 0;
+        self.find_counting(field, false).0
+    }
+
+    /// `find`; with `count_all` it also goes on to the end and returns how many pairs there
+    /// are (otherwise only how many it passed).
+    fn find_counting(&self, field: &[u8], count_all: bool) -> (Option<Spot>, usize) {
+        let (mut pos, mut seen, mut spot) = (0, 0, None);
         while pos < self.buf.len() {
             let name = get_str(&self.buf, pos);
             let value = get_str(&self.buf, name.end);
-            if &self.buf[name.clone()] == field {
-                return Some(Spot {
+            seen += 1;
+            if spot.is_none() && &self.buf[name.clone()] == field {
+                spot = Some(Spot {
                     start: pos,
                     value_prefix: name.end,
-                    value,
+                    value: value.clone(),
                 });
+                if !count_all {
+                    break;
+                }
             }
             pos = value.end;
         }
-        None
+        (spot, seen)
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         self.find(field).map(|s| &self.buf[s.value])
     }
 
-    /// Sets `field` to `value` in place, or appends the pair; true when it was appended.
-    pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
-        match self.find(field) {
-            Some(spot) => {
+    /// Sets `field` to `value` in place, or appends the pair; returns whether it was appended
+    /// and how many pairs there are now.
+    pub fn set(&mut self, field: &[u8], value: &[u8]) -> (bool, usize) {
+        match self.find_counting(field, true) {
+            (Some(spot), count) => {
                 let mut new_value = Vec::with_capacity(value.len() + 4);
                 put_len(&mut new_value, value.len());
                 new_value.extend_from_slice(value);
-                self.buf.splice(spot.value_prefix..spot.value.end, new_value);
-                false
+                self.edit(|buf| {
+                    buf.splice(spot.value_prefix..spot.value.end, new_value);
+                });
+                (false, count)
             }
-            None => {
+            (None, count) => {
                 let pair = encoded(field, value);
-                self.buf.reserve_exact(pair.len());
-                self.buf.extend_from_slice(&pair);
-                self.len += 1;
-                true
+                self.edit(|buf| {
+                    buf.reserve_exact(pair.len());
+                    buf.extend_from_slice(&pair);
+                });
+                (true, count + 1)
             }
         }
     }
@@ -120,11 +145,7 @@ impl PackedPairs {
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self.find(field) {
             Some(spot) => {
-                self.buf.drain(spot.start..spot.value.end);
-                self.len -= 1;
-                if self.buf.capacity() > 2 * self.buf.len() + 64 {
-                    self.buf.shrink_to_fit();
-                }
+                self.edit(|buf| buf.drain(spot.start..spot.value.end).for_each(drop));
                 true
             }
             None => false,
@@ -182,11 +203,12 @@ mod tests {
                 let field = vec![b'f'; field as usize];
                 match op {
                     0 | 1 => {
-                        let appended = packed.set(&field, &value);
+                        let (appended, count) = packed.set(&field, &value);
                         match model.iter_mut().find(|(f, _)| *f == field) {
                             Some((_, v)) => { prop_assert!(!appended); *v = value; }
                             None => { prop_assert!(appended); model.push((field, value)); }
                         }
+                        prop_assert_eq!(count, model.len());
                     }
                     _ => {
                         let was = model.iter().position(|(f, _)| *f == field);
