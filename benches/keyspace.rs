@@ -5,8 +5,10 @@
 //! include cache misses a real keyspace of that size would have; sample sizes are the minimum
 //! criterion allows so the suite stays short on a shared machine.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use shoal::shard::{Shard, ShardCx, key_hash};
@@ -141,16 +143,9 @@ fn table_ops(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::quick(10);
     targets = shard_ops, table_ops
 }
 criterion_main!(benches);

@@ -6,8 +6,10 @@
 //! vectors across; the copy is paid in exchange for the cache lines that no longer cross
 //! between cores (see perf/README.md, "The all-to-all mesh").
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shoal::command::lookup_indexed;
@@ -55,16 +57,9 @@ fn pack_unpack(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::quick(20);
     targets = pack_unpack
 }
 criterion_main!(benches);

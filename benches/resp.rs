@@ -5,8 +5,10 @@
 //! within a few minutes on a shared two-core machine; treat the numbers as trends, not as
 //! absolute truth.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -107,16 +109,9 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::quick(20);
     targets = parse, encode
 }
 criterion_main!(benches);

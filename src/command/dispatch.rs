@@ -60,6 +60,17 @@ struct GroupReplies {
     records: crate::shard::WriteRecords,
 }
 
+impl GroupReplies {
+    /// Hands the reply buffers back to this core's pool once the replies are delivered.
+    fn give_back(self) {
+        ReplyBufs {
+            bytes: self.bytes,
+            done: self.done,
+        }
+        .give_back();
+    }
+}
+
 /// Buffers a shard job writes its replies into. The client's core takes them from its pool
 /// and gets them back with the replies, so the shard's core neither allocates nor frees them
 /// (a block freed on another core than its own costs mimalloc a deferred collection).
@@ -211,11 +222,7 @@ pub async fn exec_on_one_shard(
     }
     cx.out.raw(&g.bytes);
     argv_pool::recycle_all(queued.into_iter());
-    ReplyBufs {
-        bytes: g.bytes,
-        done: g.done,
-    }
-    .give_back();
+    g.give_back();
     true
 }
 
@@ -350,11 +357,7 @@ impl Pending {
             *next += 1;
         }
         for (_, g, _, _) in results {
-            ReplyBufs {
-                bytes: g.bytes,
-                done: g.done,
-            }
-            .give_back();
+            g.give_back();
         }
     }
 }
