@@ -70,19 +70,117 @@ fn find_line(buf: &[u8], from: usize) -> Line {
     }
 }
 
-/// Parses the decimal length of a `*` or `$` header the way Redis does (`string2ll`).
+/// Parses the decimal length of a `*` or `$` header the way Redis does (`string2ll`): an
+/// optional minus, then `0` alone or digits without a leading zero (`$04` and `-0` are
+/// invalid lengths there, so they are here).
 fn parse_len(bytes: &[u8]) -> Option<i64> {
     let (neg, digits) = match bytes.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, bytes),
     };
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    let canonical = match digits {
+        [b'0'] => !neg,
+        [first, ..] => first.is_ascii_digit() && *first != b'0',
+        [] => false,
+    };
+    if !canonical || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let v = digits
         .iter()
         .try_fold(0i64, |acc, &d| acc.checked_mul(10)?.checked_add((d - b'0') as i64))?;
     Some(if neg { -v } else { v })
+}
+
+/// Most arguments a request may have to take the one-pass path of [`whole_request`].
+const WHOLE_MAX_ARGS: usize = 8;
+
+/// The argument spans of a request found whole in a buffer, and where the request ends.
+struct WholeRequest {
+    spans: [(usize, usize); WHOLE_MAX_ARGS],
+    count: usize,
+    end: usize,
+}
+
+/// The header number that starts at `pos` and ends at a CR, read in the same pass that looks
+/// for the CR: (value, index past the line end). None for what [`parse_len`] would not read
+/// as a plain non-negative length (sign, leading zero, over 18 digits) or a missing line end;
+/// the resumable path then decides.
+fn header_number(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let first = *buf.get(pos)?;
+    if !(b'1'..=b'9').contains(&first) {
+        return (first == b'0' && buf.get(pos + 1) == Some(&b'\r') && pos + 2 < buf.len()).then_some((0, pos + 3));
+    }
+    let mut value = (first - b'0') as usize;
+    let mut at = pos + 1;
+    loop {
+        let byte = *buf.get(at)?;
+        if byte == b'\r' {
+            break;
+        }
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 || at - pos >= 18 {
+            return None;
+        }
+        value = value * 10 + digit as usize;
+        at += 1;
+    }
+    (at + 1 < buf.len()).then_some((value, at + 2))
+}
+
+/// Locates every argument of a request that is whole at the front of `buf`, in one pass that
+/// reads each length while it looks for the line's end. This is the common case (a pipeline
+/// read in full); None sends the request down the resumable path, which also gives every
+/// error: incomplete, malformed, over the limits, or more than [`WHOLE_MAX_ARGS`] arguments.
+fn whole_request(buf: &[u8], limits: &ParseLimits) -> Option<WholeRequest> {
+    let (count, mut pos) = header_number(buf, 1)?;
+    if count == 0 || count > WHOLE_MAX_ARGS {
+        return None;
+    }
+    let mut found = WholeRequest {
+        spans: [(0, 0); WHOLE_MAX_ARGS],
+        count,
+        end: 0,
+    };
+    for span in &mut found.spans[..count] {
+        if buf.get(pos) != Some(&b'$') {
+            return None;
+        }
+        let (len, start) = header_number(buf, pos + 1)?;
+        if len > limits.max_bulk_len || start + len + 2 > buf.len() {
+            return None;
+        }
+        *span = (start, len);
+        pos = start + len + 2;
+    }
+    found.end = pos;
+    Some(found)
+}
+
+/// Takes the request that ends at `end` off `buf`, its arguments at `spans`. Short arguments
+/// are copied inline; when one is long, the request is split off as one frozen frame and
+/// the long ones are slices of it.
+fn take_request(buf: &mut BytesMut, spans: &[(usize, usize)], end: usize) -> Request {
+    let mut args = super::argv::take(spans.len());
+    if spans.iter().all(|&(_, len)| len <= ARG_INLINE_MAX) {
+        let bytes = &buf[..];
+        args.resize_with(spans.len(), Arg::default);
+        for (arg, &(start, len)) in args.iter_mut().zip(spans) {
+            match bytes.get(start..start + ARG_INLINE_MAX).and_then(|w| w.try_into().ok()) {
+                Some(window) => arg.set_inline_window(window, len),
+                None => *arg = Arg::inline(&bytes[start..start + len]).unwrap_or_default(),
+            }
+        }
+        buf.advance(end);
+    } else {
+        let frame = buf.split_to(end).freeze();
+        args.extend(
+            spans
+                .iter()
+                .map(|&(start, len)| Arg::slice_of(&frame, start..start + len)),
+        );
+    }
+    args
 }
 
 impl RequestParser {
@@ -130,6 +228,9 @@ impl RequestParser {
 
     fn multibulk(&mut self, buf: &mut BytesMut, limits: &ParseLimits) -> Result<Option<Request>, ProtocolError> {
         if self.expected.is_none() {
+            if let Some(whole) = whole_request(buf, limits) {
+                return Ok(Some(take_request(buf, &whole.spans[..whole.count], whole.end)));
+            }
             let Line::Found { end, next } = find_line(buf, 0) else {
                 if buf.len() > INLINE_MAX {
                     return Err(ProtocolError::new("too big mbulk count string"));
@@ -184,25 +285,7 @@ impl RequestParser {
             self.spans.push((next, len));
             self.pos = next + len + 2;
         }
-        let mut args = super::argv::take(self.spans.len());
-        if self.spans.iter().all(|&(_, len)| len <= ARG_INLINE_MAX) {
-            let bytes = &buf[..];
-            args.resize_with(self.spans.len(), Arg::default);
-            for (arg, &(start, len)) in args.iter_mut().zip(&self.spans) {
-                match bytes.get(start..start + ARG_INLINE_MAX).and_then(|w| w.try_into().ok()) {
-                    Some(window) => arg.set_inline_window(window, len),
-                    None => *arg = Arg::inline(&bytes[start..start + len]).unwrap_or_default(),
-                }
-            }
-            buf.advance(self.pos);
-        } else {
-            let frame = buf.split_to(self.pos).freeze();
-            args.extend(
-                self.spans
-                    .iter()
-                    .map(|&(start, len)| Arg::slice_of(&frame, start..start + len)),
-            );
-        }
+        let args = take_request(buf, &self.spans, self.pos);
         self.reset();
         Ok(Some(args))
     }
@@ -284,6 +367,73 @@ mod tests {
         assert_eq!(err(b"*1\r\n$-5\r\n"), "Protocol error: invalid bulk length");
         assert_eq!(err(b"*1\r\n$600000000\r\n"), "Protocol error: invalid bulk length");
         assert_eq!(err(b"SET \"a b\n"), "Protocol error: unbalanced quotes in request");
+    }
+
+    #[test]
+    fn lengths_are_read_as_redis_reads_them() {
+        let err = |i: &[u8]| parse_all(i).unwrap_err().0;
+        // redis-server 7.0 answers each of these with the same error (string2ll).
+        assert_eq!(err(b"*1\r\n$04\r\nPING\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(
+            err(b"*01\r\n$4\r\nPING\r\n"),
+            "Protocol error: invalid multibulk length"
+        );
+        assert_eq!(err(b"*-0\r\n"), "Protocol error: invalid multibulk length");
+        assert_eq!(err(b"*1\r\n$-0\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(err(b"*1\r\n$+4\r\nPING\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(parse_all(b"*1\r\n$0\r\n\r\n*-1\r\n").unwrap(), vec![vec![Vec::new()]]);
+    }
+
+    /// Feeds `input` in pieces of `step` bytes, as reads would deliver it.
+    fn parse_in_steps(input: &[u8], step: usize) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
+        let mut buf = BytesMut::new();
+        let mut p = RequestParser::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            while let Some(req) = p.next(&mut buf, &ParseLimits::default())? {
+                out.push(req.iter().map(|b| b.to_vec()).collect());
+            }
+        }
+        Ok(out)
+    }
+
+    fn encode(requests: &[Vec<Vec<u8>>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for args in requests {
+            out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for arg in args {
+                out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+                out.extend_from_slice(arg);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// A pipeline read whole takes the one-pass path; read a byte at a time, every request
+        /// takes the resumable one. Both give the same requests, or the same error, for
+        /// well-formed input and for input with one byte changed.
+        #[test]
+        fn one_pass_and_resumable_paths_agree(
+            requests in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..30), 1..11),
+                1..6,
+            ),
+            flip in proptest::option::of((proptest::num::usize::ANY, proptest::num::u8::ANY)),
+            step in 1usize..7,
+        ) {
+            let mut input = encode(&requests);
+            if let Some((at, byte)) = flip {
+                let at = at % input.len();
+                input[at] = byte;
+            } else {
+                proptest::prop_assert_eq!(parse_all(&input).unwrap(), requests);
+            }
+            proptest::prop_assert_eq!(parse_all(&input), parse_in_steps(&input, 1));
+            proptest::prop_assert_eq!(parse_all(&input), parse_in_steps(&input, step));
+        }
     }
 
     #[test]
