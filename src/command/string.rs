@@ -129,8 +129,12 @@ fn set(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError>
     } else {
         None
     };
-    let exists = if o.get { old.is_some() } else { cx.exists(key) };
-    if (o.nx && exists) || (o.xx && !exists) {
+    // Only NX and XX need to know whether the key is there; a plain SET looks it up once.
+    let blocked = (o.nx || o.xx) && {
+        let exists = if o.get { old.is_some() } else { cx.exists(key) };
+        (o.nx && exists) || (o.xx && !exists)
+    };
+    if blocked {
         match (o.get, old) {
             (true, Some(v)) => out.bulk(&v),
             _ => out.null(),

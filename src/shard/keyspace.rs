@@ -130,22 +130,27 @@ impl Db {
         create: impl FnOnce(&[u8], V) -> Entry,
     ) -> &mut Entry {
         self.before_write(hash, key);
-        // Two lookups on the insert path keep the borrow checker simple; the miss is cheap.
-        if self.table.find(hash, |e| bytes_eq(e.key(), key)).is_some() {
-            let volatile = &mut self.volatile;
-            let e = self
-                .table
-                .find_mut(hash, |e| bytes_eq(e.key(), key))
-                .expect("entry present");
+        let epoch = self.epoch;
+        let mut fresh = Some(value);
+        let (e, inserted) = self.table.find_or_insert_with(
+            hash,
+            |e| bytes_eq(e.key(), key),
+            || {
+                let mut entry = create(key, fresh.take().expect("created once"));
+                entry.set_saved_in(epoch);
+                entry
+            },
+        );
+        if !inserted {
+            let value = fresh.expect("kept for the update");
             // The expiry goes first, so that the value after it is moved by neither change.
             if !keep_ttl && e.expire_at() != 0 {
                 e.set_expire_at(0);
-                *volatile -= 1;
+                self.volatile -= 1;
             }
             replace(e, value);
-            return e;
         }
-        self.insert(hash, create(key, value))
+        e
     }
 
     /// Inserts a whole entry (RENAME, MOVE, COPY), replacing any entry with the same key.

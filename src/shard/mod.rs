@@ -219,7 +219,11 @@ impl<'a> ShardCx<'a> {
 
     /// Deletes `key` if its deadline has passed, logging `DEL`. True when it was removed (on a
     /// replica: when it is logically expired, which hides it but leaves it in place).
+    /// A keyspace with no expiring key skips the check, so its lookups find the key once.
     fn expire_if_due(&mut self, hash: u64, key: &[u8]) -> bool {
+        if self.db().volatile_len() == 0 {
+            return false;
+        }
         let now = self.now_ms;
         let due = matches!(self.db().entry(hash, key), Some(e) if e.expire_at() != 0 && e.expire_at() <= now);
         if due && !self.shard.is_replica {

@@ -236,17 +236,50 @@ impl<E: Hashed> SegTable<E> {
 
     /// Inserts an entry known not to be present.
     pub fn insert_new(&mut self, hash: u64, entry: E) -> &mut E {
+        self.grow_for_one_more();
+        let seg = self.segment_of(hash);
         self.len += 1;
-        if self.len > SPLIT_LOAD * self.segments.len() {
+        let inserted = self.segments[seg].insert_unique(in_segment(hash), entry, rehash);
+        Self::settle(&mut self.ctrl_word, inserted)
+    }
+
+    /// The entry `eq` selects, or a new one from `create` when there is none, in one probe
+    /// (an update of an existing key would otherwise look it up twice). True when inserted.
+    pub fn find_or_insert_with(
+        &mut self,
+        hash: u64,
+        eq: impl FnMut(&E) -> bool,
+        create: impl FnOnce() -> E,
+    ) -> (&mut E, bool) {
+        // Growing first keeps the absent slot valid; for a key that turns out to be there it
+        // only splits one insert early.
+        self.grow_for_one_more();
+        let seg = self.segment_of(hash);
+        match self.segments[seg].find_entry(in_segment(hash), eq) {
+            Ok(found) => (found.into_mut(), false),
+            Err(absent) => {
+                self.len += 1;
+                let inserted = absent.into_table().insert_unique(in_segment(hash), create(), rehash);
+                (Self::settle(&mut self.ctrl_word, inserted), true)
+            }
+        }
+    }
+
+    /// Splits a segment when one more entry would pass the load that triggers a split.
+    fn grow_for_one_more(&mut self) {
+        if self.len + 1 > SPLIT_LOAD * self.segments.len() {
             self.split_one();
         }
-        let seg = self.segment_of(hash);
-        let inserted = self.segments[seg].insert_unique(in_segment(hash), entry, rehash);
-        if self.ctrl_word.is_none() {
+    }
+
+    /// The entry just inserted; the first insert also records which header word holds the
+    /// control bytes (`ctrl_word_of`).
+    fn settle<'a>(ctrl_word: &mut Option<u8>, inserted: hashbrown::hash_table::OccupiedEntry<'a, E>) -> &'a mut E {
+        if ctrl_word.is_none() {
             let ctrl = ctrl_from(inserted.get(), inserted.bucket_index());
             let bucket = inserted.bucket_index();
             let table = inserted.into_table();
-            self.ctrl_word = ctrl_word_of(table, ctrl);
+            *ctrl_word = ctrl_word_of(table, ctrl);
             return table.get_bucket_mut(bucket).expect("just inserted");
         }
         inserted.into_mut()
@@ -359,6 +392,21 @@ mod tests {
         assert!(t.remove(E(5).hash(), |e| e.0 == 5).is_some());
         assert!(t.find(E(5).hash(), |e| e.0 == 5).is_none());
         assert_eq!(t.len(), 9_999);
+    }
+
+    #[test]
+    fn find_or_insert_with_probes_once_and_counts_inserts() {
+        let mut t = filled(1_000);
+        let segments = t.segment_count();
+        for i in 0..2_000u64 {
+            let h = E(i).hash();
+            let (e, inserted) = t.find_or_insert_with(h, |e| e.0 == i, || E(i));
+            assert_eq!(e.0, i);
+            assert_eq!(inserted, i >= 1_000, "key {i}");
+        }
+        assert_eq!(t.len(), 2_000);
+        assert!(t.segment_count() > segments, "inserts through it grow the table");
+        assert!((0..2_000u64).all(|i| t.find(E(i).hash(), |e| e.0 == i).is_some()));
     }
 
     /// Checks the layout `prefetch_many` assumes against `hashbrown` itself: the header word
