@@ -570,5 +570,7 @@ fn upstart_supervision_stops_until_continued() {
 
 #[path = "operations/access.rs"]
 mod access;
+#[path = "operations/memory.rs"]
+mod memory;
 #[path = "operations/runtime_config.rs"]
 mod runtime_config;

@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod log;
+pub mod memory;
 pub mod metrics;
 pub mod start;
 pub mod stats;

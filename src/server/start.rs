@@ -201,6 +201,7 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
     runtime::spawn(active_expiry(core.clone()));
     runtime::spawn_background(crate::persist::snapshot::driver(core.clone()));
     runtime::spawn(idle_clients(state.clone()));
+    runtime::spawn(crate::server::memory::return_when_quiet(core.clone()));
     if idx == 0 {
         runtime::spawn(crate::persist::save::save_points(core.clone()));
         runtime::spawn(crate::repl::replica::supervise(core.clone()));

@@ -1,0 +1,61 @@
+//! Memory an idle server holds: what a deleted big key freed goes back to the system once the
+//! server is quiet, as redis-server's allocator gives it back from its background threads.
+
+use std::time::{Duration, Instant};
+
+use super::common;
+use common::TestServer;
+
+/// The server's resident size, read from /proc (not from INFO, so the test does not depend
+/// on what INFO reports).
+fn rss_of(server: &TestServer) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{}/statm", server.pid())).expect("statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("rss");
+    pages * 4096
+}
+
+#[test]
+fn an_idle_server_returns_what_a_deleted_key_freed() {
+    let server = TestServer::shoal(2);
+    let mut conn = server.conn();
+    let before = rss_of(&server);
+    // 400k members of 24 bytes: a big sorted set (skip list and dict in redis-server, a
+    // tree and an index here) of a few tens of megabytes.
+    let members = 400_000;
+    let cmds: Vec<Vec<Vec<u8>>> = (0..members / 1000)
+        .map(|chunk| {
+            let mut c = vec![b"ZADD".to_vec(), b"big".to_vec()];
+            for i in chunk * 1000..(chunk + 1) * 1000 {
+                c.push(format!("{i}").into_bytes());
+                c.push(format!("member:{i:017}").into_bytes());
+            }
+            c
+        })
+        .collect();
+    common::dataset::pipeline(&mut conn, &cmds);
+    assert_eq!(conn.q("ZCARD big").int(), members as i64);
+    let loaded = rss_of(&server);
+    let grown = loaded.saturating_sub(before);
+    assert!(
+        grown > 16 << 20,
+        "the set took {grown} bytes; expected tens of megabytes"
+    );
+
+    assert_eq!(conn.q("DEL big").int(), 1);
+    // Quiet from here: within a few seconds at least three quarters of what the set took
+    // must be back with the system.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut now = rss_of(&server);
+    while now > before + grown / 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        now = rss_of(&server);
+    }
+    assert!(
+        now <= before + grown / 4,
+        "resident size before {before}, with the set {loaded}, 8 s after deleting it {now}"
+    );
+}
