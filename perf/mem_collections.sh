@@ -14,6 +14,8 @@
 #   BATCH=1000       elements per HSET/SADD/ZADD command of the big loads
 #   SHARDS=1         Shoal --shards (servers run on CPU 0, the loader on the others)
 #   SETTLE=2         seconds to wait before reading RSS
+#   GIVE_BACK=12     after the table, load the big sorted set again, DEL it and print each
+#                    server's resident size every second for this many seconds (0: skip)
 #   SKIP_BUILD=1     use the existing release binary
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -26,6 +28,7 @@ SMALL_LEN="${SMALL_LEN:-10}"
 BATCH="${BATCH:-1000}"
 SHARDS="${SHARDS:-1}"
 SETTLE="${SETTLE:-2}"
+GIVE_BACK="${GIVE_BACK:-12}"
 LOADER_CPUS=0
 ((NCPU > 1)) && LOADER_CPUS="1-$((NCPU - 1))"
 
@@ -149,3 +152,34 @@ for shape in "${SHAPES[@]}"; do
 done
 echo "elements: hash field f:<8 digits> + value v:<8 digits>; set member:<8 digits>; zset m:<8 digits> with an integer score;"
 echo "big loads send $BATCH elements per command; small rows divide by all ${SMALL_KEYS}x${SMALL_LEN} elements (per key: x${SMALL_LEN})."
+
+# give_back SERVER: how fast a server returns the memory of a deleted big sorted set while it
+# is otherwise idle (a fresh server, loaded, then one DEL and no further commands).
+give_back() {
+    local server=$1 port pid line
+    port=$(free_port)
+    if [[ $server == shoal ]]; then
+        start_shoal 0 "$port" --shards "$SHARDS"
+    else
+        start_redis 0 "$port"
+    fi
+    pid=$STARTED_PID
+    sleep "$SETTLE"
+    line="$(printf "%-6s" "$server") empty $(($(rss_kb "$pid") / 1024))"
+    gen_stream big_zset | taskset -c "$LOADER_CPUS" redis-cli -p "$port" --pipe >/dev/null
+    line="$line, loaded $(($(rss_kb "$pid") / 1024)), after DEL:"
+    redis-cli -p "$port" del bigzset >/dev/null
+    for ((t = 0; t <= GIVE_BACK; t++)); do
+        line="$line $(($(rss_kb "$pid") / 1024))"
+        ((t < GIVE_BACK)) && sleep 1
+    done
+    echo "$line"
+    stop_server "$pid"
+}
+
+if ((GIVE_BACK > 0)); then
+    echo
+    echo "resident MB of an idle server after DEL of the ${BIG}-member sorted set, once a second for ${GIVE_BACK} s:"
+    give_back shoal
+    give_back redis
+fi
