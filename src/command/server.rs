@@ -77,7 +77,8 @@ pub const SPECS: &[CommandSpec] = &[
 struct ShardFigures {
     stats: ShardStats,
     dirty: u64,
-    keys: [(usize, usize); 16],
+    /// Per db: keys, keys with a deadline, their estimated average TTL in ms.
+    keys: [(usize, usize, u64); 16],
     dbs: usize,
 }
 
@@ -89,7 +90,7 @@ fn shard_figures(s: &mut Shard) -> ShardFigures {
         ..Default::default()
     };
     for (i, db) in s.dbs.iter().enumerate().take(16) {
-        f.keys[i] = (db.len(), db.volatile_len());
+        f.keys[i] = (db.len(), db.volatile_len(), db.avg_ttl_ms());
     }
     f
 }
@@ -231,8 +232,14 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wan
         for db in 0..dbs {
             let keys: usize = figs.iter().map(|f| f.keys[db].0).sum();
             let expires: usize = figs.iter().map(|f| f.keys[db].1).sum();
+            // Each shard estimates over its own keys: weigh the estimates made so far by
+            // their shards' counts.
+            let sampled = figs.iter().filter(|f| f.keys[db].2 > 0);
+            let weight: u128 = sampled.clone().map(|f| f.keys[db].1 as u128).sum();
+            let weighted: u128 = sampled.map(|f| f.keys[db].2 as u128 * f.keys[db].1 as u128).sum();
+            let avg_ttl = weighted.checked_div(weight).unwrap_or(0);
             if keys > 0 {
-                let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+                let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n");
             }
         }
     }

@@ -16,6 +16,9 @@ pub struct Db {
     volatile: usize,
     /// Where the active expiry cycle resumes (a segment index).
     expire_cursor: usize,
+    /// Estimated average time to live of the keys with a deadline, in ms (INFO keyspace
+    /// `avg_ttl`): a running average over what the active expiry cycle samples.
+    avg_ttl_ms: u64,
     /// The snapshot in progress, if any.
     snapshot: Option<Box<DbSnapshot>>,
     /// The epoch of the latest snapshot begun here; inserted entries carry it.
@@ -220,8 +223,10 @@ impl Db {
         let mut gone = Vec::new();
         let mut examined = 0;
         if self.volatile == 0 {
+            self.avg_ttl_ms = 0;
             return (gone, examined);
         }
+        let (mut ttl_sum, mut ttl_samples) = (0u64, 0u64);
         for _ in 0..segments.min(self.table.segment_count()) {
             if self.expire_cursor >= self.table.segment_count() {
                 self.expire_cursor = 0;
@@ -232,6 +237,10 @@ impl Db {
             let removed = self.table.extract_from_segment(self.expire_cursor, |e| {
                 let at = e.expire_at();
                 examined += usize::from(at != 0);
+                if at > now_ms {
+                    ttl_sum += at - now_ms;
+                    ttl_samples += 1;
+                }
                 at != 0 && at <= now_ms
             });
             self.volatile -= removed.len();
@@ -241,6 +250,23 @@ impl Db {
                 break;
             }
         }
+        if let Some(avg) = ttl_sum.checked_div(ttl_samples) {
+            self.note_ttl_sample(avg);
+        }
         (gone, examined)
+    }
+
+    /// Folds one step's average TTL into the running estimate: the first sample sets it,
+    /// later ones move it by a fiftieth, as redis-server's expiry cycle does.
+    fn note_ttl_sample(&mut self, avg_ms: u64) {
+        if self.avg_ttl_ms == 0 {
+            self.avg_ttl_ms = avg_ms;
+        }
+        self.avg_ttl_ms = self.avg_ttl_ms / 50 * 49 + avg_ms / 50;
+    }
+
+    /// The running estimate of the keys' average TTL in ms (0 until the cycle sampled any).
+    pub fn avg_ttl_ms(&self) -> u64 {
+        self.avg_ttl_ms
     }
 }

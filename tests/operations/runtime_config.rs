@@ -373,3 +373,49 @@ fn info_stats_has_redis_fields_with_live_rates_pubsub_and_expiry() {
     );
     assert!(reads > 100.0 && writes > 100.0, "reads {reads}, writes {writes}");
 }
+
+/// `avg_ttl` of db0 in INFO keyspace (absent db: 0).
+fn avg_ttl(conn: &mut common::Conn) -> u64 {
+    let keyspace = conn.info("keyspace");
+    let Some(db0) = keyspace.get("db0") else { return 0 };
+    db0.split(',')
+        .find_map(|kv| kv.strip_prefix("avg_ttl="))
+        .and_then(|v| v.parse().ok())
+        .expect("avg_ttl field")
+}
+
+#[test]
+fn info_keyspace_avg_ttl_estimates_the_deadlines_as_redis_does() {
+    let redis = TestServer::redis();
+    let shoal = TestServer::start(SHOAL);
+    let (mut r, mut s) = (redis.conn(), shoal.conn());
+    for conn in [&mut r, &mut s] {
+        // Half the keys live 1000 s, half have no deadline (they do not count).
+        let cmds: Vec<Vec<Vec<u8>>> = (0..2000)
+            .map(|i| match i % 2 {
+                0 => common::c(&format!("SET t{i} v EX 1000")),
+                _ => common::c(&format!("SET p{i} v")),
+            })
+            .collect();
+        common::dataset::pipeline(conn, &cmds);
+    }
+    // The estimate comes from the background expiry cycle, so it appears within moments.
+    common::wait_for("an avg_ttl estimate", Duration::from_secs(10), || {
+        avg_ttl(&mut r) > 0 && avg_ttl(&mut s) > 0
+    });
+    for (name, conn) in [("redis", &mut r), ("shoal", &mut s)] {
+        let ttl = avg_ttl(conn);
+        assert!((990_000..=1_000_000).contains(&ttl), "{name}: avg_ttl {ttl}");
+    }
+    // With no key under a deadline left, the estimate goes back to 0, as redis-server's does.
+    for conn in [&mut r, &mut s] {
+        let cmds: Vec<Vec<Vec<u8>>> = (0..2000)
+            .step_by(2)
+            .map(|i| common::c(&format!("PERSIST t{i}")))
+            .collect();
+        common::dataset::pipeline(conn, &cmds);
+    }
+    common::wait_for("avg_ttl back to 0", Duration::from_secs(10), || {
+        avg_ttl(&mut r) == 0 && avg_ttl(&mut s) == 0
+    });
+}
