@@ -178,17 +178,8 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wan
     }
     if want("memory") {
         sep(&mut s);
-        let rss = crate::server::rss_bytes();
-        let _ = write!(
-            s,
-            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\n\
-             used_memory_rss_human:{:.2}M\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_policy:{}\r\n\
-             mem_allocator:mimalloc\r\n",
-            rss as f64 / 1048576.0,
-            rss as f64 / 1048576.0,
-            st.config().maxmemory,
-            st.config().maxmemory_policy.as_str(),
-        );
+        let cfg = st.config();
+        s += &crate::server::memory::info_section(cfg.maxmemory, cfg.maxmemory_policy.as_str());
     }
     if want("persistence") {
         sep(&mut s);

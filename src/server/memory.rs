@@ -52,3 +52,84 @@ pub fn collect_this_core() {
     // arenas under mimalloc's own synchronisation; it takes no pointer from us.
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
+
+/// The highest resident size the process has had, in bytes (the kernel's high-water mark).
+pub fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage fills a struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss.max(0) as u64 * 1024
+}
+
+/// The machine's physical memory in bytes (INFO `total_system_memory`).
+pub fn total_system_memory() -> u64 {
+    // SAFETY: sysinfo fills a struct we own.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        return 0;
+    }
+    info.totalram as u64 * u64::from(info.mem_unit.max(1))
+}
+
+/// A byte count the way INFO prints its `_human` fields: `512B`, `892.97K`, `11.57M`, `23.54G`.
+pub fn bytes_human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2}{}", UNITS[unit])
+}
+
+/// INFO's memory section. Shoal counts memory as its resident size: `used_memory` is what the
+/// process holds now and `used_memory_peak` the most it has held.
+pub fn info_section(maxmemory: u64, policy: &str) -> String {
+    let used = super::rss_bytes();
+    let peak = peak_rss_bytes().max(used);
+    let total = total_system_memory();
+    format!(
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{used}\r\n\
+         used_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\n\
+         used_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\n\
+         maxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_allocator:mimalloc\r\n",
+        bytes_human(used),
+        bytes_human(used),
+        bytes_human(peak),
+        used as f64 * 100.0 / peak.max(1) as f64,
+        bytes_human(total),
+        bytes_human(maxmemory),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_byte_counts_read_as_info_prints_them() {
+        assert_eq!(bytes_human(0), "0B");
+        assert_eq!(bytes_human(1023), "1023B");
+        assert_eq!(bytes_human(914_400), "892.97K");
+        assert_eq!(bytes_human(12_128_256), "11.57M");
+        assert_eq!(bytes_human(25_276_510_208), "23.54G");
+    }
+
+    #[test]
+    fn the_peak_is_at_least_what_is_resident_now() {
+        let section = info_section(0, "noeviction");
+        let field = |name: &str| -> u64 {
+            section
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .and_then(|v| v.parse().ok())
+                .expect(name)
+        };
+        assert!(field("used_memory_peak") >= field("used_memory"));
+        assert!(field("total_system_memory") > field("used_memory"));
+    }
+}

@@ -58,4 +58,9 @@ fn an_idle_server_returns_what_a_deleted_key_freed() {
         now <= before + grown / 4,
         "resident size before {before}, with the set {loaded}, 8 s after deleting it {now}"
     );
+    // INFO tells the two apart: what the server holds now, and the most it ever held.
+    let memory = conn.info("memory");
+    let field = |name: &str| -> u64 { memory.get(name).and_then(|v| v.parse().ok()).expect(name) };
+    assert!(field("used_memory") < loaded, "{memory:?}");
+    assert!(field("used_memory_peak") >= loaded, "{memory:?}");
 }
