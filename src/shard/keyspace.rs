@@ -4,8 +4,18 @@
 //! keyspace `expires=`, and whether the active cycle has work) stays exact.
 
 use super::snapshot::{DbSnapshot, EntryEncoder};
-use crate::store::{Entry, SegTable, Value};
+use crate::store::{Entry, Probe, SegTable, Value};
 use crate::util::bytes_eq;
+
+/// What a lookup that honours deadlines found ([`Db::live_entry_mut`]).
+pub enum Live<'a> {
+    Found(&'a mut Entry),
+    /// The deadline has passed; `removed` when the entry was taken out.
+    Expired {
+        removed: bool,
+    },
+    Missing,
+}
 
 /// Every change to `table` goes through a `&mut self` method here that first calls
 /// `before_write`, so a snapshot in progress saves what the change is about to alter, and
@@ -53,6 +63,33 @@ impl Db {
     pub fn entry_mut(&mut self, hash: u64, key: &[u8]) -> Option<&mut Entry> {
         self.before_write(hash, key);
         self.table.find_mut(hash, |e| bytes_eq(e.key(), key))
+    }
+
+    /// The entry under `key` unless its deadline has passed, found in one probe. An expired
+    /// entry is removed when `remove_expired` (a master's lazy expiry), else only hidden (a
+    /// replica waits for its master's DEL).
+    pub fn live_entry_mut(&mut self, hash: u64, key: &[u8], now_ms: u64, remove_expired: bool) -> Live<'_> {
+        self.before_write(hash, key);
+        let due = |e: &Entry| e.expire_at() != 0 && e.expire_at() <= now_ms;
+        let probe = if self.volatile == 0 {
+            // No key has a deadline: nothing to check or remove.
+            match self.table.find_mut(hash, |e| bytes_eq(e.key(), key)) {
+                Some(e) => Probe::Found(e),
+                None => Probe::Missing,
+            }
+        } else {
+            self.table
+                .find_mut_or_remove_if(hash, |e| bytes_eq(e.key(), key), |e| remove_expired && due(e))
+        };
+        match probe {
+            Probe::Found(e) if due(e) => Live::Expired { removed: false },
+            Probe::Found(e) => Live::Found(e),
+            Probe::Removed(_) => {
+                self.volatile -= 1;
+                Live::Expired { removed: true }
+            }
+            Probe::Missing => Live::Missing,
+        }
     }
 
     /// Lets a snapshot in progress save the entry under `key` before it changes.

@@ -12,7 +12,7 @@ pub mod writelog;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use keyspace::Db;
+pub use keyspace::{Db, Live};
 pub use route::{ShardId, key_hash, shard_of};
 pub use writelog::{WriteLog, WriteRecord, WriteRecords};
 
@@ -114,8 +114,19 @@ impl Shard {
     /// The one write door: logs `args` (the command as Redis propagates it) for `db` and
     /// invalidates WATCHes on the keys it changes.
     pub fn record(&mut self, db: usize, args: &[&[u8]]) {
-        self.log.emit(db, args);
-        if (self.watches.is_empty() && !self.blocking.has_waiters()) || args.is_empty() {
+        Self::record_in(&mut self.log, &mut self.watches, &mut self.blocking, db, args);
+    }
+
+    /// `record` on the parts it touches, for a caller that holds an entry of `dbs` meanwhile.
+    fn record_in(
+        log: &mut WriteLog,
+        watches: &mut watch::Watches,
+        blocking: &mut blocking::Blocking,
+        db: usize,
+        args: &[&[u8]],
+    ) {
+        log.emit(db, args);
+        if (watches.is_empty() && !blocking.has_waiters()) || args.is_empty() {
             return;
         }
         let name = args[0];
@@ -128,7 +139,6 @@ impl Shard {
         }
         if let Some(f) = WRITTEN_KEYS.get() {
             // Any write to a key a client blocks on may serve it (RENAME onto it, a push...).
-            let (watches, blocking) = (&mut self.watches, &mut self.blocking);
             f(args, &mut |k| {
                 watches.touch(db, k);
                 blocking.signal(db, k);
@@ -234,26 +244,43 @@ impl<'a> ShardCx<'a> {
         due
     }
 
-    /// The live entry under `key`: expired keys are removed first (lazy expiry).
+    /// The live entry under `key`: an expired key is removed on the way (lazy expiry).
     pub fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let hash = key_hash(key);
-        if self.expire_if_due(hash, key) {
-            return None;
-        }
-        self.db().entry_mut(hash, key)
+        self.live(key, false)
     }
 
     /// `lookup` for reads: also counts keyspace hits and misses.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let hash = key_hash(key);
-        let found = if self.expire_if_due(hash, key) {
-            None
-        } else {
-            self.shard.dbs[self.db].entry_mut(hash, key)
+        self.live(key, true)
+    }
+
+    /// The one probe behind `lookup` and `lookup_read`. A key found expired is removed and its
+    /// DEL logged, as Redis propagates a lazy expiry; on a replica it is only hidden.
+    fn live(&mut self, key: &[u8], count_read: bool) -> Option<&mut Entry> {
+        let (db, now) = (self.db, self.now_ms);
+        let shard = &mut *self.shard;
+        let found = match shard.dbs[db].live_entry_mut(key_hash(key), key, now, !shard.is_replica) {
+            Live::Found(e) => Some(e),
+            Live::Expired { removed } => {
+                if removed {
+                    shard.stats.expired_keys += 1;
+                    Shard::record_in(
+                        &mut shard.log,
+                        &mut shard.watches,
+                        &mut shard.blocking,
+                        db,
+                        &[b"DEL", key],
+                    );
+                }
+                None
+            }
+            Live::Missing => None,
         };
-        match found {
-            Some(_) => self.shard.stats.keyspace_hits += 1,
-            None => self.shard.stats.keyspace_misses += 1,
+        if count_read {
+            match found {
+                Some(_) => shard.stats.keyspace_hits += 1,
+                None => shard.stats.keyspace_misses += 1,
+            }
         }
         found
     }

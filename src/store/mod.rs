@@ -10,7 +10,7 @@ pub mod table;
 pub mod zset;
 
 pub use entry::Entry;
-pub use table::{Hashed, SegTable};
+pub use table::{Hashed, Probe, SegTable};
 
 use std::borrow::Cow;
 use std::sync::OnceLock;

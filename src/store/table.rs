@@ -132,6 +132,13 @@ fn ctrl_word_of<E>(table: &Segment<E>, ctrl: usize) -> Option<u8> {
         .map(|k| k as u8)
 }
 
+/// What [`SegTable::find_mut_or_remove_if`] found.
+pub enum Probe<'a, E> {
+    Found(&'a mut E),
+    Removed(E),
+    Missing,
+}
+
 pub struct SegTable<E> {
     segments: Vec<Segment<E>>,
     /// Which word of a segment's `hashbrown` header holds the address of its control bytes,
@@ -262,6 +269,25 @@ impl<E: Hashed> SegTable<E> {
                 let inserted = absent.into_table().insert_unique(in_segment(hash), create(), rehash);
                 (Self::settle(&mut self.ctrl_word, inserted), true)
             }
+        }
+    }
+
+    /// The entry `eq` selects, taken out of the table when `remove_if` says so, in one probe
+    /// (a lookup that drops an expired key on the way).
+    pub fn find_mut_or_remove_if(
+        &mut self,
+        hash: u64,
+        eq: impl FnMut(&E) -> bool,
+        remove_if: impl FnOnce(&E) -> bool,
+    ) -> Probe<'_, E> {
+        let seg = self.segment_of(hash);
+        match self.segments[seg].find_entry(in_segment(hash), eq) {
+            Err(_) => Probe::Missing,
+            Ok(found) if remove_if(found.get()) => {
+                self.len -= 1;
+                Probe::Removed(found.remove().0)
+            }
+            Ok(found) => Probe::Found(found.into_mut()),
         }
     }
 
@@ -407,6 +433,21 @@ mod tests {
         assert_eq!(t.len(), 2_000);
         assert!(t.segment_count() > segments, "inserts through it grow the table");
         assert!((0..2_000u64).all(|i| t.find(E(i).hash(), |e| e.0 == i).is_some()));
+    }
+
+    #[test]
+    fn find_mut_or_remove_if_takes_out_only_what_it_is_told() {
+        let mut t = filled(1_000);
+        for i in 0..1_100u64 {
+            let probe = t.find_mut_or_remove_if(E(i).hash(), |e| e.0 == i, |e| e.0 % 2 == 0);
+            match probe {
+                Probe::Found(e) => assert!(i < 1_000 && e.0 == i && i % 2 == 1),
+                Probe::Removed(e) => assert!(i < 1_000 && e.0 == i && i % 2 == 0),
+                Probe::Missing => assert!(i >= 1_000),
+            }
+        }
+        assert_eq!(t.len(), 500);
+        assert!((0..1_000u64).all(|i| t.find(E(i).hash(), |e| e.0 == i).is_some() == (i % 2 == 1)));
     }
 
     /// Checks the layout `prefetch_many` assumes against `hashbrown` itself: the header word
