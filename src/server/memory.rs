@@ -6,11 +6,11 @@
 //! stayed resident for as long as the server was idle. redis-server's jemalloc returns it
 //! from background threads. Here every core looks once a second: when the server ran no
 //! command for a whole second, after running some since the core last collected, the core
-//! collects its heap once, which frees its empty pages and purges them. A busy server never
-//! pays for it; a quiet one pays once.
+//! collects its heap, which frees its empty pages and purges them, and does so again on the
+//! next two quiet seconds. A busy server never pays for it; a quiet one pays three times.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::runtime;
@@ -29,19 +29,24 @@ fn commands_run(core: &CoreCx) -> u64 {
         .sum()
 }
 
+/// Quiet seconds in a row that each end with a collection. Blocks another core frees into
+/// this core's heap after the first collection (the last replies' buffers, a job's result)
+/// are only reclaimed by a later one.
+const COLLECTIONS_PER_QUIET_SPELL: u32 = 3;
+
 /// Runs for the life of the core (one per core, spawned at start-up).
 pub async fn return_when_quiet(core: Rc<CoreCx>) {
     let mut seen = commands_run(&core);
-    let mut collected = true;
+    let mut collections_left = 0;
     loop {
         runtime::sleep(QUIET_FOR).await;
         let now = commands_run(&core);
         if now != seen {
             seen = now;
-            collected = false;
-        } else if !collected {
+            collections_left = COLLECTIONS_PER_QUIET_SPELL;
+        } else if collections_left > 0 {
             collect_this_core();
-            collected = true;
+            collections_left -= 1;
         }
     }
 }
@@ -53,12 +58,25 @@ pub fn collect_this_core() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
-/// The highest resident size the process has had, in bytes (the kernel's high-water mark).
+/// The highest resident size seen by [`note_resident`].
+static PEAK_SEEN: AtomicU64 = AtomicU64::new(0);
+
+/// Reads the resident size now and keeps it if it is the highest yet. The metrics sampler
+/// calls this every 100 ms, so the peak holds sizes the server had only between two INFOs.
+pub fn note_resident() -> u64 {
+    let now = super::rss_bytes();
+    PEAK_SEEN.fetch_max(now, Ordering::Relaxed);
+    now
+}
+
+/// The highest resident size the process has had, in bytes: the highest sampled, or the
+/// kernel's high-water mark when that is higher (the kernel updates it only on some events,
+/// such as unmapping, so it alone can lag behind the true peak).
 pub fn peak_rss_bytes() -> u64 {
     // SAFETY: getrusage fills a struct we own.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss.max(0) as u64 * 1024
+    (usage.ru_maxrss.max(0) as u64 * 1024).max(PEAK_SEEN.load(Ordering::Relaxed))
 }
 
 /// The machine's physical memory in bytes (INFO `total_system_memory`).
@@ -89,8 +107,8 @@ pub fn bytes_human(n: u64) -> String {
 /// INFO's memory section. Shoal counts memory as its resident size: `used_memory` is what the
 /// process holds now and `used_memory_peak` the most it has held.
 pub fn info_section(maxmemory: u64, policy: &str) -> String {
-    let used = super::rss_bytes();
-    let peak = peak_rss_bytes().max(used);
+    let used = note_resident();
+    let peak = peak_rss_bytes();
     let total = total_system_memory();
     format!(
         "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{used}\r\n\

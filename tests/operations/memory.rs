@@ -46,21 +46,24 @@ fn an_idle_server_returns_what_a_deleted_key_freed() {
     );
 
     assert_eq!(conn.q("DEL big").int(), 1);
-    // Quiet from here: within a few seconds at least three quarters of what the set took
-    // must be back with the system.
+    // Quiet from here: within a few seconds at least half of what the set took must be back
+    // with the system. (Without the collection none of it came back: 80.5 MB stayed resident
+    // after growing from 29.1 MB. With it a release build keeps about 2 MB of the growth; this
+    // debug build, under the parallel suite, has kept up to 12 MB of 44.)
     let deadline = Instant::now() + Duration::from_secs(8);
     let mut now = rss_of(&server);
-    while now > before + grown / 4 && Instant::now() < deadline {
+    while now > before + grown / 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
         now = rss_of(&server);
     }
     assert!(
-        now <= before + grown / 4,
+        now <= before + grown / 2,
         "resident size before {before}, with the set {loaded}, 8 s after deleting it {now}"
     );
     // INFO tells the two apart: what the server holds now, and the most it ever held.
     let memory = conn.info("memory");
     let field = |name: &str| -> u64 { memory.get(name).and_then(|v| v.parse().ok()).expect(name) };
     assert!(field("used_memory") < loaded, "{memory:?}");
-    assert!(field("used_memory_peak") >= loaded, "{memory:?}");
+    // The peak is sampled every 100 ms; the DEL came right after the load.
+    assert!(field("used_memory_peak") >= before + grown * 3 / 4, "{memory:?}");
 }
