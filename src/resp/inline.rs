@@ -2,7 +2,8 @@
 //!
 //! Redis splits both the same way: whitespace separates arguments; `"..."` understands
 //! `\n \r \t \b \a \\ \" \xHH`; `'...'` understands only `\'`; a closing quote must be followed
-//! by whitespace or the end of the line.
+//! by whitespace or the end of the line. As in Redis, whose splitter reads a C string, a NUL
+//! ends the line.
 
 /// Splits `line` into arguments; `None` when quotes are unbalanced or a closing quote is glued
 /// to the next character.
@@ -14,7 +15,7 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         while i < n && line[i].is_ascii_whitespace() {
             i += 1;
         }
-        if i >= n {
+        if i >= n || line[i] == 0 {
             return Some(args);
         }
         let mut cur = Vec::new();
@@ -22,7 +23,7 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         let mut in_sq = false;
         loop {
             if in_dq {
-                if i >= n {
+                if i >= n || line[i] == 0 {
                     return None;
                 }
                 match line[i] {
@@ -56,7 +57,7 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     c => cur.push(c),
                 }
             } else if in_sq {
-                if i >= n {
+                if i >= n || line[i] == 0 {
                     return None;
                 }
                 match line[i] {
@@ -121,5 +122,10 @@ mod tests {
         assert!(split("x \"a\"b").is_none());
         assert!(split("x 'a").is_none());
         assert!(split("").unwrap().is_empty());
+        // A NUL ends the line, inside quotes it leaves them open.
+        assert_eq!(split("a\0b c").unwrap(), ["a"]);
+        assert_eq!(split("a \0 b").unwrap(), ["a"]);
+        assert!(split("a \"b\0c\"").is_none());
+        assert!(split("a 'b\0c'").is_none());
     }
 }

@@ -208,11 +208,16 @@ impl RequestParser {
     }
 
     fn inline(buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
-        let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
-            if buf.len() > INLINE_MAX {
-                return Err(ProtocolError::new("too big inline request"));
+        // redis-server looks for the newline with a C string search, which stops at a NUL:
+        // a line with a NUL before its newline stays incomplete until it is too big.
+        let nl = match buf.iter().position(|&b| b == b'\n' || b == 0) {
+            Some(at) if buf[at] == b'\n' => at,
+            _ => {
+                if buf.len() > INLINE_MAX {
+                    return Err(ProtocolError::new("too big inline request"));
+                }
+                return Ok(None);
             }
-            return Ok(None);
         };
         let line = buf.split_to(nl + 1).freeze();
         let text = line.slice(..nl);
@@ -434,6 +439,21 @@ mod tests {
             proptest::prop_assert_eq!(parse_all(&input), parse_in_steps(&input, 1));
             proptest::prop_assert_eq!(parse_all(&input), parse_in_steps(&input, step));
         }
+    }
+
+    #[test]
+    fn an_inline_line_with_a_nul_waits_as_in_redis() {
+        // Found by the proptest below: the NUL once made the splitter loop forever.
+        let mut buf = BytesMut::from(&b"PING\0junk\r\nPING\r\n"[..]);
+        let mut p = RequestParser::new();
+        assert_eq!(p.next(&mut buf, &ParseLimits::default()).unwrap(), None);
+        let mut big = b"PING\0".to_vec();
+        big.resize(INLINE_MAX + 10, b'x');
+        let mut buf = BytesMut::from(&big[..]);
+        assert_eq!(
+            p.next(&mut buf, &ParseLimits::default()).unwrap_err().0,
+            "Protocol error: too big inline request"
+        );
     }
 
     #[test]
