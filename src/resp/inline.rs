@@ -12,7 +12,7 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
         if i >= n || line[i] == 0 {
@@ -48,7 +48,7 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         });
                     }
                     b'"' => {
-                        if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        if i + 1 < n && !is_space(line[i + 1]) {
                             return None;
                         }
                         i += 1;
@@ -66,7 +66,7 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         cur.push(b'\'');
                     }
                     b'\'' => {
-                        if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        if i + 1 < n && !is_space(line[i + 1]) {
                             return None;
                         }
                         i += 1;
@@ -89,6 +89,12 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         }
         args.push(cur);
     }
+}
+
+/// C's `isspace`, which Redis's splitter uses: Rust's ASCII whitespace leaves out the vertical
+/// tab.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 fn hex(c: u8) -> u8 {
@@ -127,5 +133,8 @@ mod tests {
         assert_eq!(split("a \0 b").unwrap(), ["a"]);
         assert!(split("a \"b\0c\"").is_none());
         assert!(split("a 'b\0c'").is_none());
+        // Between arguments every C space separates, the vertical tab too.
+        assert_eq!(split("\x0bping\x0ca").unwrap(), ["ping\x0ca"]);
+        assert_eq!(split("x \x0b y").unwrap(), ["x", "y"]);
     }
 }
