@@ -95,17 +95,23 @@ encoding() {
 declare -A RESULT
 SHAPES=(big_hash big_set big_zset small_hash small_set small_zset)
 
+# start_fresh SERVER: starts a fresh server on CPU 0 and a free port (FRESH_PORT,
+# STARTED_PID), and waits SETTLE seconds for it to settle.
+start_fresh() {
+    FRESH_PORT=$(free_port)
+    if [[ $1 == shoal ]]; then
+        start_shoal 0 "$FRESH_PORT" --shards "$SHARDS"
+    else
+        start_redis 0 "$FRESH_PORT"
+    fi
+    sleep "$SETTLE"
+}
+
 # measure SERVER SHAPE: start a fresh server, load SHAPE, record bytes per element.
 measure() {
     local server=$1 shape=$2 port pid empty full n expect pipe_out errors
-    port=$(free_port)
-    if [[ $server == shoal ]]; then
-        start_shoal 0 "$port" --shards "$SHARDS"
-    else
-        start_redis 0 "$port"
-    fi
-    pid=$STARTED_PID
-    sleep "$SETTLE"
+    start_fresh "$server"
+    port=$FRESH_PORT pid=$STARTED_PID
     empty=$(rss_kb "$pid")
     pipe_out=$(gen_stream "$shape" | taskset -c "$LOADER_CPUS" redis-cli -p "$port" --pipe 2>&1)
     errors=$(sed -n 's/^errors: \([0-9]*\),.*/\1/p' <<<"$pipe_out")
@@ -157,14 +163,8 @@ echo "big loads send $BATCH elements per command; small rows divide by all ${SMA
 # is otherwise idle (a fresh server, loaded, then one DEL and no further commands).
 give_back() {
     local server=$1 port pid line
-    port=$(free_port)
-    if [[ $server == shoal ]]; then
-        start_shoal 0 "$port" --shards "$SHARDS"
-    else
-        start_redis 0 "$port"
-    fi
-    pid=$STARTED_PID
-    sleep "$SETTLE"
+    start_fresh "$server"
+    port=$FRESH_PORT pid=$STARTED_PID
     line="$(printf "%-6s" "$server") empty $(($(rss_kb "$pid") / 1024))"
     gen_stream big_zset | taskset -c "$LOADER_CPUS" redis-cli -p "$port" --pipe >/dev/null
     line="$line, loaded $(($(rss_kb "$pid") / 1024)), after DEL:"
