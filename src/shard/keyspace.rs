@@ -71,16 +71,9 @@ impl Db {
     pub fn live_entry_mut(&mut self, hash: u64, key: &[u8], now_ms: u64, remove_expired: bool) -> Live<'_> {
         self.before_write(hash, key);
         let due = |e: &Entry| e.expire_at() != 0 && e.expire_at() <= now_ms;
-        let probe = if self.volatile == 0 {
-            // No key has a deadline: nothing to check or remove.
-            match self.table.find_mut(hash, |e| bytes_eq(e.key(), key)) {
-                Some(e) => Probe::Found(e),
-                None => Probe::Missing,
-            }
-        } else {
-            self.table
-                .find_mut_or_remove_if(hash, |e| bytes_eq(e.key(), key), |e| remove_expired && due(e))
-        };
+        let probe = self
+            .table
+            .find_mut_or_remove_if(hash, |e| bytes_eq(e.key(), key), |e| remove_expired && due(e));
         match probe {
             Probe::Found(e) if due(e) => Live::Expired { removed: false },
             Probe::Found(e) => Live::Found(e),
