@@ -1,9 +1,10 @@
 //! `shoal-server`: takes the same arguments as `redis-server`.
 
-use mimalloc::MiMalloc;
+use shoal::server::alloc::CountingMimalloc;
 
+/// mimalloc, counting what the process holds (INFO `used_memory`, `maxmemory`).
 #[global_allocator]
-static GLOBAL: MiMalloc = MiMalloc;
+static GLOBAL: CountingMimalloc = CountingMimalloc;
 
 fn main() {
     // A panic on any thread would leave its shard unserved while the others run on: stop the

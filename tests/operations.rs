@@ -570,6 +570,8 @@ fn upstart_supervision_stops_until_continued() {
 
 #[path = "operations/access.rs"]
 mod access;
+#[path = "operations/eviction.rs"]
+mod eviction;
 #[path = "operations/memory.rs"]
 mod memory;
 #[path = "operations/runtime_config.rs"]

@@ -14,6 +14,7 @@ use super::packed::PackedCmds;
 use super::{CmdError, CommandSpec, ConnCx, Run, ShardHandler, lookup, observe, run_on_shard};
 use crate::resp::argv as argv_pool;
 use crate::resp::{Out, Proto, Request};
+use crate::shard::evict::{self, Room};
 use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
 use crate::store::table::{BatchHashes, PREFETCH_BATCH};
 use crate::txn::Lock;
@@ -108,19 +109,27 @@ impl ReplyBufs {
 }
 
 /// Runs `cmds` in order on `shard`, each one's reply after the last in `out` and its end and
-/// time in `done`; the batch's keys are prefetched first.
+/// time in `done`; the batch's keys are prefetched first. With `admit` (not inside EXEC,
+/// which was admitted as a whole), a command that may grow memory first makes room under
+/// `maxmemory` on this shard, the shard where its data grows, and is refused when there is
+/// none to make.
 fn run_cmds<'a>(
     shard: &mut Shard,
     db: usize,
     cmds: impl Clone + ExactSizeIterator<Item = (ShardHandler, &'a Request, &'static CommandSpec)>,
     out: &mut Out,
     done: &mut Vec<(usize, u64)>,
+    admit: bool,
 ) {
     prefetch_keys(&shard.dbs[db], cmds.clone().map(|(_, argv, spec)| (argv, spec)));
     let mut cx = ShardCx::new(shard, db, unix_ms());
     let mut t = Instant::now();
-    for (h, argv, _) in cmds {
-        run_on_shard(&mut cx, h, argv, out);
+    for (h, argv, spec) in cmds {
+        if admit && spec.flags.has(super::DENYOOM) && cx.shard.make_room(cx.now_ms) == Room::Full {
+            out.error(&CmdError::OutOfMemory.message());
+        } else {
+            run_on_shard(&mut cx, h, argv, out);
+        }
         let now = Instant::now();
         done.push((out.len(), observe::micros(now.duration_since(t))));
         t = now;
@@ -136,10 +145,11 @@ fn run_group<'a>(
     cmds: impl Clone + ExactSizeIterator<Item = (ShardHandler, &'a Request, &'static CommandSpec)>,
     bufs: ReplyBufs,
     keep_records: bool,
+    admit: bool,
 ) -> GroupReplies {
     let mut out = Out::with_buffer(bufs.bytes, proto);
     let mut done = bufs.done;
-    run_cmds(shard, db, cmds, &mut out, &mut done);
+    run_cmds(shard, db, cmds, &mut out, &mut done, admit);
     GroupReplies {
         bytes: out.take(),
         done,
@@ -161,6 +171,7 @@ fn run_packed(
     mut packed: PackedCmds,
     bufs: ReplyBufs,
     keep_records: bool,
+    admit: bool,
 ) -> (GroupReplies, PackedCmds) {
     let mut cmds: Vec<GroupCmd> = take_spare(&SPARE_CMDS).unwrap_or_default();
     packed.unpack(&mut cmds);
@@ -171,6 +182,7 @@ fn run_packed(
         cmds.iter().map(|(h, argv, spec)| (*h, argv, *spec)),
         bufs,
         keep_records,
+        admit,
     );
     argv_pool::recycle_all(cmds.drain(..).map(|(_, argv, _)| argv));
     if cmds.capacity() <= SPARE_ITEMS {
@@ -209,7 +221,7 @@ pub async fn exec_on_one_shard(
     let replies = cx
         .core
         .run_on(shard, Lock::Group, move |s| {
-            (!dirty(s)).then(|| run_packed(s, db, proto, packed, bufs, false))
+            (!dirty(s)).then(|| run_packed(s, db, proto, packed, bufs, false, false))
         })
         .await;
     let Some((g, packed)) = replies else { return false };
@@ -280,6 +292,7 @@ impl Pending {
                     items.iter().map(|i| (i.handler, &i.argv, i.spec)),
                     out,
                     &mut done,
+                    true,
                 )
             })
             .await;
@@ -300,7 +313,9 @@ impl Pending {
         let db = cx.session.db;
         let proto = cx.out.proto();
         let lock = cx.lock_mode();
+        // Inside EXEC the writes join the transaction's group, and were admitted with it.
         let keep_records = lock != Lock::Pass;
+        let admit = !keep_records;
         let mut groups: Vec<(ShardId, PackedCmds)> = Vec::new();
         let mut here = 0;
         for it in &self.items {
@@ -317,7 +332,7 @@ impl Pending {
         let mut started = Vec::with_capacity(groups.len());
         for (s, packed) in groups {
             let bufs = ReplyBufs::take(packed.len());
-            let job = move |shard: &mut Shard| run_packed(shard, db, proto, packed, bufs, keep_records);
+            let job = move |shard: &mut Shard| run_packed(shard, db, proto, packed, bufs, keep_records, admit);
             started.push((s, core.submit(s, lock, job).await));
         }
         // Each shard's replies, with the next one to deliver and where it starts.
@@ -329,7 +344,7 @@ impl Pending {
             let r = core
                 .run_here(lock, |shard| {
                     let cmds = ExactLen(mine.map(|i| (i.handler, &i.argv, i.spec)), here);
-                    run_group(shard, db, proto, cmds, bufs, keep_records)
+                    run_group(shard, db, proto, cmds, bufs, keep_records, admit)
                 })
                 .await;
             results.push((me, r, 0, 0));
@@ -541,6 +556,15 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
             refuse(cx, Some(idx), &e.message());
             continue;
         }
+        if cx.scope.is_none() && !cx.session.master_link && evict::over_limit() && needs_room_here(cx, spec) {
+            // Over `maxmemory`: what is queued runs first, then this core's shard makes room.
+            pending.flush(cx).await;
+            splits.run(cx).await;
+            if cx.core.with_local_shard(|s| s.make_room(unix_ms())).await == Room::Full {
+                refuse_for_memory(cx, idx, spec).await;
+                continue;
+            }
+        }
         if let Some(e) = role_refusal(cx, spec) {
             pending.flush(cx).await;
             cx.session.abort_multi();
@@ -650,6 +674,42 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
     }
     if top {
         observe::batch_end(cx);
+    }
+}
+
+/// Whether `spec`, over `maxmemory`, must find room before it runs, as redis-server decides:
+/// a command that may grow memory, EXEC of a queue holding one, and anything queued in a
+/// transaction. A one-shard command is not checked here: it makes room on its own shard, where
+/// its data grows (`run_cmds`).
+fn needs_room_here(cx: &ConnCx, spec: &CommandSpec) -> bool {
+    if let Some(multi) = &cx.session.multi {
+        return match spec.name {
+            "exec" => multi
+                .queued
+                .iter()
+                .any(|q| lookup(&q[0]).is_some_and(|c| c.flags.has(super::DENYOOM))),
+            "discard" | "quit" | "reset" => false,
+            _ => true,
+        };
+    }
+    spec.flags.has(super::DENYOOM) && !matches!(spec.run, Run::Shard(_))
+}
+
+/// Refuses a command for want of memory: in a transaction the transaction fails, and EXEC
+/// itself discards it, answering EXECABORT as redis-server does.
+async fn refuse_for_memory(cx: &mut ConnCx, idx: usize, spec: &CommandSpec) {
+    let msg = CmdError::OutOfMemory.message();
+    if spec.name == "exec" {
+        cx.session.multi = None;
+        super::txn::unwatch_all(cx).await;
+        refuse(
+            cx,
+            Some(idx),
+            &format!("EXECABORT Transaction discarded because of: {msg}"),
+        );
+    } else {
+        cx.session.abort_multi();
+        refuse(cx, Some(idx), &msg);
     }
 }
 

@@ -22,6 +22,8 @@ pub enum CmdError {
     NanOrInfinity,
     SameObject,
     /// Any other error; the text includes its code (`ERR ...`, `NOAUTH ...`).
+    /// Over `maxmemory` with nothing left to evict.
+    OutOfMemory,
     Other(Cow<'static, str>),
 }
 
@@ -41,6 +43,7 @@ impl CmdError {
             WrongType => "WRONGTYPE Operation against a key holding the wrong kind of value".into(),
             Overflow => "ERR increment or decrement would overflow".into(),
             NoSuchKey => "ERR no such key".into(),
+            OutOfMemory => "OOM command not allowed when used memory > 'maxmemory'.".into(),
             InvalidExpire(cmd) => format!("ERR invalid expire time in '{cmd}' command").into(),
             DbIndexOutOfRange => "ERR DB index is out of range".into(),
             StringTooLong => "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),

@@ -179,16 +179,11 @@ fn del(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError>
 
 /// EXISTS and TOUCH: counts live keys (a key named twice counts twice).
 fn exists(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
-    let now_s = (cx.now_ms / 1000) as u32;
     let touch = is(&args.all()[0], "touch");
     let mut n = 0;
     for k in args.rest() {
-        if let Some(e) = cx.lookup(k) {
-            if touch {
-                e.set_touched(now_s);
-            }
-            n += 1;
-        }
+        let found = if touch { cx.lookup(k) } else { cx.peek(k) };
+        n += usize::from(found.is_some()) as i64;
     }
     out.int(n);
     Ok(())
@@ -268,7 +263,7 @@ enum TtlForm {
 fn ttl_generic(cx: &mut ShardCx, args: &mut Args, out: &mut Out, form: TtlForm) -> Result<(), CmdError> {
     let key = args.next()?;
     let now = cx.now_ms as i64;
-    let reply = match cx.lookup(key) {
+    let reply = match cx.peek(key) {
         None => -2,
         Some(e) if e.expire_at() == 0 => -1,
         Some(e) => {
@@ -336,6 +331,8 @@ struct ObjectInfo {
     encoding: &'static str,
     refcount: i64,
     idle_s: i64,
+    /// The LFU counter, meaningful under an LFU policy only.
+    freq: u32,
 }
 
 fn object(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
@@ -381,6 +378,7 @@ fn object(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                             _ => 1,
                         },
                         idle_s: now_s.saturating_sub(e.touched()) as i64,
+                        freq: crate::shard::evict::frequency(e, now),
                     })
             })
             .await;
@@ -391,7 +389,13 @@ fn object(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         match sub.as_str() {
             "encoding" => cx.out.bulk(info.encoding.as_bytes()),
             "refcount" => cx.out.int(info.refcount),
+            "idletime" if crate::shard::evict::lfu_mode() => {
+                return Err(CmdError::other(
+                    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+                ));
+            }
             "idletime" => cx.out.int(info.idle_s),
+            _ if crate::shard::evict::lfu_mode() => cx.out.int(info.freq as i64),
             _ => {
                 return Err(CmdError::other(
                     "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",

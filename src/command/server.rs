@@ -287,7 +287,7 @@ fn section_stats(s: &mut String, st: &ServerState, figs: &[ShardFigures], cores:
          instantaneous_input_repl_kbps:{:.2}\r\ninstantaneous_output_repl_kbps:{:.2}\r\n\
          rejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\n\
          expired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\n\
-         expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\n\
+         expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\n\
          total_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\n\
          keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\
          pubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\n\
@@ -317,6 +317,7 @@ fn section_stats(s: &mut String, st: &ServerState, figs: &[ShardFigures], cores:
         stale * 100.0,
         sum(|x| x.expire_cycles_capped),
         sum(|x| x.expire_cycle_us) / 1000,
+        sum(|x| x.evicted_keys),
         sum(|x| x.keyspace_hits),
         sum(|x| x.keyspace_misses),
         distinct(0),

@@ -178,6 +178,12 @@ pub struct Config {
     pub maxclients: u32,
     pub maxmemory: u64,
     pub maxmemory_policy: MaxmemoryPolicy,
+    /// Keys looked at per eviction.
+    pub maxmemory_samples: u32,
+    /// How slowly the LFU counter grows (higher: more hits per step).
+    pub lfu_log_factor: u32,
+    /// Minutes after which an idle key's LFU counter loses one.
+    pub lfu_decay_time: u32,
     pub replicaof: Option<(String, u16)>,
     pub masterauth: Option<String>,
     pub masteruser: Option<String>,

@@ -157,11 +157,13 @@ pub fn load_dump(config: &Config, shards: usize) -> Result<Vec<Vec<RdbEntry>>, S
 /// Puts loaded entries into a shard, building each value with the shard's encodings.
 pub fn insert_entries(shard: &mut Shard, entries: Vec<RdbEntry>) {
     let limits = shard.limits;
+    let now = crate::shard::unix_ms();
     for e in entries {
         let value = super::convert::from_rdb(e.value, &limits);
         let hash = key_hash(&e.key);
         let db = &mut shard.dbs[e.db];
-        db.put(hash, &e.key, value, false);
+        // A loaded key counts as just used, as in redis-server (not idle since 1970).
+        crate::shard::evict::note_access(db.put(hash, &e.key, value, false), now, || 1.0);
         if let Some(at) = e.expire_ms {
             db.set_expire(hash, &e.key, at.max(1) as u64);
         }

@@ -58,25 +58,21 @@ pub fn collect_this_core() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
-/// The highest resident size seen by [`note_resident`].
+/// The highest `used_memory` seen by [`note_used`].
 static PEAK_SEEN: AtomicU64 = AtomicU64::new(0);
 
-/// Reads the resident size now and keeps it if it is the highest yet. The metrics sampler
-/// calls this every 100 ms, so the peak holds sizes the server had only between two INFOs.
-pub fn note_resident() -> u64 {
-    let now = super::rss_bytes();
+/// Reads the bytes held now and keeps them if they are the most yet. The metrics sampler
+/// calls this every 100 ms, as redis-server's cron samples its peak, so the peak holds sizes
+/// the server had only between two INFOs.
+pub fn note_used() -> u64 {
+    let now = super::alloc::used_bytes();
     PEAK_SEEN.fetch_max(now, Ordering::Relaxed);
     now
 }
 
-/// The highest resident size the process has had, in bytes: the highest sampled, or the
-/// kernel's high-water mark when that is higher (the kernel updates it only on some events,
-/// such as unmapping, so it alone can lag behind the true peak).
-pub fn peak_rss_bytes() -> u64 {
-    // SAFETY: getrusage fills a struct we own.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    (usage.ru_maxrss.max(0) as u64 * 1024).max(PEAK_SEEN.load(Ordering::Relaxed))
+/// The most bytes the process has held, as sampled by [`note_used`].
+pub fn peak_used_bytes() -> u64 {
+    PEAK_SEEN.load(Ordering::Relaxed)
 }
 
 /// The machine's physical memory in bytes (INFO `total_system_memory`).
@@ -104,23 +100,26 @@ pub fn bytes_human(n: u64) -> String {
     format!("{value:.2}{}", UNITS[unit])
 }
 
-/// INFO's memory section. Shoal counts memory as its resident size: `used_memory` is what the
-/// process holds now and `used_memory_peak` the most it has held.
+/// INFO's memory section. `used_memory` is what the process holds from its allocator (as
+/// redis-server counts it, and what `maxmemory` limits), `used_memory_rss` the resident size.
 pub fn info_section(maxmemory: u64, policy: &str) -> String {
-    let used = note_resident();
-    let peak = peak_rss_bytes();
+    let used = note_used();
+    let peak = peak_used_bytes().max(used);
+    let rss = super::rss_bytes();
     let total = total_system_memory();
     format!(
-        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{used}\r\n\
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
          used_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\n\
          used_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\n\
-         maxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\nmem_allocator:mimalloc\r\n",
+         maxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\n\
+         mem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
         bytes_human(used),
-        bytes_human(used),
+        bytes_human(rss),
         bytes_human(peak),
         used as f64 * 100.0 / peak.max(1) as f64,
         bytes_human(total),
         bytes_human(maxmemory),
+        rss as f64 / used.max(1) as f64,
     )
 }
 

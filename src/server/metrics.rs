@@ -78,7 +78,7 @@ pub async fn run(st: Arc<ServerState>) {
     let mut sampler = Sampler::default();
     loop {
         sampler.sample(readings(&st), crate::shard::unix_ms(), &st.rates);
-        super::memory::note_resident();
+        super::memory::note_used();
         crate::runtime::sleep(PERIOD).await;
     }
 }

@@ -1,6 +1,7 @@
 //! Server-wide state shared by all cores: read-mostly configuration and a few atomics.
 //! Nothing here is shard data; cores never lock it on the hot path.
 
+pub mod alloc;
 pub mod daemon;
 pub mod log;
 pub mod memory;
@@ -75,6 +76,13 @@ impl ServerState {
             .store(c.min_replicas_to_write as u64, Ordering::Relaxed);
         self.min_replicas_max_lag
             .store(c.min_replicas_max_lag as u64, Ordering::Relaxed);
+        crate::shard::evict::configure(
+            c.maxmemory,
+            eviction_policy(c.maxmemory_policy),
+            c.maxmemory_samples,
+            c.lfu_log_factor,
+            c.lfu_decay_time,
+        );
     }
 
     /// The replication state (always set once the server runs).
@@ -84,6 +92,22 @@ impl ServerState {
 
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The shard layer's reading of `maxmemory-policy`.
+fn eviction_policy(p: crate::config::MaxmemoryPolicy) -> crate::shard::evict::Policy {
+    use crate::config::MaxmemoryPolicy as P;
+    use crate::shard::evict::{Policy, Rank};
+    match p {
+        P::VolatileLru => Policy::Volatile(Rank::Lru),
+        P::VolatileLfu => Policy::Volatile(Rank::Lfu),
+        P::VolatileRandom => Policy::Volatile(Rank::Random),
+        P::VolatileTtl => Policy::Volatile(Rank::Ttl),
+        P::AllkeysLru => Policy::AllKeys(Rank::Lru),
+        P::AllkeysLfu => Policy::AllKeys(Rank::Lfu),
+        P::AllkeysRandom => Policy::AllKeys(Rank::Random),
+        P::Noeviction => Policy::NoEviction,
     }
 }
 

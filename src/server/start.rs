@@ -313,6 +313,20 @@ async fn active_expiry(core: Rc<CoreCx>) {
         let micros = started.elapsed().as_micros() as u64;
         core.with_local_shard(|s| s.stats.note_expire_cycle(expired, examined, micros, capped))
             .await;
+        make_room_in_background(&core).await;
+    }
+}
+
+/// Over `maxmemory` (lowered by CONFIG SET, or grown by writes that make no room of their own
+/// such as MSET across shards), every core evicts from its shard for up to ~1 ms a round.
+async fn make_room_in_background(core: &Rc<CoreCx>) {
+    use crate::shard::evict::{Room, over_limit};
+    let started = Instant::now();
+    while over_limit() && started.elapsed() < Duration::from_millis(1) {
+        if core.with_local_shard(|s| s.make_room(unix_ms())).await != Room::Evicting {
+            break;
+        }
+        runtime::yield_if_needed().await;
     }
 }
 

@@ -246,6 +246,40 @@ impl Db {
         self.table.random(rand)
     }
 
+    /// Eviction's sample: visits up to `want` entries (with `volatile_only`, only those with a
+    /// deadline) from consecutive segments, beginning at a place `start` picks (any number,
+    /// from a random source) and at a varying offset within each segment, so every key gets
+    /// its turn. Keys with deadlines may be rare: the walk goes on past 16 segments only
+    /// while it has found none.
+    pub fn sample(&self, volatile_only: bool, want: usize, start: u64, mut visit: impl FnMut(&Entry)) {
+        let segments = self.table.segment_count();
+        let first = (start % segments as u64) as usize;
+        let mut seen = 0;
+        for i in 0..segments {
+            if seen > 0 && i >= 16 {
+                return;
+            }
+            let seg = (first + i) % segments;
+            let len = self.table.segment_len(seg);
+            if len == 0 {
+                continue;
+            }
+            let offset = ((start >> 32) as usize + i) % len;
+            let entries = self
+                .table
+                .segment(seg)
+                .skip(offset)
+                .chain(self.table.segment(seg).take(offset));
+            for e in entries.filter(|e| !volatile_only || e.expire_at() != 0) {
+                visit(e);
+                seen += 1;
+                if seen >= want {
+                    return;
+                }
+            }
+        }
+    }
+
     /// One step of the active expiry cycle: removes expired entries from up to `segments`
     /// segments, resuming where the last step stopped. Returns the removed keys and how many
     /// keys with a deadline it looked at (expired or not).

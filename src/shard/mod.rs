@@ -4,6 +4,7 @@
 //! reach it by message (`txn`, `net`). Nothing here knows about sockets or other shards.
 
 pub mod blocking;
+pub mod evict;
 pub mod keyspace;
 pub mod route;
 pub mod snapshot;
@@ -33,6 +34,8 @@ pub fn unix_ms() -> u64 {
 #[derive(Default, Debug, Clone, Copy)]
 pub struct ShardStats {
     pub expired_keys: u64,
+    /// Keys removed to stay under `maxmemory`.
+    pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     /// Active expiry (INFO's `expire_cycle_cpu_milliseconds`, `expired_time_cap_reached_count`,
@@ -72,6 +75,8 @@ pub struct Shard {
     /// This server is a replica: expired keys are hidden from reads but only the master's DEL
     /// removes them (no lazy or active expiry here).
     pub is_replica: bool,
+    /// Eviction's candidates between evictions (`evict`).
+    eviction_pool: evict::EvictionPool,
     rng: u64,
 }
 
@@ -97,18 +102,20 @@ impl Shard {
             blocking: blocking::Blocking::default(),
             watches: watch::Watches::default(),
             is_replica: false,
+            eviction_pool: Default::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D)) ^ unix_ms(),
         }
     }
 
     /// A cheap pseudo-random number below `n` (xorshift; RANDOMKEY and sampling only).
     pub fn rand_below(&mut self, n: usize) -> usize {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
+        let x = self.rng_next();
         if n == 0 { 0 } else { (x % n as u64) as usize }
+    }
+
+    /// The next number of the shard's xorshift sequence.
+    fn rng_next(&mut self) -> u64 {
+        next_random(&mut self.rng)
     }
 
     /// The one write door: logs `args` (the command as Redis propagates it) for `db` and
@@ -183,6 +190,21 @@ impl Shard {
     }
 }
 
+/// Steps a xorshift state (cheap, not for anything that must be unpredictable).
+fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+/// A uniform draw in [0, 1) from a xorshift state.
+fn unit_draw(state: &mut u64) -> f64 {
+    (next_random(state) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// A key holds a value of another type than the command works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WrongType;
@@ -244,23 +266,35 @@ impl<'a> ShardCx<'a> {
         due
     }
 
-    /// The live entry under `key`: an expired key is removed on the way (lazy expiry).
+    /// The live entry under `key`, marked as accessed (eviction's LRU or LFU mark): an expired
+    /// key is removed on the way (lazy expiry).
     pub fn lookup(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.live(key, false)
+        self.live(key, false, true)
     }
 
     /// `lookup` for reads: also counts keyspace hits and misses.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.live(key, true)
+        self.live(key, true, true)
     }
 
-    /// The one probe behind `lookup` and `lookup_read`. A key found expired is removed and its
-    /// DEL logged, as Redis propagates a lazy expiry; on a replica it is only hidden.
-    fn live(&mut self, key: &[u8], count_read: bool) -> Option<&mut Entry> {
+    /// `lookup` that leaves the access mark alone, for what only looks at a key's existence,
+    /// type or deadline (EXISTS, TYPE, TTL), as redis-server's do.
+    pub fn peek(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.live(key, false, false)
+    }
+
+    /// The one probe behind `lookup`, `lookup_read` and `peek`. A key found expired is removed
+    /// and its DEL logged, as Redis propagates a lazy expiry; on a replica it is only hidden.
+    fn live(&mut self, key: &[u8], count_read: bool, touch: bool) -> Option<&mut Entry> {
         let (db, now) = (self.db, self.now_ms);
         let shard = &mut *self.shard;
         let found = match shard.dbs[db].live_entry_mut(key_hash(key), key, now, !shard.is_replica) {
-            Live::Found(e) => Some(e),
+            Live::Found(e) => {
+                if touch {
+                    evict::note_access(e, now, || unit_draw(&mut shard.rng));
+                }
+                Some(e)
+            }
             Live::Expired { removed } => {
                 if removed {
                     shard.stats.expired_keys += 1;
@@ -286,12 +320,12 @@ impl<'a> ShardCx<'a> {
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        self.lookup(key).is_some()
+        self.peek(key).is_some()
     }
 
     /// The type of the live value under `key`.
     pub fn kind_of(&mut self, key: &[u8]) -> Option<Kind> {
-        self.lookup(key).map(|e| e.kind())
+        self.peek(key).map(|e| e.kind())
     }
 
     /// Stores a value (not logged: the caller emits what it did).
@@ -312,8 +346,9 @@ impl<'a> ShardCx<'a> {
         if keep_ttl {
             self.expire_if_due(hash, key);
         }
-        let e = store(self.db(), hash);
-        e.set_touched((now / 1000) as u32);
+        let shard = &mut *self.shard;
+        let e = store(&mut shard.dbs[self.db], hash);
+        evict::note_access(e, now, || unit_draw(&mut shard.rng));
         e
     }
 

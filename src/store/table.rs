@@ -347,6 +347,11 @@ impl<E: Hashed> SegTable<E> {
         self.segments[seg].iter()
     }
 
+    /// How many entries one segment holds; `seg` must be below `segment_count()`.
+    pub fn segment_len(&self, seg: usize) -> usize {
+        self.segments[seg].len()
+    }
+
     /// Mutable entries of one segment (a snapshot marks what it saved).
     pub fn segment_mut(&mut self, seg: usize) -> impl Iterator<Item = &mut E> {
         self.segments[seg].iter_mut()

@@ -1,0 +1,340 @@
+//! Keeping the data under `maxmemory`: which keys go, and the access marks that choose them.
+//!
+//! Each shard evicts from its own keyspace, as redis-server evicts from its one keyspace:
+//! before a command that may grow memory runs on it, and from the core's background cycle.
+//! The limit is the whole process's (the allocator's count, `server::alloc`), so shards that
+//! take writes give way together. Candidates are sampled as redis-server samples them
+//! (`maxmemory-samples` keys), by idle time (LRU), a logarithmic access counter (LFU), time
+//! to live (TTL), or at random.
+
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use super::{Shard, key_hash};
+use crate::store::Entry;
+
+/// How eviction ranks the keys it may take, and which keys it may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    NoEviction,
+    AllKeys(Rank),
+    /// Only keys with a deadline.
+    Volatile(Rank),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rank {
+    Lru,
+    Lfu,
+    Random,
+    Ttl,
+}
+
+impl Policy {
+    fn code(self) -> u8 {
+        let rank = |r: Rank| r as u8;
+        match self {
+            Policy::NoEviction => 0,
+            Policy::AllKeys(r) => 1 + rank(r),
+            Policy::Volatile(r) => 5 + rank(r),
+        }
+    }
+
+    fn from_code(code: u8) -> Policy {
+        const RANKS: [Rank; 4] = [Rank::Lru, Rank::Lfu, Rank::Random, Rank::Ttl];
+        match code {
+            1..=4 => Policy::AllKeys(RANKS[code as usize - 1]),
+            5..=8 => Policy::Volatile(RANKS[code as usize - 5]),
+            _ => Policy::NoEviction,
+        }
+    }
+
+    fn rank(self) -> Option<Rank> {
+        match self {
+            Policy::NoEviction => None,
+            Policy::AllKeys(r) | Policy::Volatile(r) => Some(r),
+        }
+    }
+}
+
+/// The eviction settings, process-wide, copied from the config at start and on CONFIG SET
+/// (read on every write that may grow memory, so atomics rather than the config's lock).
+static MAXMEMORY: AtomicU64 = AtomicU64::new(0);
+static POLICY: AtomicU8 = AtomicU8::new(0);
+static SAMPLES: AtomicU32 = AtomicU32::new(5);
+static LFU_LOG_FACTOR: AtomicU32 = AtomicU32::new(10);
+static LFU_DECAY_MINUTES: AtomicU32 = AtomicU32::new(1);
+
+/// Installs the eviction settings.
+pub fn configure(maxmemory: u64, policy: Policy, samples: u32, lfu_log_factor: u32, lfu_decay_minutes: u32) {
+    MAXMEMORY.store(maxmemory, Ordering::Relaxed);
+    POLICY.store(policy.code(), Ordering::Relaxed);
+    SAMPLES.store(samples.max(1), Ordering::Relaxed);
+    LFU_LOG_FACTOR.store(lfu_log_factor, Ordering::Relaxed);
+    LFU_DECAY_MINUTES.store(lfu_decay_minutes, Ordering::Relaxed);
+}
+
+/// `maxmemory` in bytes; 0 is no limit.
+pub fn maxmemory() -> u64 {
+    MAXMEMORY.load(Ordering::Relaxed)
+}
+
+pub fn policy() -> Policy {
+    Policy::from_code(POLICY.load(Ordering::Relaxed))
+}
+
+/// Whether access marks are LFU counters (an LFU policy) rather than access times.
+pub fn lfu_mode() -> bool {
+    policy().rank() == Some(Rank::Lfu)
+}
+
+/// Whether the process holds more than `maxmemory` (never, without a limit).
+pub fn over_limit() -> bool {
+    let max = maxmemory();
+    max != 0 && crate::server::alloc::used_bytes() > max
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access marks. An entry keeps 32 bits for them (`Entry::touched`): under LRU the server
+// clock in seconds; under LFU, as in redis-server, the minute of the last decay (16 bits)
+// and a logarithmic access counter (8 bits). Switching between the two reads old marks the
+// new way for a while, as it does in redis-server.
+// ---------------------------------------------------------------------------------------------
+
+/// The counter a new key starts with under LFU, so it is not the first to go.
+const LFU_INIT: u32 = 5;
+
+fn minutes(now_ms: u64) -> u32 {
+    ((now_ms / 60_000) & 0xFFFF) as u32
+}
+
+/// The LFU counter of `mark` after the decay its idle minutes call for.
+fn decayed(mark: u32, now_ms: u64) -> u32 {
+    // Masked: a mark written under LRU (seconds) is read here too, after a policy switch.
+    let (then, counter) = ((mark >> 8) & 0xFFFF, mark & 0xFF);
+    let now = minutes(now_ms);
+    let idle = if now >= then { now - then } else { 0x10000 - then + now };
+    let per = LFU_DECAY_MINUTES.load(Ordering::Relaxed);
+    let periods = idle.checked_div(per).unwrap_or(0);
+    counter.saturating_sub(periods)
+}
+
+/// Marks an access to `e` at `now_ms`; `chance` gives a uniform draw in [0, 1) for the LFU
+/// counter's logarithmic step. A mark of 0 is a new entry's (blocks start zeroed): it starts
+/// at the initial count.
+pub fn note_access(e: &mut Entry, now_ms: u64, chance: impl FnOnce() -> f64) {
+    if !lfu_mode() {
+        e.set_touched((now_ms / 1000) as u32);
+        return;
+    }
+    let mark = e.touched();
+    let mut counter = decayed(mark, now_ms);
+    if mark == 0 {
+        counter = LFU_INIT;
+    } else if counter < 255 {
+        let base = counter.saturating_sub(LFU_INIT) as f64;
+        let factor = LFU_LOG_FACTOR.load(Ordering::Relaxed) as f64;
+        if chance() < 1.0 / (base * factor + 1.0) {
+            counter += 1;
+        }
+    }
+    e.set_touched((minutes(now_ms) << 8) | counter);
+}
+
+/// `OBJECT FREQ`: the entry's LFU counter as of now.
+pub fn frequency(e: &Entry, now_ms: u64) -> u32 {
+    decayed(e.touched(), now_ms)
+}
+
+/// How much `e` deserves to go under `rank`: higher goes first.
+fn badness(rank: Rank, e: &Entry, now_ms: u64) -> u64 {
+    match rank {
+        Rank::Lru => u64::from(((now_ms / 1000) as u32).saturating_sub(e.touched())),
+        Rank::Lfu => u64::from(255 - decayed(e.touched(), now_ms).min(255)),
+        Rank::Ttl => u64::MAX - e.expire_at(),
+        Rank::Random => 0,
+    }
+}
+
+/// What `Shard::make_room` achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    /// Under the limit (or no limit).
+    Enough,
+    /// Still over after this call's share of evictions; more go on the next call.
+    Evicting,
+    /// Over, and nothing here may be evicted: commands that may grow memory are refused.
+    Full,
+}
+
+/// Evictions one call makes at most, so a write never waits long behind them (redis-server
+/// bounds its own by time, `maxmemory-eviction-tenacity`).
+const EVICTIONS_PER_CALL: usize = 64;
+
+impl Shard {
+    /// Evicts keys of this shard while the process holds more than `maxmemory`. A replica
+    /// evicts nothing: its master's DELs keep it in step (`replica-ignore-maxmemory`).
+    pub fn make_room(&mut self, now_ms: u64) -> Room {
+        if self.is_replica || !over_limit() {
+            return Room::Enough;
+        }
+        let policy = policy();
+        for _ in 0..EVICTIONS_PER_CALL {
+            if !self.evict_one(policy, now_ms) {
+                return Room::Full;
+            }
+            if !over_limit() {
+                return Room::Enough;
+            }
+        }
+        Room::Evicting
+    }
+
+    /// Picks a victim by `policy` and evicts it, as a DEL in the stream. False when the
+    /// policy allows none.
+    fn evict_one(&mut self, policy: Policy, now_ms: u64) -> bool {
+        let Some(rank) = policy.rank() else { return false };
+        let volatile = matches!(policy, Policy::Volatile(_));
+        let victim = if rank == Rank::Random {
+            self.random_victim(volatile)
+        } else {
+            self.refill_pool(rank, volatile, now_ms);
+            self.best_from_pool(volatile)
+        };
+        let Some((db, key)) = victim else { return false };
+        self.dbs[db].remove(key_hash(&key), &key);
+        self.stats.evicted_keys += 1;
+        self.record(db, &[b"DEL", &key]);
+        true
+    }
+
+    /// A key of a random eligible db, taken at random.
+    fn random_victim(&mut self, volatile: bool) -> Option<(usize, Box<[u8]>)> {
+        let dbs = self.dbs.len();
+        let first = self.rand_below(dbs);
+        for i in 0..dbs {
+            let db = (first + i) % dbs;
+            if !eligible(&self.dbs[db], volatile) {
+                continue;
+            }
+            let start = self.rng_next();
+            let mut found = None;
+            self.dbs[db].sample(volatile, 1, start, |e| found = Some(e.key().into()));
+            if let Some(key) = found {
+                return Some((db, key));
+            }
+        }
+        None
+    }
+
+    /// Samples `maxmemory-samples` keys of every eligible db into the pool of candidates.
+    fn refill_pool(&mut self, rank: Rank, volatile: bool, now_ms: u64) {
+        let samples = SAMPLES.load(Ordering::Relaxed) as usize;
+        for db in 0..self.dbs.len() {
+            if !eligible(&self.dbs[db], volatile) {
+                continue;
+            }
+            let start = self.rng_next();
+            let pool = &mut self.eviction_pool;
+            self.dbs[db].sample(volatile, samples, start, |e| {
+                pool.offer(badness(rank, e, now_ms), db, e.key())
+            });
+        }
+    }
+
+    /// The pool's best candidate that is still there (a key deleted, or under a volatile policy
+    /// made persistent, since it was sampled is passed over).
+    fn best_from_pool(&mut self, volatile: bool) -> Option<(usize, Box<[u8]>)> {
+        while let Some((db, key)) = self.eviction_pool.take_best() {
+            let live = self.dbs[db]
+                .entry(key_hash(&key), &key)
+                .is_some_and(|e| !volatile || e.expire_at() != 0);
+            if live {
+                return Some((db, key));
+            }
+        }
+        None
+    }
+}
+
+fn eligible(db: &super::Db, volatile: bool) -> bool {
+    !db.is_empty() && (!volatile || db.volatile_len() > 0)
+}
+
+/// Candidates kept between evictions, best last, as redis-server keeps its eviction pool:
+/// each eviction compares its new samples with the best of the earlier ones, which makes
+/// five samples at a time pick far better victims than five alone would.
+#[derive(Default)]
+pub struct EvictionPool {
+    candidates: Vec<(u64, usize, Box<[u8]>)>,
+}
+
+/// Candidates the pool keeps.
+const POOL_SIZE: usize = 16;
+
+impl EvictionPool {
+    /// Considers a sampled key: kept when the pool has room or it beats the worst candidate.
+    fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
+        if let Some(i) = self.candidates.iter().position(|(_, d, k)| *d == db && &k[..] == key) {
+            self.candidates.remove(i);
+        }
+        if self.candidates.len() >= POOL_SIZE && self.candidates[0].0 >= score {
+            return;
+        }
+        let at = self.candidates.partition_point(|(s, _, _)| *s < score);
+        self.candidates.insert(at, (score, db, key.into()));
+        if self.candidates.len() > POOL_SIZE {
+            self.candidates.remove(0);
+        }
+    }
+
+    fn take_best(&mut self) -> Option<(usize, Box<[u8]>)> {
+        self.candidates.pop().map(|(_, db, key)| (db, key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_keeps_the_best_candidates_and_gives_the_best_first() {
+        let mut pool = EvictionPool::default();
+        for score in 0..40u64 {
+            pool.offer(score * 7 % 40, 0, format!("k{score}").as_bytes());
+        }
+        assert_eq!(pool.candidates.len(), POOL_SIZE);
+        // Offered again with a new score, a key is not kept twice.
+        pool.offer(100, 0, b"k1");
+        assert_eq!(pool.take_best(), Some((0, b"k1".to_vec().into_boxed_slice())));
+        let mut last = u64::MAX;
+        while let Some((_, key)) = pool.take_best() {
+            let n: u64 = std::str::from_utf8(&key[1..]).unwrap().parse().unwrap();
+            let score = n * 7 % 40;
+            assert!(score < last && score >= 40 - POOL_SIZE as u64 - 1, "score {score}");
+            last = score;
+        }
+    }
+
+    #[test]
+    fn policy_codes_round_trip() {
+        for rank in [Rank::Lru, Rank::Lfu, Rank::Random, Rank::Ttl] {
+            for p in [Policy::AllKeys(rank), Policy::Volatile(rank)] {
+                assert_eq!(Policy::from_code(p.code()), p);
+            }
+        }
+        assert_eq!(Policy::from_code(Policy::NoEviction.code()), Policy::NoEviction);
+    }
+
+    #[test]
+    fn lfu_counters_decay_by_idle_minutes_across_the_wrap() {
+        // Counter 20, last decay at minute 10: three minutes later, three periods of 1 min.
+        let mark = (10 << 8) | 20;
+        assert_eq!(decayed(mark, 13 * 60_000), 17);
+        // The 16-bit minute clock wrapped: 0xFFFE then 1 is three minutes.
+        let mark = (0xFFFE << 8) | 20;
+        assert_eq!(decayed(mark, (0x10000 + 1) * 60_000), 17);
+        assert_eq!(decayed(mark, (0x10000 + 100) * 60_000), 0);
+        // An LRU mark (seconds since 1970) read as an LFU one gives some counter, no overflow.
+        assert!(decayed(1_784_290_228, 1_784_290_228_000) <= 255);
+    }
+}
