@@ -7,7 +7,7 @@
 //! (`maxmemory-samples` keys), by idle time (LRU), a logarithmic access counter (LFU), time
 //! to live (TTL), or at random.
 
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use super::{Shard, key_hash};
 use crate::store::Entry;
@@ -63,11 +63,14 @@ static POLICY: AtomicU8 = AtomicU8::new(0);
 static SAMPLES: AtomicU32 = AtomicU32::new(5);
 static LFU_LOG_FACTOR: AtomicU32 = AtomicU32::new(10);
 static LFU_DECAY_MINUTES: AtomicU32 = AtomicU32::new(1);
+/// The policy is an LFU one (read on every key access, so kept apart from `POLICY`).
+static LFU_MODE: AtomicBool = AtomicBool::new(false);
 
 /// Installs the eviction settings.
 pub fn configure(maxmemory: u64, policy: Policy, samples: u32, lfu_log_factor: u32, lfu_decay_minutes: u32) {
     MAXMEMORY.store(maxmemory, Ordering::Relaxed);
     POLICY.store(policy.code(), Ordering::Relaxed);
+    LFU_MODE.store(policy.rank() == Some(Rank::Lfu), Ordering::Relaxed);
     SAMPLES.store(samples.max(1), Ordering::Relaxed);
     LFU_LOG_FACTOR.store(lfu_log_factor, Ordering::Relaxed);
     LFU_DECAY_MINUTES.store(lfu_decay_minutes, Ordering::Relaxed);
@@ -84,7 +87,7 @@ pub fn policy() -> Policy {
 
 /// Whether access marks are LFU counters (an LFU policy) rather than access times.
 pub fn lfu_mode() -> bool {
-    policy().rank() == Some(Rank::Lfu)
+    LFU_MODE.load(Ordering::Relaxed)
 }
 
 /// Whether the process holds more than `maxmemory` (never, without a limit).
@@ -120,12 +123,21 @@ fn decayed(mark: u32, now_ms: u64) -> u32 {
 
 /// Marks an access to `e` at `now_ms`; `chance` gives a uniform draw in [0, 1) for the LFU
 /// counter's logarithmic step. A mark of 0 is a new entry's (blocks start zeroed): it starts
-/// at the initial count.
+/// at the initial count. Under LRU a mark already at this second is left as it is, so a key
+/// read many times a second is not written to on every read.
+#[inline]
 pub fn note_access(e: &mut Entry, now_ms: u64, chance: impl FnOnce() -> f64) {
-    if !lfu_mode() {
-        e.set_touched((now_ms / 1000) as u32);
+    if LFU_MODE.load(Ordering::Relaxed) {
+        note_lfu_access(e, now_ms, chance());
         return;
     }
+    let now_s = (now_ms / 1000) as u32;
+    if e.touched() != now_s {
+        e.set_touched(now_s);
+    }
+}
+
+fn note_lfu_access(e: &mut Entry, now_ms: u64, draw: f64) {
     let mark = e.touched();
     let mut counter = decayed(mark, now_ms);
     if mark == 0 {
@@ -133,7 +145,7 @@ pub fn note_access(e: &mut Entry, now_ms: u64, chance: impl FnOnce() -> f64) {
     } else if counter < 255 {
         let base = counter.saturating_sub(LFU_INIT) as f64;
         let factor = LFU_LOG_FACTOR.load(Ordering::Relaxed) as f64;
-        if chance() < 1.0 / (base * factor + 1.0) {
+        if draw < 1.0 / (base * factor + 1.0) {
             counter += 1;
         }
     }
