@@ -556,7 +556,7 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
             refuse(cx, Some(idx), &e.message());
             continue;
         }
-        if cx.scope.is_none() && !cx.session.master_link && evict::over_limit() && needs_room_here(cx, spec) {
+        if cx.scope.is_none() && !cx.session.master_link && needs_room_here(cx, spec) && evict::over_limit() {
             // Over `maxmemory`: what is queued runs first, then this core's shard makes room.
             pending.flush(cx).await;
             splits.run(cx).await;

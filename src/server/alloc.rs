@@ -109,3 +109,11 @@ pub fn used_bytes() -> u64 {
         .sum();
     sum.max(0) as u64
 }
+
+/// The net bytes this thread has allocated (what it freed of others' included): its own
+/// counter, read without touching any other core's cache line. A thread sharing the last
+/// counter (past the first 255) reads the shared sum.
+pub fn this_thread_bytes() -> isize {
+    let index = MINE.try_with(Cell::get).unwrap_or(SHARED);
+    HELD[index.min(SHARED)].0.load(Ordering::Relaxed)
+}

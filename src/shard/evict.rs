@@ -167,6 +167,35 @@ fn badness(rank: Rank, e: &Entry, now_ms: u64) -> u64 {
     }
 }
 
+/// A shard's estimate of the bytes the process holds. Summing every thread's counter reads a
+/// cache line each other core writes, too dear for every write on a many-core host; so the
+/// sum is taken at most once per millisecond of the shard's clock, or when this thread's own
+/// counter has moved by more than `DRIFT` since, and in between this thread's own change is
+/// added to it. What the other shards add meanwhile is at most their own drift each.
+#[derive(Default)]
+pub struct MemoryView {
+    sum: u64,
+    own: isize,
+    at_ms: u64,
+}
+
+/// How far this thread's own count may move before the sum is taken again.
+const DRIFT: usize = 256 << 10;
+
+impl MemoryView {
+    fn used(&mut self, now_ms: u64) -> u64 {
+        let own = crate::server::alloc::this_thread_bytes();
+        let drift = own - self.own;
+        if now_ms != self.at_ms || drift.unsigned_abs() > DRIFT {
+            self.sum = crate::server::alloc::used_bytes();
+            self.own = own;
+            self.at_ms = now_ms;
+            return self.sum;
+        }
+        self.sum.saturating_add_signed(drift as i64)
+    }
+}
+
 /// What `Shard::make_room` achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Room {
@@ -186,7 +215,8 @@ impl Shard {
     /// Evicts keys of this shard while the process holds more than `maxmemory`. A replica
     /// evicts nothing: its master's DELs keep it in step (`replica-ignore-maxmemory`).
     pub fn make_room(&mut self, now_ms: u64) -> Room {
-        if self.is_replica || !over_limit() {
+        let max = maxmemory();
+        if max == 0 || self.is_replica || self.memory_view.used(now_ms) <= max {
             return Room::Enough;
         }
         let policy = policy();
@@ -194,7 +224,7 @@ impl Shard {
             if !self.evict_one(policy, now_ms) {
                 return Room::Full;
             }
-            if !over_limit() {
+            if self.memory_view.used(now_ms) <= max {
                 return Room::Enough;
             }
         }

@@ -77,6 +77,8 @@ pub struct Shard {
     pub is_replica: bool,
     /// Eviction's candidates between evictions (`evict`).
     eviction_pool: evict::EvictionPool,
+    /// This shard's running estimate of the process's memory (`evict`).
+    memory_view: evict::MemoryView,
     rng: u64,
 }
 
@@ -103,6 +105,7 @@ impl Shard {
             watches: watch::Watches::default(),
             is_replica: false,
             eviction_pool: Default::default(),
+            memory_view: Default::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D)) ^ unix_ms(),
         }
     }
