@@ -278,7 +278,7 @@ impl Shard {
             let start = self.rng_next();
             let pool = &mut self.eviction_pool;
             self.dbs[db].sample(volatile, samples, start, |e| {
-                pool.offer(badness(rank, e, now_ms), db, e.key())
+                pool.offer(badness(rank, e, now_ms), db, e)
             });
         }
     }
@@ -307,30 +307,41 @@ fn eligible(db: &super::Db, volatile: bool) -> bool {
 /// five samples at a time pick far better victims than five alone would.
 #[derive(Default)]
 pub struct EvictionPool {
-    candidates: Vec<(u64, usize, Box<[u8]>)>,
+    candidates: Vec<Candidate>,
+}
+
+struct Candidate {
+    score: u64,
+    /// The entry's `Entry::id` when sampled: the same id is the same entry, or one that took
+    /// its block since, which is then the one worth keeping anyway.
+    id: usize,
+    db: usize,
+    key: Box<[u8]>,
 }
 
 /// Candidates the pool keeps.
 const POOL_SIZE: usize = 16;
 
 impl EvictionPool {
-    /// Considers a sampled key: kept when the pool has room or it beats the worst candidate.
-    fn offer(&mut self, score: u64, db: usize, key: &[u8]) {
-        if let Some(i) = self.candidates.iter().position(|(_, d, k)| *d == db && &k[..] == key) {
+    /// Considers a sampled entry: kept when the pool has room or it beats the worst candidate.
+    fn offer(&mut self, score: u64, db: usize, e: &Entry) {
+        let id = e.id();
+        if let Some(i) = self.candidates.iter().position(|c| c.id == id) {
             self.candidates.remove(i);
         }
-        if self.candidates.len() >= POOL_SIZE && self.candidates[0].0 >= score {
+        if self.candidates.len() >= POOL_SIZE && self.candidates[0].score >= score {
             return;
         }
-        let at = self.candidates.partition_point(|(s, _, _)| *s < score);
-        self.candidates.insert(at, (score, db, key.into()));
+        let at = self.candidates.partition_point(|c| c.score < score);
+        let key = e.key().into();
+        self.candidates.insert(at, Candidate { score, id, db, key });
         if self.candidates.len() > POOL_SIZE {
             self.candidates.remove(0);
         }
     }
 
     fn take_best(&mut self) -> Option<(usize, Box<[u8]>)> {
-        self.candidates.pop().map(|(_, db, key)| (db, key))
+        self.candidates.pop().map(|c| (c.db, c.key))
     }
 }
 
@@ -340,13 +351,16 @@ mod tests {
 
     #[test]
     fn the_pool_keeps_the_best_candidates_and_gives_the_best_first() {
+        let entries: Vec<Entry> = (0..40u64)
+            .map(|n| Entry::new_string(format!("k{n}").as_bytes(), b"v"))
+            .collect();
         let mut pool = EvictionPool::default();
-        for score in 0..40u64 {
-            pool.offer(score * 7 % 40, 0, format!("k{score}").as_bytes());
+        for (score, e) in entries.iter().enumerate() {
+            pool.offer(score as u64 * 7 % 40, 0, e);
         }
         assert_eq!(pool.candidates.len(), POOL_SIZE);
-        // Offered again with a new score, a key is not kept twice.
-        pool.offer(100, 0, b"k1");
+        // Offered again with a new score, an entry is not kept twice.
+        pool.offer(100, 0, &entries[1]);
         assert_eq!(pool.take_best(), Some((0, b"k1".to_vec().into_boxed_slice())));
         let mut last = u64::MAX;
         while let Some((_, key)) = pool.take_best() {

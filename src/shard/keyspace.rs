@@ -250,14 +250,35 @@ impl Db {
     /// deadline) from consecutive segments, beginning at a place `start` picks (any number,
     /// from a random source) and at a varying offset within each segment, so every key gets
     /// its turn. Keys with deadlines may be rare: the walk goes on past 16 segments only
-    /// while it has found none.
+    /// while it has found none. Entries are taken a few at a time and prefetched together:
+    /// each is a separate block, so reading them one by one waits on one miss after another.
     pub fn sample(&self, volatile_only: bool, want: usize, start: u64, mut visit: impl FnMut(&Entry)) {
+        const BATCH: usize = 8;
+        let mut batch: [Option<&Entry>; BATCH] = [None; BATCH];
+        let mut queued = 0;
+        let mut seen = 0;
+        // Visits what is queued; true once `want` entries have been visited.
+        let mut drain = |batch: &mut [Option<&Entry>; BATCH], queued: &mut usize, seen: &mut usize| {
+            for e in batch[..*queued].iter().flatten() {
+                e.prefetch();
+            }
+            for e in batch[..*queued].iter_mut().filter_map(Option::take) {
+                if !volatile_only || e.expire_at() != 0 {
+                    visit(e);
+                    *seen += 1;
+                    if *seen >= want {
+                        return true;
+                    }
+                }
+            }
+            *queued = 0;
+            false
+        };
         let segments = self.table.segment_count();
         let first = (start % segments as u64) as usize;
-        let mut seen = 0;
         for i in 0..segments {
             if seen > 0 && i >= 16 {
-                return;
+                break;
             }
             let seg = (first + i) % segments;
             let len = self.table.segment_len(seg);
@@ -270,14 +291,17 @@ impl Db {
                 .segment(seg)
                 .skip(offset)
                 .chain(self.table.segment(seg).take(offset));
-            for e in entries.filter(|e| !volatile_only || e.expire_at() != 0) {
-                visit(e);
-                seen += 1;
-                if seen >= want {
+            for e in entries {
+                batch[queued] = Some(e);
+                queued += 1;
+                // Without a filter no more than are wanted are read.
+                let enough = !volatile_only && seen + queued >= want;
+                if (queued == BATCH || enough) && drain(&mut batch, &mut queued, &mut seen) {
                     return;
                 }
             }
         }
+        drain(&mut batch, &mut queued, &mut seen);
     }
 
     /// One step of the active expiry cycle: removes expired entries from up to `segments`

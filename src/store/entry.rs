@@ -238,6 +238,12 @@ impl Entry {
 
     /// Starts loading the block (its head, key and a short value) into the cache.
     #[inline]
+    /// The block's address: it tells live entries apart without comparing keys (a freed
+    /// block's address may come back for another entry later).
+    pub fn id(&self) -> usize {
+        self.ptr() as usize
+    }
+
     pub fn prefetch(&self) {
         crate::util::prefetch(self.ptr());
     }
