@@ -556,7 +556,7 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
             refuse(cx, Some(idx), &e.message());
             continue;
         }
-        if cx.scope.is_none() && !cx.session.master_link && needs_room_here(cx, spec) && evict::over_limit() {
+        if cx.scope.is_none() && !cx.session.master_link && needs_room_here(cx, spec, &argv) && evict::over_limit() {
             // Over `maxmemory`: what is queued runs first, then this core's shard makes room.
             pending.flush(cx).await;
             splits.run(cx).await;
@@ -677,11 +677,11 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
     }
 }
 
-/// Whether `spec`, over `maxmemory`, must find room before it runs, as redis-server decides:
+/// Whether `argv`, over `maxmemory`, must find room before it runs, as redis-server decides:
 /// a command that may grow memory, EXEC of a queue holding one, and anything queued in a
-/// transaction. A one-shard command is not checked here: it makes room on its own shard, where
-/// its data grows (`run_cmds`).
-fn needs_room_here(cx: &ConnCx, spec: &CommandSpec) -> bool {
+/// transaction. A command that runs on one shard is not checked here: it makes room on that
+/// shard, where its data grows (`run_cmds`).
+fn needs_room_here(cx: &ConnCx, spec: &CommandSpec, argv: &Request) -> bool {
     if let Some(multi) = &cx.session.multi {
         return match spec.name {
             "exec" => multi
@@ -692,7 +692,12 @@ fn needs_room_here(cx: &ConnCx, spec: &CommandSpec) -> bool {
             _ => true,
         };
     }
-    spec.flags.has(super::DENYOOM) && !matches!(spec.run, Run::Shard(_))
+    spec.flags.has(super::DENYOOM)
+        && match spec.run {
+            Run::Shard(_) => false,
+            Run::Split(..) => is_multi_shard_split(argv, cx.core.shards),
+            Run::Conn(_) => true,
+        }
 }
 
 /// Refuses a command for want of memory: in a transaction the transaction fails, and EXEC

@@ -386,6 +386,9 @@ fn config(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                 guard.set(&pairs).map_err(CmdError::other)?;
                 drop(guard);
                 cx.core.server.refresh_cached_config();
+                if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"maxmemory")) {
+                    warn_if_over_maxmemory();
+                }
                 super::slowlog::refresh(&cx.core.server);
                 super::latency::refresh(&cx.core.server);
                 cx.out.ok();
@@ -480,4 +483,16 @@ fn shutdown(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         cx.session.close_after_reply = true;
         Ok(())
     })
+}
+
+/// After CONFIG SET maxmemory below what the process holds, says what will follow, in
+/// redis-server's words.
+fn warn_if_over_maxmemory() {
+    let max = crate::shard::evict::maxmemory();
+    let used = crate::server::alloc::used_bytes();
+    if max != 0 && max < used {
+        crate::server::log::warning(&format!(
+            "WARNING: the new maxmemory value set via CONFIG SET ({max}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy."
+        ));
+    }
 }
