@@ -496,7 +496,7 @@ impl Splits {
 }
 
 /// Writes an error for a command refused before it ran, and counts it.
-fn refuse(cx: &mut ConnCx, idx: Option<usize>, msg: &str) {
+pub(super) fn refuse(cx: &mut ConnCx, idx: Option<usize>, msg: &str) {
     let start = cx.out.len();
     cx.out.error(msg);
     observe::rejected(idx, &cx.out.as_bytes()[start..]);
@@ -556,12 +556,16 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
             refuse(cx, Some(idx), &e.message());
             continue;
         }
-        if cx.scope.is_none() && !cx.session.master_link && needs_room_here(cx, spec, &argv) && evict::over_limit() {
+        if cx.scope.is_none()
+            && !cx.session.master_link
+            && super::admission::needs_room_here(cx, spec, &argv)
+            && evict::over_limit()
+        {
             // Over `maxmemory`: what is queued runs first, then this core's shard makes room.
             pending.flush(cx).await;
             splits.run(cx).await;
             if cx.core.with_local_shard(|s| s.make_room(unix_ms())).await == Room::Full {
-                refuse_for_memory(cx, idx, spec).await;
+                super::admission::refuse_for_memory(cx, idx, spec).await;
                 continue;
             }
         }
@@ -677,50 +681,9 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
     }
 }
 
-/// Whether `argv`, over `maxmemory`, must find room before it runs, as redis-server decides:
-/// a command that may grow memory, EXEC of a queue holding one, and anything queued in a
-/// transaction. A command that runs on one shard is not checked here: it makes room on that
-/// shard, where its data grows (`run_cmds`).
-fn needs_room_here(cx: &ConnCx, spec: &CommandSpec, argv: &Request) -> bool {
-    if let Some(multi) = &cx.session.multi {
-        return match spec.name {
-            "exec" => multi
-                .queued
-                .iter()
-                .any(|q| lookup(&q[0]).is_some_and(|c| c.flags.has(super::DENYOOM))),
-            "discard" | "quit" | "reset" => false,
-            _ => true,
-        };
-    }
-    spec.flags.has(super::DENYOOM)
-        && match spec.run {
-            Run::Shard(_) => false,
-            Run::Split(..) => is_multi_shard_split(argv, cx.core.shards),
-            Run::Conn(_) => true,
-        }
-}
-
-/// Refuses a command for want of memory: in a transaction the transaction fails, and EXEC
-/// itself discards it, answering EXECABORT as redis-server does.
-async fn refuse_for_memory(cx: &mut ConnCx, idx: usize, spec: &CommandSpec) {
-    let msg = CmdError::OutOfMemory.message();
-    if spec.name == "exec" {
-        cx.session.multi = None;
-        super::txn::unwatch_all(cx).await;
-        refuse(
-            cx,
-            Some(idx),
-            &format!("EXECABORT Transaction discarded because of: {msg}"),
-        );
-    } else {
-        cx.session.abort_multi();
-        refuse(cx, Some(idx), &msg);
-    }
-}
-
 /// True for a split command (DEL, MGET, MSET...) whose keys span several shards: those are
 /// gathered and run together.
-fn is_multi_shard_split(argv: &Request, shards: usize) -> bool {
+pub(super) fn is_multi_shard_split(argv: &Request, shards: usize) -> bool {
     let Some(spec) = lookup(&argv[0]) else { return false };
     if !matches!(spec.run, Run::Split(..)) || !spec.arity_ok(argv.len()) || check_layout(spec, argv.len()).is_err() {
         return false;

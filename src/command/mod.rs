@@ -12,6 +12,7 @@
 //!   shards locked (atomic), and `Merge` combines the replies.
 //! - `Conn`: needs the connection or several hops (SELECT, HELLO, RENAME, SCAN, INFO...).
 
+pub mod admission;
 pub mod args;
 pub mod cmdstats;
 pub mod collection;
