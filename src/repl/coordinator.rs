@@ -107,8 +107,17 @@ pub(crate) fn publish(repl: &ReplState, inner: &mut ReplInner, chunk: Vec<u8>) {
     }
     repl.offset
         .fetch_add(chunk.len() as i64, std::sync::atomic::Ordering::SeqCst);
-    let chunk = Arc::new(chunk);
     inner.replicas.retain(|r| r.is_alive());
+    if inner.replicas.is_empty() {
+        return;
+    }
+    // A chunk may wait in a slow replica's queue for a long time: keep only its bytes, not
+    // the spare room of the vector that grew to hold them (up to as much again).
+    let chunk = if chunk.capacity() > chunk.len() + chunk.len() / 8 {
+        Arc::new(chunk.as_slice().to_vec())
+    } else {
+        Arc::new(chunk)
+    };
     for r in &inner.replicas {
         r.feed(chunk.clone());
     }
@@ -176,6 +185,8 @@ pub fn run(repl: Arc<ReplState>, queues: Vec<Receiver<Batch>>, ctl: Receiver<Ctl
             }
         }
         free_idle_backlog(&repl, &mut inner, &mut no_replicas_since, &state);
+        let slowest = inner.replicas.iter().map(|r| r.queued_bytes()).max().unwrap_or(0);
+        super::BUFFERED_FOR_REPLICAS.store(slowest as u64, std::sync::atomic::Ordering::Relaxed);
         drop(inner);
         if !heap.is_empty() || !waiting.is_empty() {
             // A core is between taking a GSN and queueing its batch: give it a moment.

@@ -115,6 +115,11 @@ impl ReplicaLink {
         let _ = self.tx.send(chunk);
     }
 
+    /// Stream bytes queued and not yet written to the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     /// `state=...` as INFO prints it.
     pub fn state_name(&self) -> &'static str {
         if self.online.load(Ordering::SeqCst) {

@@ -96,6 +96,16 @@ pub static NET_OUTPUT_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::A
 /// INFO stats `total_net_repl_input_bytes`: bytes read from the master, as a replica.
 pub static NET_INPUT_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Stream bytes queued for the slowest replica (the chunks are shared, so the slowest link
+/// holds them all), as of the coordinator's last round. Not counted against `maxmemory`, as
+/// redis-server does not count replica output buffers: otherwise a slow replica would make
+/// the master evict, and every eviction's DEL would queue more for it.
+pub static BUFFERED_FOR_REPLICAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn buffered_for_replicas() -> u64 {
+    BUFFERED_FOR_REPLICAS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Adds `n` bytes to one of the replication byte counters.
 pub fn count_bytes(counter: &std::sync::atomic::AtomicU64, n: usize) {
     counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);

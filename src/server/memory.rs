@@ -112,7 +112,7 @@ pub fn info_section(maxmemory: u64, policy: &str) -> String {
          used_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\n\
          used_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\n\
          maxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\n\
-         mem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
+         mem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:{}\r\nmem_allocator:mimalloc\r\n",
         bytes_human(used),
         bytes_human(rss),
         bytes_human(peak),
@@ -120,6 +120,7 @@ pub fn info_section(maxmemory: u64, policy: &str) -> String {
         bytes_human(total),
         bytes_human(maxmemory),
         rss as f64 / used.max(1) as f64,
+        crate::repl::buffered_for_replicas(),
     )
 }
 

@@ -93,7 +93,12 @@ pub fn lfu_mode() -> bool {
 /// Whether the process holds more than `maxmemory` (never, without a limit).
 pub fn over_limit() -> bool {
     let max = maxmemory();
-    max != 0 && crate::server::alloc::used_bytes() > max
+    max != 0 && counted_bytes() > max
+}
+
+/// What counts against `maxmemory`: all the process holds but what is queued for replicas.
+fn counted_bytes() -> u64 {
+    crate::server::alloc::used_bytes().saturating_sub(crate::repl::buffered_for_replicas())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,7 +192,7 @@ impl MemoryView {
         let own = crate::server::alloc::this_thread_bytes();
         let drift = own - self.own;
         if now_ms != self.at_ms || drift.unsigned_abs() > DRIFT {
-            self.sum = crate::server::alloc::used_bytes();
+            self.sum = counted_bytes();
             self.own = own;
             self.at_ms = now_ms;
             return self.sum;

@@ -458,3 +458,31 @@ fn wait_pushes_getack_into_the_stream() {
     raw.send(&format!("REPLCONF ACK {off}"));
     assert_eq!(m.read_reply(), b":1\r\n");
 }
+
+/// Under `maxmemory`, what waits for a replica that does not read is not counted against the
+/// limit (INFO `mem_not_counted_for_evict`), as redis-server does not count replica output
+/// buffers: otherwise the master would evict its data to make room for the queue, and each
+/// eviction's DEL would queue more.
+#[test]
+fn a_stalled_replica_does_not_make_the_master_evict_its_data() {
+    let master = shoal(1, &["--maxmemory-policy", "allkeys-lru"]);
+    let mut raw = Raw::connect(master.port);
+    raw.full_sync("capa eof capa psync2");
+    // From here the replica reads nothing more.
+    let mut m = master.conn();
+    let base: u64 = field(&mut m, "memory", "used_memory").parse().unwrap();
+    m.q(&format!("CONFIG SET maxmemory {}", base + (16 << 20)));
+    // About 20 MB of writes: more than the allowance, all of it queued for the replica
+    // (apart from what the sockets' buffers take).
+    let value = "v".repeat(500);
+    let cmds: Vec<Vec<Vec<u8>>> = (0..40_000).map(|i| c(&format!("SET key:{i} {value}"))).collect();
+    pipeline(&mut m, &cmds);
+    let not_counted: u64 = field(&mut m, "memory", "mem_not_counted_for_evict").parse().unwrap();
+    let keys = m.q("DBSIZE").int();
+    let evicted: i64 = field(&mut m, "stats", "evicted_keys").parse().unwrap();
+    // The allowance holds about 26k of these keys; the queue holds most of the stream.
+    assert!(not_counted > 8 << 20, "queued for the replica: {not_counted}");
+    assert!(keys >= 20_000, "{keys} keys left, {evicted} evicted");
+    assert_eq!(keys + evicted, 40_000);
+    drop(raw);
+}
