@@ -24,6 +24,22 @@ fn fill(conn: &mut Conn, prefix: &str, count: usize, size: usize) -> Vec<Vec<u8>
     common::dataset::pipeline(conn, &cmds)
 }
 
+/// DBSIZE and `evicted_keys` once eviction has settled: the last write may leave the server a
+/// little over its limit, and the background cycle then evicts once more (within 100 ms).
+fn settled_counts(conn: &mut Conn) -> (u64, u64) {
+    let mut read = || (conn.q("DBSIZE").int() as u64, int_field(conn, "stats", "evicted_keys"));
+    let mut last = read();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(150));
+        let now = read();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("eviction did not settle: {last:?}");
+}
+
 fn both_servers() -> (TestServer, TestServer) {
     (TestServer::redis(), TestServer::start(SHOAL))
 }
@@ -92,7 +108,12 @@ fn exec_of_a_queue_that_may_grow_memory_is_discarded_once_over_the_limit() {
 
 /// Each shard evicts its own keys: one that a write does not reach gives way from the
 /// background cycle (every 100 ms), as redis-server's eviction also goes on between commands.
-const BACKGROUND: Duration = Duration::from_millis(400);
+/// Waits until `line` answers `want` on both servers.
+fn until_both(p: &mut Pair, line: &str, want: i64) {
+    for conn in [&mut p.redis, &mut p.shoal] {
+        wait_for(line, Duration::from_secs(10), || conn.q(line).int() == want);
+    }
+}
 
 #[test]
 fn volatile_policies_evict_only_keys_with_a_deadline() {
@@ -106,7 +127,7 @@ fn volatile_policies_evict_only_keys_with_a_deadline() {
         // The one key with a deadline goes, then there is nothing left to evict.
         "SET more 1",
     ]);
-    std::thread::sleep(BACKGROUND);
+    until_both(&mut p, "EXISTS volatile", 0);
     p.lines(&[
         "EXISTS volatile",
         "EXISTS plain",
@@ -114,7 +135,7 @@ fn volatile_policies_evict_only_keys_with_a_deadline() {
     ]);
     // Now every key may go: all do, and the server is still over one byte.
     p.lines(&["SET more 1"]);
-    std::thread::sleep(BACKGROUND);
+    until_both(&mut p, "DBSIZE", 0);
     p.lines(&["DBSIZE", "CONFIG SET maxmemory 0"]);
     for conn in [&mut p.redis, &mut p.shoal] {
         assert_eq!(int_field(conn, "stats", "evicted_keys"), 2);
@@ -146,8 +167,7 @@ fn lru_evictions(server: &TestServer) -> (u64, u64) {
     // Room is made before each write, so the last one may pass the limit by its own size.
     let used = int_field(&mut conn, "memory", "used_memory");
     assert!(used <= limit + (64 << 10), "used_memory {used} over maxmemory {limit}");
-    let evicted = int_field(&mut conn, "stats", "evicted_keys");
-    let keys = conn.q("DBSIZE").int() as u64;
+    let (keys, evicted) = settled_counts(&mut conn);
     assert!(evicted > 200, "evicted {evicted}");
     assert_eq!(keys + evicted, 8500);
     let idle_gone = (1000..3000)
@@ -194,7 +214,8 @@ fn access_marks_follow_the_policy_as_in_redis() {
         for line in ["EXISTS looked", "TYPE looked", "TTL looked"] {
             conn.q(line);
         }
-        assert_eq!(conn.q("OBJECT IDLETIME read").int(), 0);
+        // 0, or 1 when a second boundary falls between the GET and this (1 s resolution).
+        assert!(conn.q("OBJECT IDLETIME read").int() <= 1);
         assert!(conn.q("OBJECT IDLETIME looked").int() >= 2);
     }
     // Under LFU, reads raise the counter (logarithmically: 100 reads give a few steps).
@@ -225,12 +246,11 @@ fn evictions_reach_a_stock_replica_as_dels() {
     conn.q("CONFIG SET maxmemory-policy allkeys-random");
     conn.q(&format!("CONFIG SET maxmemory {}", base + (4 << 20)));
     fill(&mut conn, "k", 8000, 1000);
-    let evicted = int_field(&mut conn, "stats", "evicted_keys");
+    let (keys, evicted) = settled_counts(&mut conn);
     assert!(evicted > 0);
-    let keys = conn.q("DBSIZE").int();
-    assert_eq!(keys as u64 + evicted, 8000);
+    assert_eq!(keys + evicted, 8000);
     wait_for("the replica to apply the evictions", Duration::from_secs(20), || {
-        rconn.q("DBSIZE").int() == keys
+        rconn.q("DBSIZE").int() as u64 == keys
     });
     // The replica holds exactly the master's keys.
     let mut sample = common::scan_all(&mut conn, &[]);
