@@ -183,7 +183,7 @@ fn exists(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErr
     let mut n = 0;
     for k in args.rest() {
         let found = if touch { cx.lookup(k) } else { cx.peek(k) };
-        n += usize::from(found.is_some()) as i64;
+        n += i64::from(found.is_some());
     }
     out.int(n);
     Ok(())
