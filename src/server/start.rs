@@ -155,6 +155,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         supervised,
         pidfile,
     };
+    crate::shard::evict::init_give_way(shards);
     let result = runtime::run_cores(&placement, 4096, spin, move |idx, mesh: Mesh<CoreMsg>| {
         let state = state.clone();
         let boot = boot.clone();
@@ -200,6 +201,7 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
     }
     runtime::spawn(active_expiry(core.clone()));
     runtime::spawn_background(crate::persist::snapshot::driver(core.clone()));
+    runtime::spawn_background(give_way(core.clone()));
     runtime::spawn(idle_clients(state.clone()));
     runtime::spawn(crate::server::memory::return_when_quiet(core.clone()));
     if idx == 0 {
@@ -313,20 +315,28 @@ async fn active_expiry(core: Rc<CoreCx>) {
         let micros = started.elapsed().as_micros() as u64;
         core.with_local_shard(|s| s.stats.note_expire_cycle(expired, examined, micros, capped))
             .await;
-        make_room_in_background(&core).await;
     }
 }
 
-/// Over `maxmemory` (lowered by CONFIG SET, or grown by writes that make no room of their own
-/// such as MSET across shards), every core evicts from its shard for up to ~1 ms a round.
-async fn make_room_in_background(core: &Rc<CoreCx>) {
-    use crate::shard::evict::{Room, over_limit};
-    let started = Instant::now();
-    while over_limit() && started.elapsed() < Duration::from_millis(1) {
-        if core.with_local_shard(|s| s.make_room(unix_ms())).await != Room::Evicting {
-            break;
+/// Over `maxmemory`, every core's helper evicts from its own shard until the process is under
+/// the limit again: at once when another shard asks (it has nothing left to evict, see
+/// `shard::evict`), and ten times a second otherwise (the limit lowered by CONFIG SET, or
+/// writes that make no room of their own such as MSET across shards). It runs in the
+/// background queue and lets client work in after every batch of evictions.
+async fn give_way(core: Rc<CoreCx>) {
+    use crate::shard::evict::{Room, over_limit, wait_until_asked};
+    loop {
+        futures_lite::future::or(wait_until_asked(core.id), runtime::sleep(Duration::from_millis(100))).await;
+        if !over_limit() {
+            continue;
         }
-        runtime::yield_if_needed().await;
+        core.with_local_shard(|s| s.renew_exhausted_mark()).await;
+        while over_limit() {
+            if core.with_local_shard(|s| s.make_room(unix_ms())).await != Room::Evicting {
+                break;
+            }
+            runtime::yield_to_io().await;
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! Each shard evicts from its own keyspace, as redis-server evicts from its one keyspace:
 //! before a command that may grow memory runs on it, and from the core's background cycle.
 //! The limit is the whole process's (the allocator's count, `server::alloc`), so shards that
-//! take writes give way together. Candidates are sampled as redis-server samples them
+//! take writes give way together, and a shard with nothing left to evict asks the others to
+//! give way for it (see *Giving way across shards* below). Candidates are sampled as redis-server samples them
 //! (`maxmemory-samples` keys), by idle time (LRU), a logarithmic access counter (LFU), time
 //! to live (TTL), or at random.
 
@@ -208,7 +209,11 @@ pub enum Room {
     Enough,
     /// Still over after this call's share of evictions; more go on the next call.
     Evicting,
-    /// Over, and nothing here may be evicted: commands that may grow memory are refused.
+    /// Over, nothing here may be evicted, and other shards were asked to evict: commands
+    /// that may grow memory run meanwhile, up to `SLACK` over the limit.
+    Elsewhere,
+    /// Over, and nothing here or on any other shard may be evicted (or the others are too
+    /// far behind): commands that may grow memory are refused.
     Full,
 }
 
@@ -227,13 +232,46 @@ impl Shard {
         let policy = policy();
         for _ in 0..EVICTIONS_PER_CALL {
             if !self.evict_one(policy, now_ms) {
-                return Room::Full;
+                return self.none_left_here(max, now_ms);
             }
+            note_exhausted(self.id, false);
             if self.memory_view.used(now_ms) <= max {
                 return Room::Enough;
             }
         }
         Room::Evicting
+    }
+
+    /// Over the limit with nothing here to evict: asks every other shard to give way, and
+    /// lets the command run while one of them still has keys to evict and the process is
+    /// within `SLACK` of the limit.
+    fn none_left_here(&mut self, max: u64, now_ms: u64) -> Room {
+        let Some(cores) = CORES.get() else { return Room::Full };
+        note_exhausted(self.id, true);
+        let mut others_can = false;
+        for (_, core) in cores.iter().enumerate().filter(|(i, _)| *i != self.id) {
+            // Asked even when marked exhausted: a mark may be older than the keys written
+            // there since, and the helper renews it when it wakes.
+            if !core.requested.swap(true, Ordering::AcqRel) {
+                core.helper.wake();
+            }
+            others_can |= !core.exhausted.load(Ordering::Relaxed);
+        }
+        if others_can && self.memory_view.used(now_ms) <= max.saturating_add(max / SLACK_DIVISOR) {
+            Room::Elsewhere
+        } else {
+            Room::Full
+        }
+    }
+
+    /// Whether `policy` would let this shard evict any key now.
+    pub fn has_evictable_keys(&self) -> bool {
+        let volatile = match policy() {
+            Policy::NoEviction => return false,
+            Policy::AllKeys(_) => false,
+            Policy::Volatile(_) => true,
+        };
+        self.dbs.iter().any(|db| eligible(db, volatile))
     }
 
     /// Picks a victim by `policy` and evicts it, as a DEL in the stream. False when the
@@ -300,6 +338,75 @@ impl Shard {
             }
         }
         None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Giving way across shards. Keys are spread over the shards by hash, but writes need not be:
+// a shard that takes the writes (a growing list, say) may run out of keys to evict while
+// another still holds plenty. redis-server, with one keyspace, would evict those before it
+// refused a write; so a shard with nothing left wakes every other core's helper
+// (`wait_until_asked`, run by `server::start`), which evicts from its own shard until the
+// process is under the limit again. Meanwhile the writing shard's commands run, as
+// redis-server runs commands while an eviction cycle cut short by its time limit continues
+// in the background, up to a slack over the limit beyond which they are refused.
+// ---------------------------------------------------------------------------------------------
+
+/// How far over the limit a shard with nothing to evict still admits writes while other
+/// shards evict for it: a sixteenth of `maxmemory`.
+const SLACK_DIVISOR: u64 = 16;
+
+/// One core's part in giving way, on a line of its own (other cores write it).
+#[repr(align(128))]
+#[derive(Default)]
+struct GiveWay {
+    /// The shard found nothing it may evict when it last tried.
+    exhausted: AtomicBool,
+    /// Another shard asked this core to evict and its helper has not yet started.
+    requested: AtomicBool,
+    /// The core's helper task, parked until asked.
+    helper: atomic_waker::AtomicWaker,
+}
+
+static CORES: std::sync::OnceLock<Box<[GiveWay]>> = std::sync::OnceLock::new();
+
+/// Sets up giving way for `shards` shards (once, before the cores start). Without it (tools,
+/// unit tests) a shard with nothing to evict refuses at once.
+pub fn init_give_way(shards: usize) {
+    let _ = CORES.set((0..shards).map(|_| GiveWay::default()).collect());
+}
+
+/// Marks shard `id` as having (no) keys to evict; written only when it changes.
+fn note_exhausted(id: usize, exhausted: bool) {
+    if let Some(core) = CORES.get().and_then(|c| c.get(id))
+        && core.exhausted.load(Ordering::Relaxed) != exhausted
+    {
+        core.exhausted.store(exhausted, Ordering::Relaxed);
+    }
+}
+
+/// Resolves when another shard asks shard `id` to evict, clearing the request (a request
+/// made after this returns wakes the helper again).
+pub async fn wait_until_asked(id: usize) {
+    let Some(core) = CORES.get().and_then(|c| c.get(id)) else {
+        return std::future::pending().await;
+    };
+    std::future::poll_fn(|cx| {
+        core.helper.register(cx.waker());
+        if core.requested.swap(false, Ordering::AcqRel) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+impl Shard {
+    /// The helper's renewal of this shard's mark, before it evicts: whether it has keys to
+    /// evict may have changed by writes made under the limit, which do not look.
+    pub fn renew_exhausted_mark(&self) {
+        note_exhausted(self.id, !self.has_evictable_keys());
     }
 }
 

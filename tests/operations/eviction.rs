@@ -142,6 +142,61 @@ fn volatile_policies_evict_only_keys_with_a_deadline() {
     }
 }
 
+/// Under volatile-lru, fills `server` with 8000 keys that have a deadline, sets the limit 1 MB
+/// above what it then holds, and grows one list until a write is refused. Returns the
+/// refusals that came while keys that could have been evicted were left, the keys left at the
+/// end, and how far over the limit the server was at its highest reading.
+fn grow_one_list(server: &TestServer) -> (usize, i64, i64) {
+    let mut conn = server.conn();
+    conn.q("CONFIG SET maxmemory-policy volatile-lru");
+    let value = vec![b'v'; 500];
+    let cmds: Vec<Vec<Vec<u8>>> = (0..8000)
+        .map(|i| {
+            let key = format!("cached:{i}").into_bytes();
+            vec![b"SET".to_vec(), key, value.clone(), b"EX".to_vec(), b"100000".to_vec()]
+        })
+        .collect();
+    common::dataset::pipeline(&mut conn, &cmds);
+    let limit = int_field(&mut conn, "memory", "used_memory") + (1 << 20);
+    conn.q(&format!("CONFIG SET maxmemory {limit}"));
+    let element = "e".repeat(1000);
+    let (mut early, mut highest) = (0, 0);
+    for n in 0..40_000 {
+        let reply = conn.q(&format!("RPUSH growing {element}"));
+        if n % 16 == 0 {
+            highest = highest.max(int_field(&mut conn, "memory", "used_memory") as i64 - limit as i64);
+        }
+        if matches!(&reply, Reply::Error(e) if e.starts_with("OOM")) {
+            if conn.q("DBSIZE").int() == 1 {
+                break;
+            }
+            early += 1;
+        }
+    }
+    (early, conn.q("DBSIZE").int(), highest)
+}
+
+/// Keys are spread over the shards but writes need not be: one list takes them all, on one
+/// shard, while the keys that may be evicted sit on every shard. As redis-server evicts all
+/// of those before it refuses a write, so must Shoal: a shard with nothing left to evict has
+/// the others give way for it. Without that, the list's shard refused every RPUSH once its
+/// own share of the keys was gone, while the others still held three quarters of them.
+#[test]
+fn a_shard_with_nothing_left_to_evict_has_the_others_give_way() {
+    for flavor in [Flavor::Redis, Flavor::Shoal { shards: 4 }] {
+        let server = TestServer::start(flavor);
+        let (early, keys, highest) = grow_one_list(&server);
+        eprintln!("{flavor:?}: {early} early refusals, {keys} keys left, at most {highest} bytes over");
+        assert!(
+            early <= 20,
+            "{flavor:?}: {early} writes refused while keys could still go"
+        );
+        assert_eq!(keys, 1, "{flavor:?}: only the list is left when writes are refused");
+        // Writes run while other shards evict, up to a sixteenth of the limit over it.
+        assert!(highest < (1 << 20), "{flavor:?}: {highest} bytes over the limit");
+    }
+}
+
 /// Fills `server` past an 8 MB allowance under allkeys-lru after reading a third of the first
 /// keys again; returns how many keys were evicted, and how many of them were idle ones.
 fn lru_evictions(server: &TestServer) -> (u64, u64) {
