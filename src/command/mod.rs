@@ -26,6 +26,7 @@ pub mod keys;
 pub mod keyspace;
 pub mod latency;
 pub mod list;
+pub mod memory;
 pub mod monitor;
 pub mod observe;
 pub mod packed;
@@ -268,6 +269,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         pubsub::SPECS,
         slowlog::SPECS,
         latency::SPECS,
+        memory::SPECS,
         monitor::SPECS,
     ]
     .into_iter()

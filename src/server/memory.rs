@@ -58,6 +58,44 @@ pub fn collect_this_core() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
+/// What the process held once started, its dataset aside (MEMORY STATS `startup.allocated`).
+static AT_STARTUP: AtomicU64 = AtomicU64::new(0);
+
+/// Notes what the process holds now, less `loaded` (what the dump's load added, measured
+/// around it), as its start-up size. Called once every core is up: the cores' own rings,
+/// tables and buffers are part of it.
+pub fn note_startup(loaded: u64) {
+    AT_STARTUP.store(super::alloc::used_bytes().saturating_sub(loaded), Ordering::Relaxed);
+}
+
+pub fn startup_bytes() -> u64 {
+    AT_STARTUP.load(Ordering::Relaxed)
+}
+
+/// The bytes mimalloc has committed from the system (MEMORY STATS `allocator.active`).
+pub fn allocator_committed() -> u64 {
+    let mut values = [0usize; 8];
+    let [elapsed, user, system, rss, peak_rss, commit, peak_commit, faults] = &mut values;
+    // SAFETY: every pointer is to a distinct usize of ours, valid for the call.
+    unsafe { libmimalloc_sys::mi_process_info(elapsed, user, system, rss, peak_rss, commit, peak_commit, faults) };
+    values[5] as u64
+}
+
+/// mimalloc's statistics report (MEMORY MALLOC-STATS).
+pub fn allocator_report() -> String {
+    unsafe extern "C" fn append(text: *const std::ffi::c_char, out: *mut std::ffi::c_void) {
+        // SAFETY: mimalloc passes a NUL-terminated message and our `String` back as `out`.
+        unsafe {
+            let out = &mut *out.cast::<String>();
+            out.push_str(&std::ffi::CStr::from_ptr(text).to_string_lossy());
+        }
+    }
+    let mut report = String::new();
+    // SAFETY: the callback only appends to `report`, which outlives the call.
+    unsafe { libmimalloc_sys::mi_stats_print_out(Some(append), (&mut report as *mut String).cast()) };
+    report
+}
+
 /// The highest `used_memory` seen by [`note_used`].
 static PEAK_SEEN: AtomicU64 = AtomicU64::new(0);
 

@@ -133,6 +133,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         log::warning(&format!("Can't chdir to '{}': {e}", config.dir));
         return 1;
     }
+    let before_load = crate::server::alloc::used_bytes();
     let loaded_keys = match crate::persist::load::load_dump(&config, shards) {
         Ok(l) => l,
         Err(e) => {
@@ -141,6 +142,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return 1;
         }
     };
+    let loaded_bytes = crate::server::alloc::used_bytes().saturating_sub(before_load);
     let spin = std::time::Duration::from_micros(config.core_spin_us);
     let state = Arc::new(ServerState::new(config, shards, config_file));
     state.refresh_cached_config();
@@ -154,6 +156,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         ready,
         supervised,
         pidfile,
+        loaded_bytes,
     };
     crate::shard::evict::init_give_way(shards);
     let result = runtime::run_cores(&placement, 4096, spin, move |idx, mesh: Mesh<CoreMsg>| {
@@ -180,6 +183,8 @@ struct Boot {
     ready: Arc<AtomicUsize>,
     supervised: bool,
     pidfile: Option<String>,
+    /// What loading the dump added to the process (for MEMORY STATS `startup.allocated`).
+    loaded_bytes: u64,
 }
 
 async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boot: Boot) {
@@ -214,6 +219,7 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
         while ready.load(Ordering::SeqCst) < state.shards {
             runtime::sleep(Duration::from_millis(1)).await;
         }
+        crate::server::memory::note_startup(boot.loaded_bytes);
         let list: Vec<String> = addrs.iter().map(|(a, _)| a.to_string()).collect();
         log::notice(&format!("Ready to accept connections tcp on {}", list.join(", ")));
         if boot.supervised

@@ -40,6 +40,11 @@ impl Db {
         self.table.len()
     }
 
+    /// Bytes of the key table's own structure (MEMORY STATS `overhead.hashtable.main`).
+    pub fn table_bytes(&self) -> usize {
+        self.table.structure_bytes()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }

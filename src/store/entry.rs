@@ -236,14 +236,28 @@ impl Entry {
         unsafe { ptr::read_unaligned(self.ptr().add(self.spots().payload).cast::<*mut u8>()) }
     }
 
-    /// Starts loading the block (its head, key and a short value) into the cache.
-    #[inline]
+    /// Estimated bytes the entry holds (`MEMORY USAGE`): its block, the slot that points to
+    /// it, and a collection's box and contents, from `samples` elements of a big one.
+    pub fn footprint(&self, samples: usize) -> usize {
+        use super::footprint::alloc_bytes;
+        let value = match self.value() {
+            ValueRef::Int(_) | ValueRef::Str(_) => 0,
+            ValueRef::List(l) => alloc_bytes(size_of::<List>()) + l.heap_bytes(samples),
+            ValueRef::Hash(h) => alloc_bytes(size_of::<Hash>()) + h.heap_bytes(samples),
+            ValueRef::Set(s) => alloc_bytes(size_of::<Set>()) + s.heap_bytes(samples),
+            ValueRef::ZSet(z) => alloc_bytes(size_of::<ZSet>()) + z.heap_bytes(samples),
+        };
+        size_of::<Entry>() + alloc_bytes(self.size()) + value
+    }
+
     /// The block's address: it tells live entries apart without comparing keys (a freed
     /// block's address may come back for another entry later).
     pub fn id(&self) -> usize {
         self.ptr() as usize
     }
 
+    /// Starts loading the block (its head, key and a short value) into the cache.
+    #[inline]
     pub fn prefetch(&self) {
         crate::util::prefetch(self.ptr());
     }

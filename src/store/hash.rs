@@ -128,6 +128,17 @@ impl Hash {
         matches!(self.repr, Repr::Pairs(_))
     }
 
+    /// Estimated bytes the hash holds, from `samples` fields of a table (`MEMORY USAGE`).
+    pub fn heap_bytes(&self, samples: usize) -> usize {
+        use super::footprint::alloc_bytes;
+        match &self.repr {
+            Repr::Pairs(p) => p.heap_bytes(),
+            Repr::Table(CloneTable(t)) => {
+                alloc_bytes(size_of::<SegTable<Field>>()) + t.footprint(samples, |f| alloc_bytes(f.0.size()))
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Pairs(v) => v.len(),

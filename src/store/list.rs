@@ -233,6 +233,16 @@ impl List {
         self.len == 0
     }
 
+    /// Estimated bytes the list holds, from `samples` of its nodes (`MEMORY USAGE`).
+    pub fn heap_bytes(&self, samples: usize) -> usize {
+        use super::footprint::{alloc_bytes, sampled};
+        let nodes = alloc_bytes(self.nodes.capacity() * size_of::<Node>());
+        nodes
+            + sampled(self.nodes.iter(), self.nodes.len(), samples, |n| {
+                alloc_bytes(n.buf.capacity())
+            })
+    }
+
     /// What `OBJECT ENCODING` reports (Redis 7.0: always `quicklist`).
     pub fn encoding(&self) -> &'static str {
         "quicklist"

@@ -1,6 +1,7 @@
 //! Values and their in-memory encodings. Knows nothing about commands.
 
 mod entry;
+pub mod footprint;
 pub mod hash;
 pub mod list;
 pub mod packed;

@@ -63,6 +63,11 @@ fn encoded(field: &[u8], value: &[u8]) -> Vec<u8> {
 }
 
 impl PackedPairs {
+    /// Bytes of the buffer (`MEMORY USAGE`).
+    pub fn heap_bytes(&self) -> usize {
+        super::footprint::alloc_bytes(self.buf.len())
+    }
+
     /// The pair count, by a scan of the buffer.
     pub fn len(&self) -> usize {
         self.iter().count()

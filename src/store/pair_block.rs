@@ -83,7 +83,7 @@ impl PairBlock {
     }
 
     /// The block's size in bytes, as it was allocated.
-    fn size(&self) -> usize {
+    pub(super) fn size(&self) -> usize {
         let at = self.spots().value_at;
         let (len, n) = self.value_head(at);
         at + n + len

@@ -99,6 +99,21 @@ impl Set {
         !matches!(self.repr, Repr::Table(_))
     }
 
+    /// Estimated bytes the set holds, from `samples` members of a table (`MEMORY USAGE`).
+    pub fn heap_bytes(&self, samples: usize) -> usize {
+        use super::footprint::{alloc_bytes, sampled};
+        let member = |m: &[u8]| alloc_bytes(m.len());
+        match &self.repr {
+            Repr::Ints(v) => alloc_bytes(v.capacity() * size_of::<i64>()),
+            Repr::Small(v) => {
+                alloc_bytes(v.capacity() * size_of::<Box<[u8]>>()) + sampled(v.iter(), v.len(), samples, |m| member(m))
+            }
+            Repr::Table(CloneTable(t)) => {
+                alloc_bytes(size_of::<SegTable<Member>>()) + t.footprint(samples, |m| member(&m.0))
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Ints(v) => v.len(),

@@ -368,6 +368,19 @@ impl<E: Hashed> SegTable<E> {
         self.segments.iter().flat_map(|s| s.iter())
     }
 
+    /// Bytes of the table's own structure: its segments' slots and control bytes, and the
+    /// list of segments (not what the entries point to).
+    pub fn structure_bytes(&self) -> usize {
+        let segments: usize = self.segments.iter().map(super::footprint::hash_table_bytes).sum();
+        segments + super::footprint::alloc_bytes(self.segments.capacity() * size_of::<Segment<E>>())
+    }
+
+    /// Estimated bytes of the table and what its entries hold (`entry_bytes` of each), from
+    /// the first `samples` entries (see `footprint::sampled`).
+    pub fn footprint(&self, samples: usize, entry_bytes: impl Fn(&E) -> usize) -> usize {
+        self.structure_bytes() + super::footprint::sampled(self.iter(), self.len, samples, entry_bytes)
+    }
+
     /// A pseudo-random entry picked from a random non-empty segment, then a random slot.
     pub fn random(&self, mut rand: impl FnMut(usize) -> usize) -> Option<&E> {
         if self.len == 0 {

@@ -73,3 +73,109 @@ fn an_idle_server_returns_what_a_deleted_key_freed() {
         "{memory:?}"
     );
 }
+
+/// MEMORY's replies that do not depend on how each server lays out its data are redis-server's
+/// byte for byte: errors, arity, options, missing and expired keys, PURGE.
+#[test]
+fn memory_errors_and_options_match_redis() {
+    let redis = TestServer::redis();
+    let shoal = TestServer::start(super::SHOAL);
+    let mut p = common::Pair::new(&redis, &shoal);
+    p.lines(&[
+        "SET s hello",
+        "MEMORY",
+        "MEMORY foo",
+        "MEMORY usage",
+        "MEMORY usage missing",
+        "MEMORY usage s samples -1",
+        "MEMORY usage s samples x",
+        "MEMORY usage s samples",
+        "MEMORY usage s foo",
+        "MEMORY help extra",
+        "MEMORY purge x",
+        "MEMORY stats x",
+        "MEMORY doctor x",
+        "MEMORY malloc-stats x",
+        "MEMORY purge",
+    ]);
+    // Both answer a number for a live key, with or without samples (the last option counts).
+    for line in [
+        "MEMORY usage s",
+        "MEMORY usage s samples 0",
+        "MEMORY usage s SAMPLES 1 samples 2",
+    ] {
+        let (r, s) = p.both(&common::c(line));
+        assert!(
+            matches!((&r, &s), (common::Reply::Int(_), common::Reply::Int(_))),
+            "{line}: {r:?} / {s:?}"
+        );
+    }
+}
+
+/// The field names MEMORY STATS gives, in order, with a database's nested fields flattened.
+fn stats_fields(conn: &mut common::Conn) -> (Vec<String>, std::collections::HashMap<String, common::Reply>) {
+    let common::Reply::Array(items) = conn.q("MEMORY STATS") else {
+        panic!("MEMORY STATS is an array")
+    };
+    let mut names = Vec::new();
+    let mut values = std::collections::HashMap::new();
+    for pair in items.chunks(2) {
+        let name = pair[0].text();
+        if let common::Reply::Array(nested) = &pair[1] {
+            names.extend(nested.chunks(2).map(|n| format!("{name}/{}", n[0].text())));
+        }
+        names.push(name.clone());
+        values.insert(name, pair[1].clone());
+    }
+    (names, values)
+}
+
+/// MEMORY STATS has redis-server's fields in redis-server's order; its counts are Shoal's own
+/// and add up. USAGE of big collections, read whole, is within a fifth of what building each
+/// one added to `used_memory`; the default five samples stay near it.
+#[test]
+fn memory_stats_and_usage_add_up() {
+    let redis = TestServer::redis();
+    let shoal = TestServer::start(super::SHOAL);
+    for server in [&redis, &shoal] {
+        server.conn().q("SET k v");
+    }
+    let (redis_names, _) = stats_fields(&mut redis.conn());
+    let mut conn = shoal.conn();
+    let (names, values) = stats_fields(&mut conn);
+    assert_eq!(names, redis_names);
+    let int = |name: &str| match &values[name] {
+        common::Reply::Int(n) => *n,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(int("keys.count"), 1);
+    assert!(int("total.allocated") <= int("peak.allocated"));
+    assert!(int("startup.allocated") > 0 && int("startup.allocated") < int("total.allocated"));
+    assert_eq!(int("dataset.bytes") + int("overhead.total"), int("total.allocated"));
+    assert!(conn.q("MEMORY DOCTOR").text().contains("too little"));
+    assert!(!conn.q("MEMORY MALLOC-STATS").text().is_empty());
+
+    let used = |conn: &mut common::Conn| -> i64 { conn.info("memory")["used_memory"].parse().unwrap() };
+    for (key, build) in [
+        ("h", "HSET h field:{i} value:{i}"),
+        ("s", "SADD s member:{i}"),
+        ("z", "ZADD z {i} member:{i}"),
+        ("l", "RPUSH l element:{i}"),
+    ] {
+        let before = used(&mut conn);
+        let cmds: Vec<Vec<Vec<u8>>> = (0..20_000)
+            .map(|i| common::c(&build.replace("{i}", &i.to_string())))
+            .collect();
+        common::dataset::pipeline(&mut conn, &cmds);
+        let added = used(&mut conn) - before;
+        let whole = conn.q(&format!("MEMORY USAGE {key} SAMPLES 0")).int();
+        let sampled = conn.q(&format!("MEMORY USAGE {key}")).int();
+        for (what, n) in [("whole", whole), ("sampled", sampled)] {
+            let share = n as f64 / added as f64;
+            assert!(
+                (0.8..1.25).contains(&share),
+                "{key}: {what} estimate {n} for {added} added"
+            );
+        }
+    }
+}

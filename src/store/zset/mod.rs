@@ -93,6 +93,14 @@ impl ZSet {
         }
     }
 
+    /// Estimated bytes the set holds, from `samples` members of a tree (`MEMORY USAGE`).
+    pub fn heap_bytes(&self, samples: usize) -> usize {
+        match &self.repr {
+            Repr::Pack(p) => p.heap_bytes(),
+            Repr::Tree(t) => t.heap_bytes(samples),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Pack(p) => p.len(),

@@ -119,6 +119,11 @@ fn normal(score: f64) -> f64 {
 }
 
 impl Pack {
+    /// Bytes of the buffer (`MEMORY USAGE`).
+    pub fn heap_bytes(&self) -> usize {
+        crate::store::footprint::alloc_bytes(self.buf.len())
+    }
+
     /// The element count, by a scan of the buffer.
     pub fn len(&self) -> usize {
         self.elems().count()

@@ -64,6 +64,19 @@ impl Default for Tree {
 }
 
 impl Tree {
+    /// Estimated bytes the tree holds: its node array, free list and index, and the members
+    /// of its first `samples` elements (all when 0) standing for every member.
+    pub fn heap_bytes(&self, samples: usize) -> usize {
+        use crate::store::footprint::{alloc_bytes, hash_table_bytes, sampled};
+        let arrays = alloc_bytes(self.nodes.capacity() * size_of::<Node>())
+            + alloc_bytes(self.free.capacity() * size_of::<u32>())
+            + hash_table_bytes(&self.index);
+        let members = sampled(self.iter(), self.len(), samples, |(member, _)| {
+            alloc_bytes(member.len())
+        });
+        alloc_bytes(size_of::<Tree>()) + arrays + members
+    }
+
     pub fn len(&self) -> usize {
         self.index.len()
     }
