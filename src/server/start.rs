@@ -158,7 +158,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         pidfile,
         loaded_bytes,
     };
-    crate::shard::evict::init_give_way(shards);
+    crate::shard::give_way::init(shards);
     let result = runtime::run_cores(&placement, 4096, spin, move |idx, mesh: Mesh<CoreMsg>| {
         let state = state.clone();
         let boot = boot.clone();
@@ -206,7 +206,7 @@ async fn core_main(idx: usize, mesh: Mesh<CoreMsg>, state: Arc<ServerState>, boo
     }
     runtime::spawn(active_expiry(core.clone()));
     runtime::spawn_background(crate::persist::snapshot::driver(core.clone()));
-    runtime::spawn_background(give_way(core.clone()));
+    runtime::spawn(give_way(core.clone()));
     runtime::spawn(idle_clients(state.clone()));
     runtime::spawn(crate::server::memory::return_when_quiet(core.clone()));
     if idx == 0 {
@@ -325,14 +325,20 @@ async fn active_expiry(core: Rc<CoreCx>) {
 }
 
 /// Over `maxmemory`, every core's helper evicts from its own shard until the process is under
-/// the limit again: at once when another shard asks (it has nothing left to evict, see
-/// `shard::evict`), and ten times a second otherwise (the limit lowered by CONFIG SET, or
-/// writes that make no room of their own such as MSET across shards). It runs in the
-/// background queue and lets client work in after every batch of evictions.
+/// the limit again: at once when another shard asks (its keys are all busier than this one's
+/// worst, or it has none left, see `shard::give_way`), and ten times a second otherwise (the
+/// limit lowered by CONFIG SET, or writes that make no room of their own such as MSET across
+/// shards). Near the limit it also publishes its shard's best candidate ten times a second,
+/// so that a shard that takes the writes can compare with shards that take none. It lets
+/// client work in after every batch of evictions.
 async fn give_way(core: Rc<CoreCx>) {
-    use crate::shard::evict::{Room, over_limit, wait_until_asked};
+    use crate::shard::evict::{Room, near_limit, over_limit};
     loop {
-        futures_lite::future::or(wait_until_asked(core.id), runtime::sleep(Duration::from_millis(100))).await;
+        let asked = crate::shard::give_way::wait_until_asked(core.id);
+        futures_lite::future::or(asked, runtime::sleep(Duration::from_millis(100))).await;
+        if near_limit() {
+            core.with_local_shard(|s| s.publish_best_candidate(unix_ms())).await;
+        }
         if !over_limit() {
             continue;
         }

@@ -3,14 +3,14 @@
 //! Each shard evicts from its own keyspace, as redis-server evicts from its one keyspace:
 //! before a command that may grow memory runs on it, and from the core's background cycle.
 //! The limit is the whole process's (the allocator's count, `server::alloc`), so shards that
-//! take writes give way together, and a shard with nothing left to evict asks the others to
-//! give way for it (see *Giving way across shards* below). Candidates are sampled as redis-server samples them
-//! (`maxmemory-samples` keys), by idle time (LRU), a logarithmic access counter (LFU), time
-//! to live (TTL), or at random.
+//! take writes give way together, and a shard whose keys are all busier than another's, or
+//! that has none left, has the others give way for it (`give_way`). Candidates are sampled
+//! as redis-server samples them (`maxmemory-samples` keys), by idle time (LRU), a logarithmic
+//! access counter (LFU), time to live (TTL), or at random.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
-use super::{Shard, key_hash};
+use super::{Shard, give_way, key_hash};
 use crate::store::Entry;
 
 /// How eviction ranks the keys it may take, and which keys it may take.
@@ -95,6 +95,12 @@ pub fn lfu_mode() -> bool {
 pub fn over_limit() -> bool {
     let max = maxmemory();
     max != 0 && counted_bytes() > max
+}
+
+/// Whether the process holds more than nine tenths of `maxmemory`.
+pub fn near_limit() -> bool {
+    let max = maxmemory();
+    max != 0 && counted_bytes() > max / 10 * 9
 }
 
 /// What counts against `maxmemory`: all the process holds but what is queued for replicas.
@@ -209,12 +215,23 @@ pub enum Room {
     Enough,
     /// Still over after this call's share of evictions; more go on the next call.
     Evicting,
-    /// Over, nothing here may be evicted, and other shards were asked to evict: commands
-    /// that may grow memory run meanwhile, up to `SLACK` over the limit.
+    /// Over, and another shard was asked to evict for this one (it holds idler keys, or this
+    /// one has none it may evict): commands that may grow memory run meanwhile, up to a
+    /// slack over the limit.
     Elsewhere,
     /// Over, and nothing here or on any other shard may be evicted (or the others are too
     /// far behind): commands that may grow memory are refused.
     Full,
+}
+
+/// What one step of eviction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Evicted,
+    /// The policy lets this shard evict nothing.
+    NoneHere,
+    /// Another shard holds a clearly worse candidate: it was left to that shard.
+    Deferred(usize),
 }
 
 /// Evictions one call makes at most, so a write never waits long behind them (redis-server
@@ -231,10 +248,19 @@ impl Shard {
         }
         let policy = policy();
         for _ in 0..EVICTIONS_PER_CALL {
-            if !self.evict_one(policy, now_ms) {
+            let mut step = self.evict_one(policy, now_ms, true);
+            if let Step::Deferred(other) = step {
+                give_way::ask(other);
+                if self.within_slack(max, now_ms) {
+                    return Room::Elsewhere;
+                }
+                // The other shard is behind: this one makes room itself after all.
+                step = self.evict_one(policy, now_ms, false);
+            }
+            if step == Step::NoneHere {
                 return self.none_left_here(max, now_ms);
             }
-            note_exhausted(self.id, false);
+            give_way::note_exhausted(self.id, false);
             if self.memory_view.used(now_ms) <= max {
                 return Room::Enough;
             }
@@ -242,26 +268,10 @@ impl Shard {
         Room::Evicting
     }
 
-    /// Over the limit with nothing here to evict: asks every other shard to give way, and
-    /// lets the command run while one of them still has keys to evict and the process is
-    /// within `SLACK` of the limit.
-    fn none_left_here(&mut self, max: u64, now_ms: u64) -> Room {
-        let Some(cores) = CORES.get() else { return Room::Full };
-        note_exhausted(self.id, true);
-        let mut others_can = false;
-        for (_, core) in cores.iter().enumerate().filter(|(i, _)| *i != self.id) {
-            // Asked even when marked exhausted: a mark may be older than the keys written
-            // there since, and the helper renews it when it wakes.
-            if !core.requested.swap(true, Ordering::AcqRel) {
-                core.helper.wake();
-            }
-            others_can |= !core.exhausted.load(Ordering::Relaxed);
-        }
-        if others_can && self.memory_view.used(now_ms) <= max.saturating_add(max / SLACK_DIVISOR) {
-            Room::Elsewhere
-        } else {
-            Room::Full
-        }
+    /// Whether the process is within the slack over `max` that writes may take while other
+    /// shards evict for this one (a sixteenth of the limit).
+    pub(super) fn within_slack(&mut self, max: u64, now_ms: u64) -> bool {
+        self.memory_view.used(now_ms) <= max.saturating_add(max / 16)
     }
 
     /// Whether `policy` would let this shard evict any key now.
@@ -274,22 +284,43 @@ impl Shard {
         self.dbs.iter().any(|db| eligible(db, volatile))
     }
 
-    /// Picks a victim by `policy` and evicts it, as a DEL in the stream. False when the
-    /// policy allows none.
-    fn evict_one(&mut self, policy: Policy, now_ms: u64) -> bool {
-        let Some(rank) = policy.rank() else { return false };
+    /// Samples candidates into the pool and publishes the best one's score, without evicting
+    /// (the helper does so near the limit, so that other shards can compare with this one).
+    pub fn publish_best_candidate(&mut self, now_ms: u64) {
+        let policy = policy();
+        let Some(rank) = policy.rank().filter(|r| *r != Rank::Random && !self.is_replica) else {
+            return;
+        };
+        self.refill_pool(rank, matches!(policy, Policy::Volatile(_)), now_ms);
+        if let Some(score) = self.eviction_pool.best_score() {
+            self.publish_best(score);
+        }
+    }
+
+    /// Picks a victim by `policy` and evicts it, as a DEL in the stream; or, when `may_defer`
+    /// and another shard holds a clearly worse candidate, leaves the eviction to it.
+    fn evict_one(&mut self, policy: Policy, now_ms: u64, may_defer: bool) -> Step {
+        let Some(rank) = policy.rank() else {
+            return Step::NoneHere;
+        };
         let volatile = matches!(policy, Policy::Volatile(_));
         let victim = if rank == Rank::Random {
             self.random_victim(volatile)
         } else {
             self.refill_pool(rank, volatile, now_ms);
+            if let Some(score) = self.eviction_pool.best_score() {
+                self.publish_best(score);
+                if may_defer && let Some(other) = self.worse_elsewhere(rank, score, now_ms) {
+                    return Step::Deferred(other);
+                }
+            }
             self.best_from_pool(volatile)
         };
-        let Some((db, key)) = victim else { return false };
+        let Some((db, key)) = victim else { return Step::NoneHere };
         self.dbs[db].remove(key_hash(&key), &key);
         self.stats.evicted_keys += 1;
         self.record(db, &[b"DEL", &key]);
-        true
+        Step::Evicted
     }
 
     /// A key of a random eligible db, taken at random.
@@ -341,75 +372,6 @@ impl Shard {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Giving way across shards. Keys are spread over the shards by hash, but writes need not be:
-// a shard that takes the writes (a growing list, say) may run out of keys to evict while
-// another still holds plenty. redis-server, with one keyspace, would evict those before it
-// refused a write; so a shard with nothing left wakes every other core's helper
-// (`wait_until_asked`, run by `server::start`), which evicts from its own shard until the
-// process is under the limit again. Meanwhile the writing shard's commands run, as
-// redis-server runs commands while an eviction cycle cut short by its time limit continues
-// in the background, up to a slack over the limit beyond which they are refused.
-// ---------------------------------------------------------------------------------------------
-
-/// How far over the limit a shard with nothing to evict still admits writes while other
-/// shards evict for it: a sixteenth of `maxmemory`.
-const SLACK_DIVISOR: u64 = 16;
-
-/// One core's part in giving way, on a line of its own (other cores write it).
-#[repr(align(128))]
-#[derive(Default)]
-struct GiveWay {
-    /// The shard found nothing it may evict when it last tried.
-    exhausted: AtomicBool,
-    /// Another shard asked this core to evict and its helper has not yet started.
-    requested: AtomicBool,
-    /// The core's helper task, parked until asked.
-    helper: atomic_waker::AtomicWaker,
-}
-
-static CORES: std::sync::OnceLock<Box<[GiveWay]>> = std::sync::OnceLock::new();
-
-/// Sets up giving way for `shards` shards (once, before the cores start). Without it (tools,
-/// unit tests) a shard with nothing to evict refuses at once.
-pub fn init_give_way(shards: usize) {
-    let _ = CORES.set((0..shards).map(|_| GiveWay::default()).collect());
-}
-
-/// Marks shard `id` as having (no) keys to evict; written only when it changes.
-fn note_exhausted(id: usize, exhausted: bool) {
-    if let Some(core) = CORES.get().and_then(|c| c.get(id))
-        && core.exhausted.load(Ordering::Relaxed) != exhausted
-    {
-        core.exhausted.store(exhausted, Ordering::Relaxed);
-    }
-}
-
-/// Resolves when another shard asks shard `id` to evict, clearing the request (a request
-/// made after this returns wakes the helper again).
-pub async fn wait_until_asked(id: usize) {
-    let Some(core) = CORES.get().and_then(|c| c.get(id)) else {
-        return std::future::pending().await;
-    };
-    std::future::poll_fn(|cx| {
-        core.helper.register(cx.waker());
-        if core.requested.swap(false, Ordering::AcqRel) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
-}
-
-impl Shard {
-    /// The helper's renewal of this shard's mark, before it evicts: whether it has keys to
-    /// evict may have changed by writes made under the limit, which do not look.
-    pub fn renew_exhausted_mark(&self) {
-        note_exhausted(self.id, !self.has_evictable_keys());
-    }
-}
-
 fn eligible(db: &super::Db, volatile: bool) -> bool {
     !db.is_empty() && (!volatile || db.volatile_len() > 0)
 }
@@ -450,6 +412,11 @@ impl EvictionPool {
         if self.candidates.len() > POOL_SIZE {
             self.candidates.remove(0);
         }
+    }
+
+    /// The best candidate's score.
+    fn best_score(&self) -> Option<u64> {
+        self.candidates.last().map(|c| c.score)
     }
 
     fn take_best(&mut self) -> Option<(usize, Box<[u8]>)> {

@@ -5,6 +5,7 @@
 
 pub mod blocking;
 pub mod evict;
+pub mod give_way;
 pub mod keyspace;
 pub mod route;
 pub mod snapshot;
@@ -79,6 +80,8 @@ pub struct Shard {
     eviction_pool: evict::EvictionPool,
     /// This shard's running estimate of the process's memory (`evict`).
     memory_view: evict::MemoryView,
+    /// The other shard with the worst eviction candidate, as last read (`give_way`).
+    worse_elsewhere: give_way::WorstElsewhere,
     rng: u64,
 }
 
@@ -106,6 +109,7 @@ impl Shard {
             is_replica: false,
             eviction_pool: Default::default(),
             memory_view: Default::default(),
+            worse_elsewhere: Default::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D)) ^ unix_ms(),
         }
     }

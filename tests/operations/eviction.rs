@@ -197,6 +197,42 @@ fn a_shard_with_nothing_left_to_evict_has_the_others_give_way() {
     }
 }
 
+/// Under allkeys-lru: 8000 keys written, left idle for three seconds, then one list grows by
+/// 4000 elements of 1 KB past a limit 1 MB above what the server held. Returns the list's
+/// length and the keys left besides it.
+fn grow_a_hot_list(server: &TestServer) -> (i64, i64) {
+    let mut conn = server.conn();
+    conn.q("CONFIG SET maxmemory-policy allkeys-lru");
+    fill(&mut conn, "idle", 8000, 500);
+    std::thread::sleep(Duration::from_millis(3100));
+    let limit = int_field(&mut conn, "memory", "used_memory") + (1 << 20);
+    conn.q(&format!("CONFIG SET maxmemory {limit}"));
+    // A cache sits near its limit for a while before the writes that pass it.
+    std::thread::sleep(Duration::from_millis(300));
+    let element = "e".repeat(1000);
+    for _ in 0..4000 {
+        let reply = conn.q(&format!("RPUSH hot {element}"));
+        assert!(matches!(reply, Reply::Int(_)), "RPUSH: {reply:?}");
+    }
+    (conn.q("LLEN hot").int(), conn.q("DBSIZE").int() - 1)
+}
+
+/// The idlest keys go first whichever shard holds them. The list that takes every write sits
+/// on one shard; once that shard's share of the idle keys is gone, its own best candidate is
+/// the list, busier than the idle keys the other shards hold, so they evict for it. Before,
+/// that shard evicted the list (it sampled only its own keys), which redis-server never does
+/// while idler keys remain.
+#[test]
+fn the_idlest_keys_go_first_whichever_shard_holds_them() {
+    for flavor in [Flavor::Redis, Flavor::Shoal { shards: 4 }] {
+        let server = TestServer::start(flavor);
+        let (len, others) = grow_a_hot_list(&server);
+        eprintln!("{flavor:?}: list of {len}, {others} idle keys left");
+        assert_eq!(len, 4000, "{flavor:?}: the list lost elements to eviction");
+        assert!((1000..7000).contains(&others), "{flavor:?}: {others} idle keys left");
+    }
+}
+
 /// Fills `server` past an 8 MB allowance under allkeys-lru after reading a third of the first
 /// keys again; returns how many keys were evicted, and how many of them were idle ones.
 fn lru_evictions(server: &TestServer) -> (u64, u64) {
