@@ -344,7 +344,7 @@ async fn give_way(core: Rc<CoreCx>) {
         }
         core.with_local_shard(|s| s.renew_exhausted_mark()).await;
         while over_limit() {
-            if core.with_local_shard(|s| s.make_room(unix_ms())).await != Room::Evicting {
+            if core.with_local_shard(|s| s.evict_own(unix_ms())).await != Room::Evicting {
                 break;
             }
             runtime::yield_to_io().await;

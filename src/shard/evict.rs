@@ -239,9 +239,21 @@ enum Step {
 const EVICTIONS_PER_CALL: usize = 64;
 
 impl Shard {
-    /// Evicts keys of this shard while the process holds more than `maxmemory`. A replica
-    /// evicts nothing: its master's DELs keep it in step (`replica-ignore-maxmemory`).
+    /// Makes room for a command while the process holds more than `maxmemory`: evicts keys
+    /// of this shard, or has another shard evict for it (`give_way`). A replica evicts
+    /// nothing: its master's DELs keep it in step (`replica-ignore-maxmemory`).
     pub fn make_room(&mut self, now_ms: u64) -> Room {
+        self.evict_while_over(now_ms, true)
+    }
+
+    /// The helper's eviction (`server::start`): as `make_room`, but a shard with nothing left
+    /// asks no other shard (helpers would wake each other for nothing), and a shard whose
+    /// candidates are busier than another's leaves the evicting to it whatever the slack.
+    pub fn evict_own(&mut self, now_ms: u64) -> Room {
+        self.evict_while_over(now_ms, false)
+    }
+
+    fn evict_while_over(&mut self, now_ms: u64, for_command: bool) -> Room {
         let max = maxmemory();
         if max == 0 || self.is_replica || self.memory_view.used(now_ms) <= max {
             return Room::Enough;
@@ -250,14 +262,20 @@ impl Shard {
         for _ in 0..EVICTIONS_PER_CALL {
             let mut step = self.evict_one(policy, now_ms, true);
             if let Step::Deferred(other) = step {
+                // Deferring only ever goes to a clearly worse candidate, so helpers that
+                // defer in turn never come back round to this shard.
                 give_way::ask(other);
-                if self.within_slack(max, now_ms) {
+                if !for_command || self.within_slack(max, now_ms) {
                     return Room::Elsewhere;
                 }
                 // The other shard is behind: this one makes room itself after all.
                 step = self.evict_one(policy, now_ms, false);
             }
             if step == Step::NoneHere {
+                give_way::note_exhausted(self.id, true);
+                if !for_command || policy == Policy::NoEviction {
+                    return Room::Full;
+                }
                 return self.none_left_here(max, now_ms);
             }
             give_way::note_exhausted(self.id, false);

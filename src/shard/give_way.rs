@@ -93,11 +93,16 @@ fn clearly_worse(rank: Rank, theirs: u64, ours: u64) -> bool {
     }
 }
 
-/// The other shard with the worst published candidate, as read at `at_ms`.
+/// How often a shard with nothing left asks shards marked exhausted to look again.
+const RENEW_MS: u64 = 100;
+
+/// What a shard knows of the others: the one with the worst published candidate, as read at
+/// `at_ms`, and when it last asked shards marked exhausted to renew their marks.
 #[derive(Default)]
-pub struct WorstElsewhere {
+pub struct Elsewhere {
     at_ms: u64,
     found: Option<(usize, u64)>,
+    renewed_at_ms: u64,
 }
 
 impl Shard {
@@ -123,10 +128,8 @@ impl Shard {
                 .filter(|&i| i != self.id && !slots[i].exhausted.load(Ordering::Relaxed))
                 .filter_map(|i| slots[i].best.load(Ordering::Relaxed).checked_sub(1).map(|s| (i, s)))
                 .max_by_key(|&(_, score)| score);
-            self.worse_elsewhere = WorstElsewhere {
-                at_ms: now_ms,
-                found: worst,
-            };
+            self.worse_elsewhere.at_ms = now_ms;
+            self.worse_elsewhere.found = worst;
         }
         let (other, theirs) = self.worse_elsewhere.found?;
         clearly_worse(rank, theirs, ours).then_some(other)
@@ -137,13 +140,19 @@ impl Shard {
     /// within the slack over the limit.
     pub(super) fn none_left_here(&mut self, max: u64, now_ms: u64) -> Room {
         let Some(slots) = SLOTS.get() else { return Room::Full };
-        note_exhausted(self.id, true);
+        // Shards marked exhausted are asked too, at most every RENEW_MS: a mark may be older
+        // than keys written there since, and the helper renews it when it wakes.
+        let renew = now_ms.saturating_sub(self.worse_elsewhere.renewed_at_ms) >= RENEW_MS;
+        if renew {
+            self.worse_elsewhere.renewed_at_ms = now_ms;
+        }
         let mut others_can = false;
         for (i, slot) in slots.iter().enumerate().filter(|(i, _)| *i != self.id) {
-            // Asked even when marked exhausted: a mark may be older than the keys written
-            // there since, and the helper renews it when it wakes.
-            ask(i);
-            others_can |= !slot.exhausted.load(Ordering::Relaxed);
+            let exhausted = slot.exhausted.load(Ordering::Relaxed);
+            if !exhausted || renew {
+                ask(i);
+            }
+            others_can |= !exhausted;
         }
         if others_can && self.within_slack(max, now_ms) {
             Room::Elsewhere

@@ -80,8 +80,8 @@ pub struct Shard {
     eviction_pool: evict::EvictionPool,
     /// This shard's running estimate of the process's memory (`evict`).
     memory_view: evict::MemoryView,
-    /// The other shard with the worst eviction candidate, as last read (`give_way`).
-    worse_elsewhere: give_way::WorstElsewhere,
+    /// What this shard last read of the others' eviction candidates (`give_way`).
+    worse_elsewhere: give_way::Elsewhere,
     rng: u64,
 }
 
