@@ -113,32 +113,16 @@ struct DbStats {
     table_bytes: u64,
 }
 
-/// What STATS and DOCTOR report, read once.
+/// What STATS and DOCTOR report, read once: the process's figures and each database's.
 struct Stats {
-    used: u64,
-    peak: u64,
-    startup: u64,
-    backlog: u64,
-    replica_buffers: u64,
+    report: mem::Report,
     dbs: Vec<DbStats>,
-    committed: u64,
-    rss: u64,
     maxmemory: u64,
 }
 
 impl Stats {
     fn keys(&self) -> u64 {
         self.dbs.iter().map(|d| d.keys).sum()
-    }
-
-    /// What is not the dataset: the start-up size, replication's buffers and the key tables.
-    fn overhead(&self) -> u64 {
-        let tables: u64 = self.dbs.iter().map(|d| d.table_bytes).sum();
-        self.startup + self.backlog + self.replica_buffers + tables
-    }
-
-    fn dataset(&self) -> u64 {
-        self.used.saturating_sub(self.overhead())
     }
 }
 
@@ -163,18 +147,11 @@ async fn gather(cx: &ConnCx) -> Stats {
             sum.table_bytes += p.table_bytes;
         }
     }
-    let server = &cx.core.server;
-    let backlog = server.repl().lock().backlog.as_ref().map_or(0, |b| b.histlen()) as u64;
-    let used = mem::note_used();
+    let tables = dbs.iter().map(|d| d.table_bytes).sum();
+    let backlog = super::replication::backlog_bytes(&cx.core.server);
     Stats {
-        used,
-        peak: mem::peak_used_bytes().max(used),
-        startup: mem::startup_bytes(),
-        backlog,
-        replica_buffers: crate::repl::buffered_for_replicas(),
+        report: mem::Report::read(tables, backlog),
         dbs,
-        committed: mem::allocator_committed(),
-        rss: crate::server::rss_bytes(),
         maxmemory: crate::shard::evict::maxmemory(),
     }
 }
@@ -185,92 +162,93 @@ fn double(out: &mut crate::resp::Out, v: f64) {
     out.double_text(&text);
 }
 
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
 /// STATS, under redis-server 7.0's field names and in its order. Figures Shoal has no part
 /// for (cluster links, AOF, scripts, functions) are 0; the key tables hold expiry inline, so
 /// a database has no separate table of deadlines.
-fn write_stats(out: &mut crate::resp::Out, s: &Stats) {
-    let used_dbs: Vec<(usize, &DbStats)> = s.dbs.iter().enumerate().filter(|(_, d)| d.keys > 0).collect();
-    let keys = s.keys();
-    let dataset = s.dataset();
-    let net = s.used.saturating_sub(s.startup);
+fn write_stats(out: &mut crate::resp::Out, stats: &Stats) {
+    let r = &stats.report;
+    let used_dbs: Vec<(usize, &DbStats)> = stats.dbs.iter().enumerate().filter(|(_, d)| d.keys > 0).collect();
+    let keys = stats.keys();
+    let net = r.used.saturating_sub(r.startup);
     out.map(27 + used_dbs.len());
-    for (name, v) in [
-        ("peak.allocated", s.peak),
-        ("total.allocated", s.used),
-        ("startup.allocated", s.startup),
-        ("replication.backlog", s.backlog),
-        ("clients.slaves", s.replica_buffers),
-        ("clients.normal", 0),
-        ("cluster.links", 0),
-        ("aof.buffer", 0),
-        ("lua.caches", 0),
-        ("functions.caches", 0),
-    ] {
-        out.bulk(name.as_bytes());
-        out.int(v as i64);
-    }
+    let ints = |out: &mut crate::resp::Out, fields: &[(&str, u64)]| {
+        for (name, v) in fields {
+            out.bulk(name.as_bytes());
+            out.int(*v as i64);
+        }
+    };
+    ints(
+        out,
+        &[
+            ("peak.allocated", r.peak),
+            ("total.allocated", r.used),
+            ("startup.allocated", r.startup),
+            ("replication.backlog", r.backlog),
+            ("clients.slaves", r.replica_buffers),
+            ("clients.normal", 0),
+            ("cluster.links", 0),
+            ("aof.buffer", 0),
+            ("lua.caches", 0),
+            ("functions.caches", 0),
+        ],
+    );
     for (n, d) in used_dbs {
         out.bulk(format!("db.{n}").as_bytes());
         out.map(3);
-        for (name, v) in [
-            ("overhead.hashtable.main", d.table_bytes),
-            ("overhead.hashtable.expires", 0),
-            ("overhead.hashtable.slot-to-keys", 0),
-        ] {
-            out.bulk(name.as_bytes());
-            out.int(v as i64);
-        }
+        ints(
+            out,
+            &[
+                ("overhead.hashtable.main", d.table_bytes),
+                ("overhead.hashtable.expires", 0),
+                ("overhead.hashtable.slot-to-keys", 0),
+            ],
+        );
     }
-    let ints = [
-        ("overhead.total", s.overhead()),
-        ("keys.count", keys),
-        ("keys.bytes-per-key", net.checked_div(keys).unwrap_or(0)),
-        ("dataset.bytes", dataset),
-    ];
-    for (name, v) in ints {
-        out.bulk(name.as_bytes());
-        out.int(v as i64);
-    }
+    ints(
+        out,
+        &[
+            ("overhead.total", r.overhead()),
+            ("keys.count", keys),
+            ("keys.bytes-per-key", net.checked_div(keys).unwrap_or(0)),
+            ("dataset.bytes", r.dataset()),
+        ],
+    );
     out.bulk(b"dataset.percentage");
-    double(out, ratio(dataset, net) * 100.0);
+    double(out, r.dataset_percent());
     out.bulk(b"peak.percentage");
-    double(out, ratio(s.used, s.peak) * 100.0);
-    let committed = s.committed.max(s.used);
-    for (name, v) in [
-        ("allocator.allocated", s.used),
-        ("allocator.active", committed),
-        ("allocator.resident", s.rss),
-    ] {
-        out.bulk(name.as_bytes());
-        out.int(v as i64);
-    }
+    double(out, mem::percent(r.used, r.peak));
+    ints(
+        out,
+        &[
+            ("allocator.allocated", r.used),
+            ("allocator.active", r.committed),
+            ("allocator.resident", r.rss),
+        ],
+    );
     let pairs = [
-        ("allocator-fragmentation", committed, s.used),
-        ("allocator-rss", s.rss, committed),
-        ("rss-overhead", s.rss, s.rss),
+        ("allocator-fragmentation", r.committed, r.used),
+        ("allocator-rss", r.rss, r.committed),
+        ("rss-overhead", r.rss, r.rss),
     ];
     for (name, a, b) in pairs {
         out.bulk(format!("{name}.ratio").as_bytes());
-        double(out, ratio(a, b));
+        double(out, mem::ratio(a, b));
         out.bulk(format!("{name}.bytes").as_bytes());
         out.int(a as i64 - b as i64);
     }
     out.bulk(b"fragmentation");
-    double(out, ratio(s.rss, s.used));
+    double(out, mem::ratio(r.rss, r.used));
     out.bulk(b"fragmentation.bytes");
-    out.int(s.rss as i64 - s.used as i64);
+    out.int(r.rss as i64 - r.used as i64);
 }
 
 /// Below this, DOCTOR has too little to judge by.
 const DOCTOR_MIN_BYTES: u64 = 5 << 20;
 
 /// DOCTOR: a few plain checks over STATS, each explained in a sentence.
-fn doctor(s: &Stats) -> String {
+fn doctor(stats: &Stats) -> String {
     let human = mem::bytes_human;
+    let s = &stats.report;
     if s.used < DOCTOR_MIN_BYTES {
         return format!(
             "This server holds only {} in all: too little to judge its memory by. Ask again once it holds some data.\n",
@@ -282,16 +260,16 @@ fn doctor(s: &Stats) -> String {
         findings.push(format!(
             "* Peak: the server once held {}, {:.0}% more than the {} it holds now. Resident memory may stay higher than the data needs until the allocator gives pages back; MEMORY PURGE asks every core to do so now.",
             human(s.peak),
-            (ratio(s.peak, s.used) - 1.0) * 100.0,
+            (mem::ratio(s.peak, s.used) - 1.0) * 100.0,
             human(s.used)
         ));
     }
-    if s.rss > s.used + (10 << 20) && ratio(s.rss, s.used) > 1.4 {
+    if s.rss > s.used + (10 << 20) && mem::ratio(s.rss, s.used) > 1.4 {
         findings.push(format!(
             "* Fragmentation: the process is resident at {} for {} allocated (ratio {:.2}). Freed memory not yet returned, or memory split into partly used pages, makes up the difference; MEMORY PURGE may return some of it.",
             human(s.rss),
             human(s.used),
-            ratio(s.rss, s.used)
+            mem::ratio(s.rss, s.used)
         ));
     }
     if s.replica_buffers > (32 << 20) {
@@ -300,11 +278,11 @@ fn doctor(s: &Stats) -> String {
             human(s.replica_buffers)
         ));
     }
-    if s.maxmemory > 0 && s.used > s.maxmemory / 100 * 95 {
+    if stats.maxmemory > 0 && s.used > stats.maxmemory / 100 * 95 {
         findings.push(format!(
             "* Limit: {} of the {} maxmemory is in use; writes now evict keys or are refused, as maxmemory-policy says.",
             human(s.used),
-            human(s.maxmemory)
+            human(stats.maxmemory)
         ));
     }
     if findings.is_empty() {
@@ -325,17 +303,20 @@ mod tests {
 
     fn stats(used: u64, peak: u64, rss: u64) -> Stats {
         Stats {
-            used,
-            peak,
-            startup: 1 << 20,
-            backlog: 0,
-            replica_buffers: 0,
+            report: mem::Report {
+                used,
+                peak,
+                startup: 1 << 20,
+                backlog: 0,
+                replica_buffers: 0,
+                tables: 4096,
+                committed: used,
+                rss,
+            },
             dbs: vec![DbStats {
                 keys: 10,
                 table_bytes: 4096,
             }],
-            committed: used,
-            rss,
             maxmemory: 0,
         }
     }

@@ -354,6 +354,11 @@ fn wait(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     })
 }
 
+/// Bytes held in the replication backlog (0 without one).
+pub fn backlog_bytes(st: &crate::server::ServerState) -> u64 {
+    st.repl().lock().backlog.as_ref().map_or(0, |b| b.histlen()) as u64
+}
+
 /// The `# Replication` section of INFO for a master.
 pub fn info_section(st: &crate::server::ServerState) -> String {
     let repl = st.repl();

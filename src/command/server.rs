@@ -80,6 +80,8 @@ struct ShardFigures {
     /// Per db: keys, keys with a deadline, their estimated average TTL in ms.
     keys: [(usize, usize, u64); 16],
     dbs: usize,
+    /// Bytes of the key tables' own structure (INFO memory's overhead).
+    tables: u64,
 }
 
 fn shard_figures(s: &mut Shard) -> ShardFigures {
@@ -92,6 +94,7 @@ fn shard_figures(s: &mut Shard) -> ShardFigures {
     for (i, db) in s.dbs.iter().enumerate().take(16) {
         f.keys[i] = (db.len(), db.volatile_len(), db.avg_ttl_ms());
     }
+    f.tables = s.dbs.iter().map(|db| db.table_bytes() as u64).sum();
     f
 }
 
@@ -179,7 +182,9 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wan
     if want("memory") {
         sep(&mut s);
         let cfg = st.config();
-        s += &crate::server::memory::info_section(cfg.maxmemory, cfg.maxmemory_policy.as_str());
+        let tables = figs.iter().map(|f| f.tables).sum();
+        let report = crate::server::memory::Report::read(tables, super::replication::backlog_bytes(st));
+        s += &crate::server::memory::info_section(&report, cfg.maxmemory, cfg.maxmemory_policy.as_str());
     }
     if want("persistence") {
         sep(&mut s);

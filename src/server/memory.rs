@@ -138,28 +138,143 @@ pub fn bytes_human(n: u64) -> String {
     format!("{value:.2}{}", UNITS[unit])
 }
 
-/// INFO's memory section. `used_memory` is what the process holds from its allocator (as
-/// redis-server counts it, and what `maxmemory` limits), `used_memory_rss` the resident size.
-pub fn info_section(maxmemory: u64, policy: &str) -> String {
-    let used = note_used();
-    let peak = peak_used_bytes().max(used);
-    let rss = super::rss_bytes();
+/// Where the process's memory goes, read once for INFO memory, MEMORY STATS and DOCTOR.
+/// The overhead is what is not the dataset: the start-up size, replication's buffers and the
+/// key tables' own structure (a key's entry, with its value and deadline, counts as data).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Report {
+    pub used: u64,
+    pub peak: u64,
+    pub startup: u64,
+    /// Bytes held in the replication backlog.
+    pub backlog: u64,
+    /// Bytes queued for replicas (not counted against `maxmemory`).
+    pub replica_buffers: u64,
+    /// The key tables' structure, every shard and database.
+    pub tables: u64,
+    /// mimalloc's committed bytes.
+    pub committed: u64,
+    pub rss: u64,
+}
+
+impl Report {
+    /// Reads the process-wide figures now; `tables` and `backlog` come from the shards and
+    /// the replication state.
+    pub fn read(tables: u64, backlog: u64) -> Report {
+        let used = note_used();
+        Report {
+            used,
+            peak: peak_used_bytes().max(used),
+            startup: startup_bytes(),
+            backlog,
+            replica_buffers: crate::repl::buffered_for_replicas(),
+            tables,
+            committed: allocator_committed().max(used),
+            rss: super::rss_bytes(),
+        }
+    }
+
+    pub fn overhead(&self) -> u64 {
+        self.startup + self.backlog + self.replica_buffers + self.tables
+    }
+
+    pub fn dataset(&self) -> u64 {
+        self.used.saturating_sub(self.overhead())
+    }
+
+    /// The dataset's share of what the process holds beyond its start-up size, in percent.
+    pub fn dataset_percent(&self) -> f64 {
+        percent(self.dataset(), self.used.saturating_sub(self.startup))
+    }
+}
+
+/// `a` as a percentage of `b` (0 when `b` is 0).
+pub fn percent(a: u64, b: u64) -> f64 {
+    ratio(a, b) * 100.0
+}
+
+/// `a / b` (0 when `b` is 0).
+pub fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// INFO's memory section: redis-server 7.0's fields in its order. `used_memory` is what the
+/// process holds from its allocator (as redis-server counts it, and what `maxmemory`
+/// limits), `used_memory_rss` the resident size, the `allocator_*` figures mimalloc's
+/// committed bytes against what is resident. Scripting and functions, which Shoal does not
+/// have, hold 0 bytes; client buffers other than replicas' are not counted (0).
+pub fn info_section(r: &Report, maxmemory: u64, policy: &str) -> String {
     let total = total_system_memory();
-    format!(
-        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
-         used_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\n\
-         used_memory_peak_perc:{:.2}%\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\n\
-         maxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{policy}\r\n\
-         mem_fragmentation_ratio:{:.2}\r\nmem_not_counted_for_evict:{}\r\nmem_allocator:mimalloc\r\n",
-        bytes_human(used),
-        bytes_human(rss),
-        bytes_human(peak),
-        used as f64 * 100.0 / peak.max(1) as f64,
-        bytes_human(total),
-        bytes_human(maxmemory),
-        rss as f64 / used.max(1) as f64,
-        crate::repl::buffered_for_replicas(),
-    )
+    let mut s = String::from("# Memory\r\n");
+    let mut line = |name: &str, value: String| {
+        s.push_str(name);
+        s.push(':');
+        s.push_str(&value);
+        s.push_str("\r\n");
+    };
+    let human = |n: u64| bytes_human(n);
+    let signed = |a: u64, b: u64| (a as i64 - b as i64).to_string();
+    line("used_memory", r.used.to_string());
+    line("used_memory_human", human(r.used));
+    line("used_memory_rss", r.rss.to_string());
+    line("used_memory_rss_human", human(r.rss));
+    line("used_memory_peak", r.peak.to_string());
+    line("used_memory_peak_human", human(r.peak));
+    line("used_memory_peak_perc", format!("{:.2}%", percent(r.used, r.peak)));
+    line("used_memory_overhead", r.overhead().to_string());
+    line("used_memory_startup", r.startup.to_string());
+    line("used_memory_dataset", r.dataset().to_string());
+    line("used_memory_dataset_perc", format!("{:.2}%", r.dataset_percent()));
+    line("allocator_allocated", r.used.to_string());
+    line("allocator_active", r.committed.to_string());
+    line("allocator_resident", r.rss.to_string());
+    line("total_system_memory", total.to_string());
+    line("total_system_memory_human", human(total));
+    for name in ["used_memory_lua", "used_memory_vm_eval"] {
+        line(name, "0".into());
+    }
+    line("used_memory_lua_human", human(0));
+    for name in [
+        "used_memory_scripts_eval",
+        "number_of_cached_scripts",
+        "number_of_functions",
+        "number_of_libraries",
+        "used_memory_vm_functions",
+        "used_memory_vm_total",
+    ] {
+        line(name, "0".into());
+    }
+    line("used_memory_vm_total_human", human(0));
+    line("used_memory_functions", "0".into());
+    line("used_memory_scripts", "0".into());
+    line("used_memory_scripts_human", human(0));
+    line("maxmemory", maxmemory.to_string());
+    line("maxmemory_human", human(maxmemory));
+    line("maxmemory_policy", policy.to_string());
+    line("allocator_frag_ratio", format!("{:.2}", ratio(r.committed, r.used)));
+    line("allocator_frag_bytes", signed(r.committed, r.used));
+    line("allocator_rss_ratio", format!("{:.2}", ratio(r.rss, r.committed)));
+    line("allocator_rss_bytes", signed(r.rss, r.committed));
+    // The allocator's resident figure is the process's own: nothing lies between them.
+    line("rss_overhead_ratio", format!("{:.2}", ratio(r.rss, r.rss)));
+    line("rss_overhead_bytes", "0".into());
+    line("mem_fragmentation_ratio", format!("{:.2}", ratio(r.rss, r.used)));
+    line("mem_fragmentation_bytes", signed(r.rss, r.used));
+    line("mem_not_counted_for_evict", r.replica_buffers.to_string());
+    line("mem_replication_backlog", r.backlog.to_string());
+    line(
+        "mem_total_replication_buffers",
+        (r.backlog + r.replica_buffers).to_string(),
+    );
+    line("mem_clients_slaves", r.replica_buffers.to_string());
+    for name in ["mem_clients_normal", "mem_cluster_links", "mem_aof_buffer"] {
+        line(name, "0".into());
+    }
+    line("mem_allocator", "mimalloc".into());
+    for name in ["active_defrag_running", "lazyfree_pending_objects", "lazyfreed_objects"] {
+        line(name, "0".into());
+    }
+    s
 }
 
 #[cfg(test)]
@@ -177,7 +292,7 @@ mod tests {
 
     #[test]
     fn the_peak_is_at_least_what_is_resident_now() {
-        let section = info_section(0, "noeviction");
+        let section = info_section(&Report::read(0, 0), 0, "noeviction");
         let field = |name: &str| -> u64 {
             section
                 .lines()

@@ -179,3 +179,32 @@ fn memory_stats_and_usage_add_up() {
         }
     }
 }
+
+/// INFO memory has redis-server 7.0's fields in its order, and its parts add up: the overhead
+/// and the dataset make up `used_memory`, as in MEMORY STATS.
+#[test]
+fn info_memory_has_redis_fields_in_order() {
+    let redis = TestServer::redis();
+    let shoal = TestServer::start(super::SHOAL);
+    let names = |server: &TestServer| -> Vec<String> {
+        let text = server.conn().q("INFO memory").text();
+        text.lines()
+            .filter_map(|l| l.split_once(':').map(|(name, _)| name.to_string()))
+            .collect()
+    };
+    assert_eq!(names(&shoal), names(&redis));
+    let mut conn = shoal.conn();
+    conn.q("SET k v");
+    let info = conn.info("memory");
+    let int = |name: &str| -> i64 { info[name].parse().unwrap_or_else(|_| panic!("{name}: {}", info[name])) };
+    assert_eq!(
+        int("used_memory_overhead") + int("used_memory_dataset"),
+        int("used_memory")
+    );
+    assert!(int("used_memory_startup") > 0 && int("used_memory_startup") <= int("used_memory_overhead"));
+    assert_eq!(info["mem_allocator"], "mimalloc");
+    assert_eq!(
+        int("mem_fragmentation_bytes"),
+        int("used_memory_rss") - int("used_memory")
+    );
+}
