@@ -396,3 +396,63 @@ fn client_kill_type_master_matches_redis() {
     let got = kill_master_scenario(&master, &shoal_replica);
     assert_eq!(got, want, "the master link's CLIENT LIST line");
 }
+
+/// The line of the client named `name` in CLIENT LIST.
+fn line_of(conn: &mut Conn, name: &str) -> String {
+    conn.q("CLIENT LIST")
+        .text()
+        .lines()
+        .find(|l| line_field(l, "name") == name)
+        .unwrap_or_else(|| panic!("no client named {name}"))
+        .to_string()
+}
+
+fn num(line: &str, field: &str) -> usize {
+    line_field(line, field)
+        .parse()
+        .unwrap_or_else(|_| panic!("{field} in {line}"))
+}
+
+/// CLIENT LIST's buffer fields are the connection's own: a request still arriving sits in
+/// `qbuf`, commands queued in MULTI in `multi-mem`, messages a subscriber has not read in
+/// `omem`; `tot-mem` holds the buffers, and INFO memory's `mem_clients_normal` sums it.
+#[test]
+fn client_list_shows_each_connections_buffers() {
+    for shards in SHARDS {
+        let server = TestServer::start(Flavor::Shoal { shards });
+        let mut me = server.conn();
+        let mut partial = server.conn();
+        partial.q("CLIENT SETNAME partial");
+        partial.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc");
+        let mut queued = server.conn();
+        queued.q("CLIENT SETNAME queued");
+        queued.q("MULTI");
+        let value = "v".repeat(1000);
+        queued.q(&format!("SET k {value}"));
+        let mut reader = server.conn();
+        reader.q("CLIENT SETNAME reader");
+        reader.q("SUBSCRIBE news");
+        // 4 MB of messages the subscriber does not read: more than the sockets take.
+        let message = "m".repeat(64 << 10);
+        for _ in 0..64 {
+            me.q(&format!("PUBLISH news {message}"));
+        }
+        wait_until("the partial request and the queued command to show", || {
+            num(&line_of(&mut me, "partial"), "qbuf") == 29 && num(&line_of(&mut me, "queued"), "multi-mem") >= 1000
+        });
+        wait_until("the subscriber's unread messages to show", || {
+            num(&line_of(&mut me, "reader"), "omem") > 0
+        });
+        let lines: Vec<String> = ["partial", "queued", "reader"]
+            .iter()
+            .map(|n| line_of(&mut me, n))
+            .collect();
+        for line in &lines {
+            assert!(num(line, "tot-mem") >= num(line, "rbs"), "{line}");
+            assert!(num(line, "rbs") > 0, "{line}");
+        }
+        let normal: usize = me.info("memory")["mem_clients_normal"].parse().unwrap();
+        let listed: usize = lines.iter().map(|l| num(l, "tot-mem")).sum();
+        assert!(normal >= listed, "mem_clients_normal {normal} < {listed}");
+    }
+}

@@ -439,6 +439,14 @@ pub fn publish(cx: &ConnCx, h: &ClientHandle) {
     ));
     h.multi
         .set(s.multi.as_ref().map(|m| m.counted.unwrap_or(m.queued.len())));
+    let multi_mem = s
+        .multi
+        .as_ref()
+        .map_or(0, |m| m.queued.iter().flatten().map(|a| a.len()).sum::<usize>());
+    h.update_buffers(|b| {
+        b.tot_mem = b.tot_mem.saturating_sub(b.multi_mem) + multi_mem;
+        b.multi_mem = multi_mem;
+    });
     h.no_evict.set(s.no_evict);
 }
 

@@ -128,19 +128,23 @@ impl Stats {
 
 async fn gather(cx: &ConnCx) -> Stats {
     let mut dbs: Vec<DbStats> = Vec::new();
+    let mut clients = 0;
     for core in 0..cx.core.shards {
-        let part: Vec<DbStats> = cx
+        let (part, client_bytes): (Vec<DbStats>, u64) = cx
             .core
             .run_on(core, Lock::Free, |s: &mut Shard| {
-                s.dbs
+                let part = s
+                    .dbs
                     .iter()
                     .map(|d| DbStats {
                         keys: d.len() as u64,
                         table_bytes: d.table_bytes() as u64,
                     })
-                    .collect()
+                    .collect();
+                (part, crate::net::clients::with_local(|c| c.buffer_bytes()))
             })
             .await;
+        clients += client_bytes;
         dbs.resize(dbs.len().max(part.len()), DbStats::default());
         for (sum, p) in dbs.iter_mut().zip(part) {
             sum.keys += p.keys;
@@ -150,7 +154,7 @@ async fn gather(cx: &ConnCx) -> Stats {
     let tables = dbs.iter().map(|d| d.table_bytes).sum();
     let backlog = super::replication::backlog_bytes(&cx.core.server);
     Stats {
-        report: mem::Report::read(tables, backlog),
+        report: mem::Report::read(tables, clients, backlog),
         dbs,
         maxmemory: crate::shard::evict::maxmemory(),
     }
@@ -185,7 +189,7 @@ fn write_stats(out: &mut crate::resp::Out, stats: &Stats) {
             ("startup.allocated", r.startup),
             ("replication.backlog", r.backlog),
             ("clients.slaves", r.replica_buffers),
-            ("clients.normal", 0),
+            ("clients.normal", r.clients),
             ("cluster.links", 0),
             ("aof.buffer", 0),
             ("lua.caches", 0),
@@ -309,6 +313,7 @@ mod tests {
                 startup: 1 << 20,
                 backlog: 0,
                 replica_buffers: 0,
+                clients: 0,
                 tables: 4096,
                 committed: used,
                 rss,

@@ -137,6 +137,8 @@ struct CoreFigures {
     clients: u64,
     /// The channels, patterns and shard channels subscribed on the core (for INFO stats only).
     pubsub: [Vec<Vec<u8>>; 3],
+    /// Bytes its clients' buffers hold (INFO memory).
+    client_bytes: u64,
 }
 
 /// Whether INFO with arguments `wanted` shows section `name`. `commandstats` is never part of
@@ -183,7 +185,8 @@ fn info_text(st: &ServerState, figs: &[ShardFigures], cores: &[CoreFigures], wan
         sep(&mut s);
         let cfg = st.config();
         let tables = figs.iter().map(|f| f.tables).sum();
-        let report = crate::server::memory::Report::read(tables, super::replication::backlog_bytes(st));
+        let clients = cores.iter().map(|c| c.client_bytes).sum();
+        let report = crate::server::memory::Report::read(tables, clients, super::replication::backlog_bytes(st));
         s += &crate::server::memory::info_section(&report, cfg.maxmemory, cfg.maxmemory_policy.as_str());
     }
     if want("persistence") {
@@ -342,7 +345,7 @@ fn info(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         let mut cores = Vec::with_capacity(cx.core.shards);
         for shard in 0..cx.core.shards {
             figs.push(cx.core.run_on(shard, Lock::Free, shard_figures).await);
-            let (cmds, pubsub) = cx
+            let (cmds, pubsub, client_bytes) = cx
                 .core
                 .run_on(shard, Lock::Free, move |_| {
                     let names = |space| crate::net::pubsub::with_local(|r| r.channels(space, None));
@@ -351,11 +354,17 @@ fn info(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                     } else {
                         Default::default()
                     };
-                    (super::cmdstats::snapshot(), pubsub)
+                    let client_bytes = crate::net::clients::with_local(|c| c.buffer_bytes());
+                    (super::cmdstats::snapshot(), pubsub, client_bytes)
                 })
                 .await;
             let clients = cx.core.server.counters[shard].connected_clients.load(Ordering::Relaxed);
-            cores.push(CoreFigures { cmds, clients, pubsub });
+            cores.push(CoreFigures {
+                cmds,
+                clients,
+                pubsub,
+                client_bytes,
+            });
         }
         // master_repl_offset must count the writes acknowledged before this INFO.
         super::replication::stream_caught_up(&cx.core.server, Some(super::replication::CATCH_UP_LIMIT)).await;

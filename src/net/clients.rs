@@ -61,15 +61,36 @@ pub struct ClientView {
     /// `(superuser)` for the master link, as Redis shows a client without an ACL user.
     pub user: &'static str,
     pub resp: u8,
+    pub buffers: Buffers,
+}
+
+/// A connection's buffers in bytes, as CLIENT LIST shows them: published by the connection
+/// task at each read and around each write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Buffers {
+    /// Bytes read but not yet parsed (a request still arriving), and the room after them.
+    pub qbuf: usize,
+    pub qbuf_free: usize,
+    /// The arguments of the commands queued in MULTI.
+    pub multi_mem: usize,
+    /// The query buffer's size, and the most it held within the last few seconds.
+    pub rbs: usize,
+    pub rbp: usize,
+    /// Replies (or a subscriber's messages) not yet taken by the socket.
+    pub omem: usize,
+    /// Everything the connection's buffers hold from the allocator.
+    pub tot_mem: usize,
 }
 
 impl ClientView {
-    /// One CLIENT LIST line, in Redis 7.0's field order. Buffer and memory figures Shoal does
-    /// not track are 0.
+    /// One CLIENT LIST line, in Redis 7.0's field order. The command being run is parsed into
+    /// its own vectors before it runs, so `argv-mem` is 0; replies wait in one buffer, so
+    /// `obl` and `oll` are 0 and `omem` holds what is waiting.
     pub fn line(&self) -> String {
+        let b = &self.buffers;
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
+             qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r \
              cmd={} user={} redir=-1 resp={}\n",
             self.id,
             self.peer,
@@ -84,6 +105,13 @@ impl ClientView {
             self.psub,
             self.ssub,
             self.multi,
+            b.qbuf,
+            b.qbuf_free,
+            b.multi_mem,
+            b.rbs,
+            b.rbp,
+            b.omem,
+            b.tot_mem,
             self.cmd,
             self.user,
             self.resp,
@@ -120,6 +148,7 @@ pub struct ClientHandle {
     pub subs: Cell<(usize, usize, usize)>,
     /// Commands queued in MULTI (None outside one): flag `x`.
     pub multi: Cell<Option<usize>>,
+    pub buffers: Cell<Buffers>,
 }
 
 impl ClientHandle {
@@ -145,7 +174,15 @@ impl ClientHandle {
             no_evict: Cell::new(false),
             subs: Cell::new((0, 0, 0)),
             multi: Cell::new(None),
+            buffers: Cell::new(Buffers::default()),
         }
+    }
+
+    /// Updates the buffer figures with `f`.
+    pub fn update_buffers(&self, f: impl FnOnce(&mut Buffers)) {
+        let mut b = self.buffers.get();
+        f(&mut b);
+        self.buffers.set(b);
     }
 
     /// Closes the socket under the connection task: its next read returns and it exits.
@@ -211,6 +248,7 @@ impl ClientHandle {
             cmd: self.last_cmd.borrow().clone(),
             user: if self.master { "(superuser)" } else { "default" },
             resp: self.resp.get(),
+            buffers: self.buffers.get(),
         }
     }
 
@@ -356,6 +394,12 @@ impl Clients {
         }
         links.retain(|l| l.link.is_alive());
         n
+    }
+
+    /// Bytes the buffers of this core's clients hold, replica links aside (INFO memory's
+    /// `mem_clients_normal`).
+    pub fn buffer_bytes(&self) -> u64 {
+        self.map.borrow().values().map(|c| c.buffers.get().tot_mem as u64).sum()
     }
 
     /// Closes clients idle for longer than `timeout_s` seconds (the `timeout` directive).

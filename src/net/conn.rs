@@ -66,6 +66,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     let mut batch = Vec::new();
     let mut parser = RequestParser::new();
     let mut chunk = vec![0u8; READ_CHUNK];
+    let mut read_peak = ReadPeak::default();
     loop {
         let read = match (cx.session.subs.sub.clone(), cx.session.monitor.clone()) {
             // MONITOR: wait for a request or for other commands' lines, like a subscriber.
@@ -95,7 +96,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             let pending = sub.take();
             if !pending.is_empty() {
                 count_write(counters, pending.len());
-                if stream.write_all(&pending).await.is_err() {
+                if !write_out(&mut stream, &handle, &pending).await {
                     break;
                 }
             }
@@ -104,7 +105,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             let lines = mon.take();
             if !lines.is_empty() {
                 count_write(counters, lines.len());
-                if stream.write_all(&lines).await.is_err() {
+                if !write_out(&mut stream, &handle, &lines).await {
                     break;
                 }
             }
@@ -119,6 +120,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         };
         CoreCounters::add(&counters.net_input_bytes, n as u64);
         rbuf.extend_from_slice(&chunk[..n]);
+        let filled = rbuf.len();
         let mut protocol_error = None;
         loop {
             match parser.next(&mut rbuf, &limits) {
@@ -134,6 +136,15 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             crate::server::log::warning("Closing client that reached max query buffer length");
             break;
         }
+        read_peak.note(filled, handle.last_active_ms.get());
+        let fixed = chunk.capacity() + cx.out.capacity();
+        handle.update_buffers(|b| {
+            b.qbuf = rbuf.len();
+            b.qbuf_free = rbuf.capacity() - rbuf.len();
+            b.rbs = rbuf.capacity();
+            b.rbp = read_peak.most;
+            b.tot_mem = rbuf.capacity() + fixed + b.multi_mem;
+        });
         if !batch.is_empty() {
             if let Some(req) = batch.last() {
                 crate::command::conn::set_command_label(req, &mut cx.recent_command, &mut handle.last_cmd.borrow_mut());
@@ -174,7 +185,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
         }
         if !cx.out.is_empty() {
             count_write(counters, cx.out.len());
-            if stream.write_all(cx.out.as_bytes()).await.is_err() {
+            if !write_out(&mut stream, &handle, cx.out.as_bytes()).await {
                 break;
             }
             cx.out.clear();
@@ -204,6 +215,36 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
     drop(registered);
     CoreCounters::sub(&counters.connected_clients, 1);
     stream.close().await;
+}
+
+/// Writes `bytes` to the client, showing them in CLIENT LIST's `omem` while the socket has
+/// not taken them all; false when the client is gone.
+async fn write_out(stream: &mut Stream, handle: &ClientHandle, bytes: &[u8]) -> bool {
+    handle.update_buffers(|b| b.omem = bytes.len());
+    let ok = stream.write_all(bytes).await.is_ok();
+    handle.update_buffers(|b| b.omem = 0);
+    ok
+}
+
+/// The most the query buffer held within the last few seconds (CLIENT LIST `rbp`, which
+/// redis-server resets every five seconds).
+#[derive(Default)]
+struct ReadPeak {
+    most: usize,
+    since_ms: u64,
+}
+
+impl ReadPeak {
+    const WINDOW_MS: u64 = 5000;
+
+    /// Notes a fill of `filled` bytes, at the time of the connection's last command.
+    fn note(&mut self, filled: usize, now_ms: u64) {
+        if now_ms.saturating_sub(self.since_ms) > Self::WINDOW_MS {
+            self.most = 0;
+            self.since_ms = now_ms;
+        }
+        self.most = self.most.max(filled);
+    }
 }
 
 /// Counts one reply write of `len` bytes (INFO's output bytes and writes processed).

@@ -48,6 +48,11 @@ impl Out {
         self.buf.is_empty()
     }
 
+    /// Bytes the buffer holds from the allocator (CLIENT LIST `tot-mem`).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     pub fn clear(&mut self) {
         self.buf.clear();
     }

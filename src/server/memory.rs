@@ -150,6 +150,8 @@ pub struct Report {
     pub backlog: u64,
     /// Bytes queued for replicas (not counted against `maxmemory`).
     pub replica_buffers: u64,
+    /// Bytes of the other clients' buffers (CLIENT LIST `tot-mem`, summed).
+    pub clients: u64,
     /// The key tables' structure, every shard and database.
     pub tables: u64,
     /// mimalloc's committed bytes.
@@ -158,9 +160,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// Reads the process-wide figures now; `tables` and `backlog` come from the shards and
-    /// the replication state.
-    pub fn read(tables: u64, backlog: u64) -> Report {
+    /// Reads the process-wide figures now; `tables`, `clients` and `backlog` come from the
+    /// shards, the cores' client lists and the replication state.
+    pub fn read(tables: u64, clients: u64, backlog: u64) -> Report {
         let used = note_used();
         Report {
             used,
@@ -168,6 +170,7 @@ impl Report {
             startup: startup_bytes(),
             backlog,
             replica_buffers: crate::repl::buffered_for_replicas(),
+            clients,
             tables,
             committed: allocator_committed().max(used),
             rss: super::rss_bytes(),
@@ -175,7 +178,7 @@ impl Report {
     }
 
     pub fn overhead(&self) -> u64 {
-        self.startup + self.backlog + self.replica_buffers + self.tables
+        self.startup + self.backlog + self.replica_buffers + self.clients + self.tables
     }
 
     pub fn dataset(&self) -> u64 {
@@ -202,7 +205,7 @@ pub fn ratio(a: u64, b: u64) -> f64 {
 /// process holds from its allocator (as redis-server counts it, and what `maxmemory`
 /// limits), `used_memory_rss` the resident size, the `allocator_*` figures mimalloc's
 /// committed bytes against what is resident. Scripting and functions, which Shoal does not
-/// have, hold 0 bytes; client buffers other than replicas' are not counted (0).
+/// have, hold 0 bytes.
 pub fn info_section(r: &Report, maxmemory: u64, policy: &str) -> String {
     let total = total_system_memory();
     let mut s = String::from("# Memory\r\n");
@@ -267,7 +270,8 @@ pub fn info_section(r: &Report, maxmemory: u64, policy: &str) -> String {
         (r.backlog + r.replica_buffers).to_string(),
     );
     line("mem_clients_slaves", r.replica_buffers.to_string());
-    for name in ["mem_clients_normal", "mem_cluster_links", "mem_aof_buffer"] {
+    line("mem_clients_normal", r.clients.to_string());
+    for name in ["mem_cluster_links", "mem_aof_buffer"] {
         line(name, "0".into());
     }
     line("mem_allocator", "mimalloc".into());
@@ -292,7 +296,7 @@ mod tests {
 
     #[test]
     fn the_peak_is_at_least_what_is_resident_now() {
-        let section = info_section(&Report::read(0, 0), 0, "noeviction");
+        let section = info_section(&Report::read(0, 0, 0), 0, "noeviction");
         let field = |name: &str| -> u64 {
             section
                 .lines()
