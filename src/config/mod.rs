@@ -189,6 +189,8 @@ pub struct Config {
     pub masteruser: Option<String>,
     pub replica_read_only: bool,
     pub replica_serve_stale_data: bool,
+    /// A replica leaves `maxmemory` to its master's DELs (yes) or evicts keys itself (no).
+    pub replica_ignore_maxmemory: bool,
     pub repl_backlog_size: u64,
     pub repl_backlog_ttl: u64,
     pub repl_timeout: u32,

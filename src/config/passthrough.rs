@@ -109,7 +109,6 @@ pub static PASSTHROUGH: &[Directive] = &[
     raw!("rdb-save-incremental-fsync", "yes"),
     raw!("repl-disable-tcp-nodelay", "no"),
     raw!("replica-ignore-disk-write-errors", "no"),
-    raw!("replica-ignore-maxmemory", Some("slave-ignore-maxmemory"), "yes", MUT),
     raw!("sanitize-dump-payload", "no"),
     raw!("server_cpulist", "", IMM),
     raw!("set-proc-title", "yes", IMM),

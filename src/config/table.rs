@@ -264,6 +264,13 @@ pub static TYPED: &[Directive] = &[
         MUT,
         replica_serve_stale_data
     ),
+    boolean!(
+        "replica-ignore-maxmemory",
+        Some("slave-ignore-maxmemory"),
+        "yes",
+        MUT,
+        replica_ignore_maxmemory
+    ),
     mem!(
         "repl-backlog-size",
         None,
@@ -496,6 +503,7 @@ pub fn defaults() -> Config {
         masteruser: None,
         replica_read_only: false,
         replica_serve_stale_data: false,
+        replica_ignore_maxmemory: false,
         repl_backlog_size: 0,
         repl_backlog_ttl: 0,
         repl_timeout: 0,

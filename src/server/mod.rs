@@ -82,6 +82,7 @@ impl ServerState {
             c.maxmemory_samples,
             c.lfu_log_factor,
             c.lfu_decay_time,
+            c.replica_ignore_maxmemory,
         );
     }
 

@@ -66,9 +66,19 @@ static LFU_LOG_FACTOR: AtomicU32 = AtomicU32::new(10);
 static LFU_DECAY_MINUTES: AtomicU32 = AtomicU32::new(1);
 /// The policy is an LFU one (read on every key access, so kept apart from `POLICY`).
 static LFU_MODE: AtomicBool = AtomicBool::new(false);
+/// `replica-ignore-maxmemory no`: a replica evicts keys itself.
+static REPLICA_EVICTS: AtomicBool = AtomicBool::new(false);
 
 /// Installs the eviction settings.
-pub fn configure(maxmemory: u64, policy: Policy, samples: u32, lfu_log_factor: u32, lfu_decay_minutes: u32) {
+pub fn configure(
+    maxmemory: u64,
+    policy: Policy,
+    samples: u32,
+    lfu_log_factor: u32,
+    lfu_decay_minutes: u32,
+    replica_ignores_maxmemory: bool,
+) {
+    REPLICA_EVICTS.store(!replica_ignores_maxmemory, Ordering::Relaxed);
     MAXMEMORY.store(maxmemory, Ordering::Relaxed);
     POLICY.store(policy.code(), Ordering::Relaxed);
     LFU_MODE.store(policy.rank() == Some(Rank::Lfu), Ordering::Relaxed);
@@ -241,7 +251,9 @@ const EVICTIONS_PER_CALL: usize = 64;
 impl Shard {
     /// Makes room for a command while the process holds more than `maxmemory`: evicts keys
     /// of this shard, or has another shard evict for it (`give_way`). A replica evicts
-    /// nothing: its master's DELs keep it in step (`replica-ignore-maxmemory`).
+    /// nothing unless `replica-ignore-maxmemory` is off: its master's DELs keep it in step.
+    /// One that evicts diverges from its master, as a redis-server replica does: its own DELs
+    /// are not in the stream it passes on (`repl::replica`).
     pub fn make_room(&mut self, now_ms: u64) -> Room {
         self.evict_while_over(now_ms, true)
     }
@@ -255,7 +267,7 @@ impl Shard {
 
     fn evict_while_over(&mut self, now_ms: u64, for_command: bool) -> Room {
         let max = maxmemory();
-        if max == 0 || self.is_replica || self.memory_view.used(now_ms) <= max {
+        if max == 0 || self.ignores_maxmemory() || self.memory_view.used(now_ms) <= max {
             return Room::Enough;
         }
         let policy = policy();
@@ -286,6 +298,11 @@ impl Shard {
         Room::Evicting
     }
 
+    /// A replica under `replica-ignore-maxmemory yes` (the default).
+    fn ignores_maxmemory(&self) -> bool {
+        self.is_replica && !REPLICA_EVICTS.load(Ordering::Relaxed)
+    }
+
     /// Whether the process is within the slack over `max` that writes may take while other
     /// shards evict for this one (a sixteenth of the limit).
     pub(super) fn within_slack(&mut self, max: u64, now_ms: u64) -> bool {
@@ -306,7 +323,10 @@ impl Shard {
     /// (the helper does so near the limit, so that other shards can compare with this one).
     pub fn publish_best_candidate(&mut self, now_ms: u64) {
         let policy = policy();
-        let Some(rank) = policy.rank().filter(|r| *r != Rank::Random && !self.is_replica) else {
+        let Some(rank) = policy
+            .rank()
+            .filter(|r| *r != Rank::Random && !self.ignores_maxmemory())
+        else {
             return;
         };
         self.refill_pool(rank, matches!(policy, Policy::Volatile(_)), now_ms);

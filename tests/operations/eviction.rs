@@ -354,3 +354,59 @@ fn evictions_reach_a_stock_replica_as_dels() {
         conn.q("GET k:0").bulk().is_some()
     );
 }
+
+/// `replica-ignore-maxmemory`: a replica leaves `maxmemory` to its master's DELs by default,
+/// and evicts by itself when told not to ignore it, as a redis-server replica does. The
+/// master here has no limit; each replica has 4 MB and gets 8 MB of keys.
+#[test]
+fn a_replica_evicts_only_when_told_to() {
+    let master = TestServer::start(SHOAL);
+    let port = master.port.to_string();
+    let limit = 4 << 20;
+    let replica_args = |ignore: &'static str| {
+        vec![
+            "--replicaof".to_string(),
+            "127.0.0.1".to_string(),
+            port.clone(),
+            "--maxmemory".to_string(),
+            limit.to_string(),
+            "--maxmemory-policy".to_string(),
+            "allkeys-random".to_string(),
+            "--replica-ignore-maxmemory".to_string(),
+            ignore.to_string(),
+        ]
+    };
+    let start = |flavor: Flavor, ignore: &'static str| {
+        let args = replica_args(ignore);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        TestServer::start_with(flavor, None, &args)
+    };
+    let replicas = [
+        (start(SHOAL, "yes"), false),
+        (start(SHOAL, "no"), true),
+        (start(Flavor::Redis, "no"), true),
+    ];
+    for (replica, _) in &replicas {
+        let mut conn = replica.conn();
+        wait_for("the replica's link", Duration::from_secs(20), || {
+            conn.info("replication").get("master_link_status").map(String::as_str) == Some("up")
+        });
+    }
+    fill(&mut master.conn(), "k", 8000, 1000);
+    for (replica, evicts) in &replicas {
+        let mut conn = replica.conn();
+        let what = format!("{:?} evicting {evicts}", replica.flavor);
+        if *evicts {
+            wait_for(&what, Duration::from_secs(20), || {
+                int_field(&mut conn, "stats", "evicted_keys") > 0
+            });
+            let (keys, evicted) = settled_counts(&mut conn);
+            assert!(keys < 8000 && evicted > 0, "{what}: {keys} keys, {evicted} evicted");
+            let used = int_field(&mut conn, "memory", "used_memory");
+            assert!(used <= limit + (1 << 20), "{what}: used_memory {used}");
+        } else {
+            wait_for(&what, Duration::from_secs(20), || conn.q("DBSIZE").int() == 8000);
+            assert_eq!(int_field(&mut conn, "stats", "evicted_keys"), 0, "{what}");
+        }
+    }
+}
