@@ -133,6 +133,23 @@ impl ConnCx {
             None => Lock::Pass,
         }
     }
+
+    /// Runs `f` on the stored entry of `key` in this client's database, on the key's shard,
+    /// for a command that only looks (OBJECT, MEMORY USAGE): None when the key is not stored.
+    /// A key past its deadline that is still stored is passed to `f`, which decides.
+    pub async fn inspect_key<T: Send + 'static>(
+        &self,
+        key: Arg,
+        f: impl FnOnce(&crate::store::Entry) -> Option<T> + Send + 'static,
+    ) -> Option<T> {
+        let db = self.session.db;
+        let shard = crate::shard::shard_of(&key, self.core.shards);
+        self.core
+            .run_on(shard, self.lock_mode(), move |s: &mut crate::shard::Shard| {
+                s.dbs[db].entry(crate::shard::key_hash(&key), &key).and_then(f)
+            })
+            .await
+    }
 }
 
 pub const SPECS: &[CommandSpec] = &[

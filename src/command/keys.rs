@@ -11,7 +11,7 @@ use super::dispatch::lower;
 use super::expiry::{ExpireArg, ExpireCondition};
 use super::*;
 
-use crate::shard::{Shard, ShardCx, key_hash, shard_of, unix_ms};
+use crate::shard::{ShardCx, key_hash, unix_ms};
 
 const G: &str = "generic";
 
@@ -359,27 +359,20 @@ fn object(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         if argv.len() != arity {
             return Err(CmdError::WrongArity(format!("object|{sub}")));
         }
-        let key = argv[2].clone();
-        let db = cx.session.db;
-        let shard = shard_of(&key, cx.core.shards);
         let info = cx
-            .core
-            .run_on(shard, cx.lock_mode(), move |s: &mut Shard| {
+            .inspect_key(argv[2].clone(), |e| {
                 let now = unix_ms();
                 let now_s = (now / 1000) as u32;
-                s.dbs[db]
-                    .entry(key_hash(&key), &key)
-                    .filter(|e| e.expire_at() == 0 || e.expire_at() > now)
-                    .map(|e| ObjectInfo {
-                        encoding: e.value().encoding(),
-                        // Redis shares small integers among keys and reports them as never freed.
-                        refcount: match e.value() {
-                            crate::store::ValueRef::Int(n) if (0..10_000).contains(&n) => i32::MAX as i64,
-                            _ => 1,
-                        },
-                        idle_s: now_s.saturating_sub(e.touched()) as i64,
-                        freq: crate::shard::evict::frequency(e, now),
-                    })
+                (e.expire_at() == 0 || e.expire_at() > now).then(|| ObjectInfo {
+                    encoding: e.value().encoding(),
+                    // Redis shares small integers among keys and reports them as never freed.
+                    refcount: match e.value() {
+                        crate::store::ValueRef::Int(n) if (0..10_000).contains(&n) => i32::MAX as i64,
+                        _ => 1,
+                    },
+                    idle_s: now_s.saturating_sub(e.touched()) as i64,
+                    freq: crate::shard::evict::frequency(e, now),
+                })
             })
             .await;
         let Some(info) = info else {

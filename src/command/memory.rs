@@ -11,7 +11,7 @@ use super::slowlog::help_reply;
 use super::*;
 use crate::resp::Arg;
 use crate::server::memory as mem;
-use crate::shard::{Shard, key_hash, shard_of};
+use crate::shard::Shard;
 use crate::txn::Lock;
 
 pub const SPECS: &[CommandSpec] = &[
@@ -89,15 +89,9 @@ async fn usage(cx: &mut ConnCx, argv: &[Arg]) -> Result<(), CmdError> {
         samples = n as usize;
         i += 2;
     }
-    let key = argv[2].clone();
-    let db = cx.session.db;
-    let shard = shard_of(&key, cx.core.shards);
+    // As in redis-server, a key past its deadline that is still stored is measured.
     let bytes = cx
-        .core
-        // As in redis-server, a key past its deadline that is still stored is measured.
-        .run_on(shard, cx.lock_mode(), move |s: &mut Shard| {
-            s.dbs[db].entry(key_hash(&key), &key).map(|e| e.footprint(samples))
-        })
+        .inspect_key(argv[2].clone(), move |e| Some(e.footprint(samples)))
         .await;
     match bytes {
         Some(n) => cx.out.int(n as i64),

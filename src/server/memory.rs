@@ -215,7 +215,7 @@ pub fn info_section(r: &Report, maxmemory: u64, policy: &str) -> String {
         s.push_str(&value);
         s.push_str("\r\n");
     };
-    let human = |n: u64| bytes_human(n);
+    let human = bytes_human;
     let signed = |a: u64, b: u64| (a as i64 - b as i64).to_string();
     line("used_memory", r.used.to_string());
     line("used_memory_human", human(r.used));
