@@ -139,12 +139,15 @@ pub fn read_typed<'a, C: Collection>(cx: &'a mut ShardCx, key: &[u8]) -> Result<
 }
 
 /// Runs `f` on the collection under `key`, creating an empty one first when `create` (and the
-/// key is missing). A collection that `f` leaves empty is deleted, as Redis never keeps empty
-/// collections. `Ok(None)`: missing and not created.
+/// key is missing). `event` names what `f`'s result did, for keyspace subscribers (`None`:
+/// nothing changed). A collection that `f` leaves empty is then deleted, as Redis never keeps
+/// empty collections, and "del" told after the command's event, as redis-server tells them.
+/// `Ok(None)`: missing and not created.
 pub fn with_typed<C: Collection, R>(
     cx: &mut ShardCx,
     key: &[u8],
     create: bool,
+    event: (u32, impl FnOnce(&R) -> Option<&'static str>),
     f: impl FnOnce(&mut C, &EncodingLimits) -> R,
 ) -> Result<Option<R>, CmdError> {
     let limits = cx.shard.limits;
@@ -157,8 +160,14 @@ pub fn with_typed<C: Collection, R>(
     let e = cx.lookup(key).ok_or(CmdError::WrongType)?;
     let c = C::of_mut(e.value_mut()).ok_or(CmdError::WrongType)?;
     let r = f(c, &limits);
-    if c.is_empty_collection() {
+    let emptied = c.is_empty_collection();
+    let (class, name) = event;
+    if let Some(name) = name(&r) {
+        cx.notify(class, name, key);
+    }
+    if emptied {
         cx.remove(key);
+        cx.notify(super::class::GENERIC, "del", key);
     }
     Ok(Some(r))
 }

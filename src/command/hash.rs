@@ -166,13 +166,16 @@ fn read_hash<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a Hash>, Cm
 
 /// Runs `f` on the hash under `key`, creating an empty one first when `create` (and the key is
 /// missing). A hash that `f` leaves empty is deleted. `Ok(None)`: missing and not created.
+/// `event` names what a successful `f` did, for keyspace subscribers.
 fn with_hash<R>(
     cx: &mut ShardCx,
     key: &[u8],
     create: bool,
+    event: impl FnOnce(&R) -> Option<&'static str>,
     f: impl FnOnce(&mut Hash, &EncodingLimits) -> Result<R, CmdError>,
 ) -> Result<Option<R>, CmdError> {
-    super::collection::with_typed(cx, key, create, f)?.transpose()
+    let event = |r: &Result<R, CmdError>| r.as_ref().ok().and_then(event);
+    super::collection::with_typed(cx, key, create, (class::HASH, event), f)?.transpose()
 }
 
 /// HSET and HMSET: `key f v [f v ...]`; returns how many fields were new.
@@ -182,12 +185,18 @@ fn set_pairs(cx: &mut ShardCx, args: &mut Args, name: &str) -> Result<i64, CmdEr
     if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity(name.into()));
     }
-    let added = with_hash(cx, key, true, |h, limits| {
-        Ok(pairs
-            .chunks_exact(2)
-            .filter(|p| h.set(&p[0], &p[1], limits) == SetOutcome::Inserted)
-            .count())
-    })?;
+    let added = with_hash(
+        cx,
+        key,
+        true,
+        |_| Some("hset"),
+        |h, limits| {
+            Ok(pairs
+                .chunks_exact(2)
+                .filter(|p| h.set(&p[0], &p[1], limits) == SetOutcome::Inserted)
+                .count())
+        },
+    )?;
     cx.emit_argv(args.all());
     Ok(added.unwrap_or(0) as i64)
 }
@@ -206,9 +215,13 @@ fn hmset(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
 
 fn hsetnx(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let (key, field, value) = (args.next()?, args.next()?, args.next()?);
-    let added = with_hash(cx, key, true, |h, limits| {
-        Ok(!h.contains(field) && h.set(field, value, limits) == SetOutcome::Inserted)
-    })?
+    let added = with_hash(
+        cx,
+        key,
+        true,
+        |added: &bool| added.then_some("hset"),
+        |h, limits| Ok(!h.contains(field) && h.set(field, value, limits) == SetOutcome::Inserted),
+    )?
     .unwrap_or(false);
     if added {
         cx.emit_argv(args.all());
@@ -243,7 +256,14 @@ fn hmget(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
 fn hdel(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let key = args.next()?;
     let fields = args.rest();
-    let removed = with_hash(cx, key, false, |h, _| Ok(fields.iter().filter(|f| h.remove(f)).count()))?.unwrap_or(0);
+    let removed = with_hash(
+        cx,
+        key,
+        false,
+        |n: &usize| (*n > 0).then_some("hdel"),
+        |h, _| Ok(fields.iter().filter(|f| h.remove(f)).count()),
+    )?
+    .unwrap_or(0);
     if removed > 0 {
         cx.emit_argv(args.all());
     }
@@ -315,15 +335,21 @@ fn hgetall(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdEr
 fn hincrby(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let (key, field) = (args.next()?, args.next()?);
     let incr = args.int()?;
-    let new = with_hash(cx, key, true, |h, limits| {
-        let current = match h.get(field) {
-            None => 0,
-            Some(v) => parse_int(v).map_err(|_| CmdError::other("ERR hash value is not an integer"))?,
-        };
-        let new = current.checked_add(incr).ok_or(CmdError::Overflow)?;
-        h.set(field, itoa::Buffer::new().format(new).as_bytes(), limits);
-        Ok(new)
-    })?
+    let new = with_hash(
+        cx,
+        key,
+        true,
+        |_| Some("hincrby"),
+        |h, limits| {
+            let current = match h.get(field) {
+                None => 0,
+                Some(v) => parse_int(v).map_err(|_| CmdError::other("ERR hash value is not an integer"))?,
+            };
+            let new = current.checked_add(incr).ok_or(CmdError::Overflow)?;
+            h.set(field, itoa::Buffer::new().format(new).as_bytes(), limits);
+            Ok(new)
+        },
+    )?
     .unwrap_or(0);
     cx.emit_argv(args.all());
     out.int(new);
@@ -334,11 +360,17 @@ fn hincrbyfloat(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), 
     let (key, field, incr) = (args.next()?, args.next()?, args.next()?);
     // Redis rejects a bad increment before it looks at the key (so before WRONGTYPE).
     hincr_by_float(None, incr).map_err(|e| CmdError::other(e.message()))?;
-    let new = with_hash(cx, key, true, |h, limits| {
-        let new = hincr_by_float(h.get(field), incr).map_err(|e| CmdError::other(e.message()))?;
-        h.set(field, &new, limits);
-        Ok(new)
-    })?
+    let new = with_hash(
+        cx,
+        key,
+        true,
+        |_| Some("hincrbyfloat"),
+        |h, limits| {
+            let new = hincr_by_float(h.get(field), incr).map_err(|e| CmdError::other(e.message()))?;
+            h.set(field, &new, limits);
+            Ok(new)
+        },
+    )?
     .unwrap_or_default();
     cx.emit(&[b"HSET", key, field, &new]);
     out.bulk(&new);

@@ -169,7 +169,13 @@ pub const SPECS: &[CommandSpec] = &[
 ];
 
 fn del(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
-    let removed = args.rest().iter().filter(|k| cx.remove(k).is_some()).count();
+    let mut removed = 0;
+    for k in args.rest() {
+        if cx.remove(k).is_some() {
+            removed += 1;
+            cx.notify(class::GENERIC, "del", k);
+        }
+    }
     if removed > 0 {
         cx.emit_argv(args.all());
     }
@@ -182,7 +188,7 @@ fn exists(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErr
     let touch = is(&args.all()[0], "touch");
     let mut n = 0;
     for k in args.rest() {
-        let found = if touch { cx.lookup(k) } else { cx.peek(k) };
+        let found = if touch { cx.lookup_read(k) } else { cx.peek_read(k) };
         n += i64::from(found.is_some());
     }
     out.int(n);
@@ -219,6 +225,7 @@ fn expire_generic(
     if at <= cx.now_ms as i64 {
         cx.remove(key);
         cx.emit(&[b"DEL", key]);
+        cx.notify(class::GENERIC, "del", key);
     } else {
         cx.set_expire(key, at as u64);
         let ms = itoa::Buffer::new().format(at).to_owned();
@@ -230,6 +237,7 @@ fn expire_generic(
         let mut argv: Vec<&[u8]> = vec![name, key, ms.as_bytes()];
         argv.extend(args.all()[3..].iter().map(|b| &b[..]));
         cx.emit(&argv);
+        cx.notify(class::GENERIC, "expire", key);
     }
     out.int(1);
     Ok(())
@@ -263,7 +271,7 @@ enum TtlForm {
 fn ttl_generic(cx: &mut ShardCx, args: &mut Args, out: &mut Out, form: TtlForm) -> Result<(), CmdError> {
     let key = args.next()?;
     let now = cx.now_ms as i64;
-    let reply = match cx.peek(key) {
+    let reply = match cx.peek_read(key) {
         None => -2,
         Some(e) if e.expire_at() == 0 => -1,
         Some(e) => {
@@ -303,6 +311,7 @@ fn persist(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdEr
     if had_ttl {
         cx.set_expire(key, 0);
         cx.emit(&[b"PERSIST", key]);
+        cx.notify(class::GENERIC, "persist", key);
     }
     out.int(had_ttl as i64);
     Ok(())
@@ -428,6 +437,9 @@ fn move_key(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdE
         return Ok(());
     };
     cx.shard.dbs[target].put_entry(entry);
+    cx.notify_in(target, class::NEW, "new", key);
+    cx.notify(class::GENERIC, "move_from", key);
+    cx.notify_in(target, class::GENERIC, "move_to", key);
     cx.emit_argv(args.all());
     out.int(1);
     Ok(())

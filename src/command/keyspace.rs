@@ -441,6 +441,15 @@ async fn transfer(cx: &mut ConnCx, argv: Vec<Arg>, dst_db: usize, nx: bool, how:
             s.dbs[dst_db].put_entry(e.rekeyed(&dst));
             let argv: Vec<&[u8]> = record.iter().map(|b| &b[..]).collect();
             s.record(src_db, &argv);
+            // All three told from here, in redis-server's order, whichever shard holds `src`.
+            s.notices.push(class::NEW, dst_db, "new", &dst);
+            match how {
+                Transfer::Move => {
+                    s.notices.push(class::GENERIC, src_db, "rename_from", &src);
+                    s.notices.push(class::GENERIC, dst_db, "rename_to", &dst);
+                }
+                Transfer::Clone => s.notices.push(class::GENERIC, dst_db, "copy_to", &dst),
+            }
         }
     })
     .await;

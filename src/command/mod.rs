@@ -46,6 +46,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
 
+/// Keyspace-notification classes, for the families' `ShardCx::notify` calls.
+pub(crate) use crate::shard::notify::class;
 pub use args::Args;
 pub use conn::{ConnCx, Session};
 pub use error::CmdError;

@@ -5,11 +5,13 @@
 //! DEL; GETEX as PEXPIREAT / PERSIST / DEL; INCRBYFLOAT as `SET k v KEEPTTL`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::args::parse_int;
 use super::expiry::{ExpireArg, OptionsFor, parse_set_options};
 use super::*;
-use crate::shard::ShardCx;
+use crate::resp::Arg;
+use crate::shard::{Shard, ShardCx, shard_of, unix_ms};
 use crate::store::{Kind, Value, ValueRef};
 use crate::util::num::incr_by_float;
 
@@ -47,6 +49,12 @@ pub const SPECS: &[CommandSpec] = &[
         .doc(S, "1.0.0", "Atomically returns the string values of one or more keys.", "key [key ...]"),
     CommandSpec::new("mset", -3, WRITE.union(DENYOOM), KeySpan::range(1, -1, 2), Run::Split(mset, Merge::AllOk))
         .doc(S, "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]"),
+    CommandSpec::new("msetnx", -3, WRITE.union(DENYOOM), KeySpan::range(1, -1, 2), Run::Conn(msetnx)).doc(
+        S,
+        "1.0.1",
+        "Set multiple keys to multiple values, only if none of the keys exist",
+        "key value [key value ...]",
+    ),
     CommandSpec::new("incr", 2, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(incr))
         .doc(S, "1.0.0", "Increments the integer value of a key by one.", "key"),
     CommandSpec::new("decr", 2, WRITE.union(DENYOOM).union(FAST), KeySpan::single(1), Run::Shard(decr))
@@ -78,6 +86,16 @@ fn read_string<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<Cow<'a, [u8
     }
 }
 
+/// A copy of the string under `key` for a command about to overwrite it: looked up as a
+/// write, so a missing key is no keyspace miss.
+fn string_for_write(cx: &mut ShardCx, key: &[u8]) -> Result<Option<Vec<u8>>, CmdError> {
+    match cx.lookup(key) {
+        None => Ok(None),
+        Some(e) if e.kind() != Kind::String => Err(CmdError::WrongType),
+        Some(e) => Ok(e.value().string_bytes().map(Cow::into_owned)),
+    }
+}
+
 /// Replies with an optional string value as a bulk or null.
 fn reply_opt(out: &mut Out, v: Option<Cow<'_, [u8]>>) {
     match v {
@@ -105,9 +123,14 @@ fn emit_verbatim(cx: &mut ShardCx, args: &Args) {
     cx.emit_argv(args.all());
 }
 
-/// Stores `value` with an optional absolute deadline and logs it as Redis 7.0 propagates SET.
+/// Stores `value` with an optional absolute deadline and logs it as Redis 7.0 propagates SET,
+/// telling subscribers "set" (and "expire" with a deadline).
 fn store_and_log(cx: &mut ShardCx, key: &[u8], value: &[u8], deadline: Option<i64>, keep_ttl: bool) {
     cx.put_string(key, value, keep_ttl);
+    cx.notify(class::STRING, "set", key);
+    if deadline.is_some() {
+        cx.notify(class::GENERIC, "expire", key);
+    }
     match deadline {
         Some(at) => {
             cx.set_expire(key, at.max(1) as u64);
@@ -144,10 +167,12 @@ fn set(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError>
     let verbatim = deadline.is_none() && !o.get;
     if verbatim {
         cx.put_string(key, value, o.keep_ttl);
+        cx.notify(class::STRING, "set", key);
         emit_verbatim(cx, args);
     } else if deadline.is_none() {
         // GET is dropped from the logged command; the other flags stay.
         cx.put_string(key, value, o.keep_ttl);
+        cx.notify(class::STRING, "set", key);
         let argv: Vec<&[u8]> = args
             .all()
             .iter()
@@ -175,6 +200,7 @@ fn setnx(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
         return Ok(());
     }
     cx.put_string(key, value, false);
+    cx.notify(class::STRING, "set", key);
     emit_verbatim(cx, args);
     out.int(1);
     Ok(())
@@ -219,6 +245,7 @@ fn getdel(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErr
     if old.is_some() {
         cx.remove(key);
         cx.emit(&[b"DEL", key]);
+        cx.notify(class::GENERIC, "del", key);
     }
     reply_opt(out, old.map(Cow::Owned));
     Ok(())
@@ -236,14 +263,17 @@ fn getex(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
         if at <= cx.now_ms as i64 {
             cx.remove(key);
             cx.emit(&[b"DEL", key]);
+            cx.notify(class::GENERIC, "del", key);
         } else {
             cx.set_expire(key, at as u64);
             let at = itoa::Buffer::new().format(at).to_owned();
             cx.emit(&[b"PEXPIREAT", key, at.as_bytes()]);
+            cx.notify(class::GENERIC, "expire", key);
         }
     } else if o.persist && cx.lookup(key).is_some_and(|e| e.expire_at() != 0) {
         cx.set_expire(key, 0);
         cx.emit(&[b"PERSIST", key]);
+        cx.notify(class::GENERIC, "persist", key);
     }
     out.bulk(&value);
     Ok(())
@@ -271,10 +301,60 @@ fn mset(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
     }
     for kv in pairs.chunks_exact(2) {
         cx.put_string(&kv[0], &kv[1], false);
+        cx.notify(class::STRING, "set", &kv[0]);
     }
     emit_verbatim(cx, args);
     out.ok();
     Ok(())
+}
+
+/// MSETNX: every pair is set only when none of the keys exists, atomically whichever shards
+/// hold them. One locked hop asks each shard about its keys, a second sets them; each shard
+/// logs its part as MSET, and the transaction sends the parts as one MULTI/EXEC group.
+fn msetnx(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        if !(argv.len() - 1).is_multiple_of(2) {
+            return Err(CmdError::WrongArity("msetnx".into()));
+        }
+        let db = cx.session.db;
+        let shards = cx.core.shards;
+        let argv = Arc::new(argv);
+        let mut involved: Vec<_> = argv[1..].chunks(2).map(|kv| shard_of(&kv[0], shards)).collect();
+        involved.sort_unstable();
+        involved.dedup();
+        let mut txn = cx.txn(involved, 2);
+        let a = argv.clone();
+        let taken = txn
+            .hop(move |s: &mut Shard| {
+                let mut cx = ShardCx::new(s, db, unix_ms());
+                let me = cx.shard.id;
+                a[1..]
+                    .chunks(2)
+                    .any(|kv| shard_of(&kv[0], shards) == me && cx.exists(&kv[0]))
+            })
+            .await;
+        if taken.iter().any(|(_, t)| *t) {
+            txn.finish();
+            cx.out.int(0);
+            return Ok(());
+        }
+        let a = argv.clone();
+        txn.hop(move |s: &mut Shard| {
+            let mut cx = ShardCx::new(s, db, unix_ms());
+            let me = cx.shard.id;
+            let mut record: Vec<&[u8]> = vec![b"MSET"];
+            for kv in a[1..].chunks_exact(2).filter(|kv| shard_of(&kv[0], shards) == me) {
+                cx.put_string(&kv[0], &kv[1], false);
+                cx.notify(class::STRING, "set", &kv[0]);
+                record.extend([&kv[0][..], &kv[1][..]]);
+            }
+            cx.emit(&record);
+        })
+        .await;
+        txn.finish();
+        cx.out.int(1);
+        Ok(())
+    })
 }
 
 /// Adds `delta` to the integer under `key` (0 when missing), keeping its TTL.
@@ -295,6 +375,7 @@ fn incr_generic(cx: &mut ShardCx, args: &Args, key: &[u8], delta: i64, out: &mut
             cx.put(key, Value::Int(new), false);
         }
     }
+    cx.notify(class::STRING, "incrby", key);
     emit_verbatim(cx, args);
     out.int(new);
     Ok(())
@@ -328,9 +409,10 @@ fn decrby(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErr
 fn incrbyfloat(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let key = args.next()?;
     let incr = args.next()?;
-    let current = read_string(cx, key)?.map(Cow::into_owned);
+    let current = string_for_write(cx, key)?;
     let new = incr_by_float(current.as_deref().unwrap_or(b"0"), incr).map_err(|e| CmdError::other(e.message()))?;
     cx.put(key, Value::Str(new.clone()), true);
+    cx.notify(class::STRING, "incrbyfloat", key);
     cx.emit(&[b"SET", key, &new, b"KEEPTTL"]);
     out.bulk(&new);
     Ok(())
@@ -353,6 +435,7 @@ fn append(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErr
             e.append(tail)
         }
     };
+    cx.notify(class::STRING, "append", key);
     emit_verbatim(cx, args);
     out.int(len as i64);
     Ok(())
@@ -401,7 +484,7 @@ fn setrange(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdE
         return Err(CmdError::OffsetOutOfRange);
     }
     let offset = offset as usize;
-    let current = read_string(cx, key)?.map(Cow::into_owned);
+    let current = string_for_write(cx, key)?;
     let Some(mut bytes) = current.or_else(|| (!patch.is_empty()).then(Vec::new)) else {
         out.int(0);
         return Ok(());
@@ -419,6 +502,7 @@ fn setrange(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdE
     bytes[offset..offset + patch.len()].copy_from_slice(patch);
     let len = bytes.len();
     cx.put(key, Value::Str(bytes), true);
+    cx.notify(class::STRING, "setrange", key);
     emit_verbatim(cx, args);
     out.int(len as i64);
     Ok(())

@@ -17,6 +17,7 @@ use std::time::Instant;
 use hashbrown::HashMap;
 
 use crate::resp::{Out, Proto};
+use crate::shard::notify::{self, Notice};
 use crate::util::glob::glob_match;
 
 /// The three subscription namespaces.
@@ -118,6 +119,9 @@ impl Registry {
             return false;
         }
         list.push(sub.clone());
+        if notify::may_listen(space == Space::Pattern, name) {
+            notify::listener_changed(true);
+        }
         true
     }
 
@@ -131,6 +135,9 @@ impl Registry {
         let removed = list.len() != before;
         if list.is_empty() {
             self.subs.remove(&key);
+        }
+        if removed && notify::may_listen(space == Space::Pattern, name) {
+            notify::listener_changed(false);
         }
         removed
     }
@@ -189,6 +196,17 @@ impl Registry {
 
 thread_local! {
     static LOCAL: RefCell<Registry> = RefCell::new(Registry::default());
+}
+
+/// Publishes keyspace notifications to this core's subscribers.
+pub fn publish_notices(notices: &[Notice]) {
+    with_local(|r| {
+        for n in notices {
+            n.messages(|channel, message| {
+                r.publish(Space::Channel, channel, message);
+            });
+        }
+    });
 }
 
 /// Runs `f` on this core's registry.

@@ -84,6 +84,7 @@ impl ServerState {
             c.lfu_decay_time,
             c.replica_ignore_maxmemory,
         );
+        crate::shard::notify::configure(c.notify_keyspace_events);
     }
 
     /// The replication state (always set once the server runs).

@@ -358,6 +358,7 @@ impl Shard {
         self.dbs[db].remove(key_hash(&key), &key);
         self.stats.evicted_keys += 1;
         self.record(db, &[b"DEL", &key]);
+        self.notices.push(super::notify::class::EVICTED, db, "evicted", &key);
         Step::Evicted
     }
 

@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod evict;
 pub mod give_way;
 pub mod keyspace;
+pub mod notify;
 pub mod route;
 pub mod snapshot;
 pub mod watch;
@@ -73,6 +74,8 @@ pub struct Shard {
     pub blocking: blocking::Blocking,
     /// Clients watching keys of this shard (WATCH).
     pub watches: watch::Watches,
+    /// Keyspace notifications of the running job (`notify`).
+    pub notices: notify::Outbox,
     /// This server is a replica: expired keys are hidden from reads but only the master's DEL
     /// removes them (no lazy or active expiry here).
     pub is_replica: bool,
@@ -106,6 +109,7 @@ impl Shard {
             limits: EncodingLimits::default(),
             blocking: blocking::Blocking::default(),
             watches: watch::Watches::default(),
+            notices: Default::default(),
             is_replica: false,
             eviction_pool: Default::default(),
             memory_view: Default::default(),
@@ -190,6 +194,7 @@ impl Shard {
             removed += gone.len();
             for key in gone {
                 self.record(db, &[b"DEL", &key]);
+                self.notices.push(notify::class::EXPIRED, db, "expired", &key);
             }
         }
         self.stats.expired_keys += removed as u64;
@@ -238,6 +243,18 @@ impl<'a> ShardCx<'a> {
         self.shard.record(self.db, args);
     }
 
+    /// Tells keyspace subscribers that `event` (of `class`, `notify::class`) happened to `key`
+    /// in this db, as redis-server's command would (`notify`).
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        self.shard.notices.push(class, self.db, event, key);
+    }
+
+    /// `notify` for a key of another db (MOVE).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        self.shard.notices.push(class, db, event, key);
+    }
+
     /// Logs the command exactly as the client sent it (writes that replicate verbatim).
     pub fn emit_argv(&mut self, argv: &[impl AsRef<[u8]>]) {
         if !self.shard.log.is_enabled() && self.shard.watches.is_empty() {
@@ -269,6 +286,7 @@ impl<'a> ShardCx<'a> {
             self.db().remove(hash, key);
             self.shard.stats.expired_keys += 1;
             self.emit(&[b"DEL", key]);
+            self.notify(notify::class::EXPIRED, "expired", key);
         }
         due
     }
@@ -288,6 +306,12 @@ impl<'a> ShardCx<'a> {
     /// type or deadline (EXISTS, TYPE, TTL), as redis-server's do.
     pub fn peek(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.live(key, false, false)
+    }
+
+    /// `peek` for a client's read that only looks (EXISTS, TYPE, TTL): counted as a hit or a
+    /// miss, and a miss told to keyspace subscribers, as redis-server's no-touch reads are.
+    pub fn peek_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.live(key, true, false)
     }
 
     /// The one probe behind `lookup`, `lookup_read` and `peek`. A key found expired is removed
@@ -312,6 +336,7 @@ impl<'a> ShardCx<'a> {
                         db,
                         &[b"DEL", key],
                     );
+                    shard.notices.push(notify::class::EXPIRED, db, "expired", key);
                 }
                 None
             }
@@ -320,7 +345,10 @@ impl<'a> ShardCx<'a> {
         if count_read {
             match found {
                 Some(_) => shard.stats.keyspace_hits += 1,
-                None => shard.stats.keyspace_misses += 1,
+                None => {
+                    shard.stats.keyspace_misses += 1;
+                    shard.notices.push(notify::class::KEY_MISS, db, "keymiss", key);
+                }
             }
         }
         found
@@ -332,7 +360,7 @@ impl<'a> ShardCx<'a> {
 
     /// The type of the live value under `key`.
     pub fn kind_of(&mut self, key: &[u8]) -> Option<Kind> {
-        self.peek(key).map(|e| e.kind())
+        self.peek_read(key).map(|e| e.kind())
     }
 
     /// Stores a value (not logged: the caller emits what it did).
@@ -352,6 +380,10 @@ impl<'a> ShardCx<'a> {
         let now = self.now_ms;
         if keep_ttl {
             self.expire_if_due(hash, key);
+        }
+        // redis-server tells "new" as it adds a key, before the command's own event.
+        if notify::wanted(notify::class::NEW) && !self.exists(key) {
+            self.notify(notify::class::NEW, "new", key);
         }
         let shard = &mut *self.shard;
         let e = store(&mut shard.dbs[self.db], hash);

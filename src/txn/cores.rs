@@ -118,6 +118,13 @@ impl CoreCx {
     }
 
     fn run_remote(self: &Rc<Self>, peer: usize, job: Job, ticket: u64, lock: Lock) {
+        // A job that ignores the gate runs at once, so jobs of one peer run in the order they
+        // were sent (keyspace notifications before a later PUBLISH of the same client).
+        if lock == Lock::Free {
+            let result = self.run_holding(job);
+            self.reply(peer, ticket, result);
+            return;
+        }
         // Fast path: nothing holds the gate, run now inside the receive loop.
         if matches!(lock, Lock::Pass | Lock::Group)
             && let Some(pass) = self.gate.try_enter()
@@ -162,14 +169,24 @@ impl CoreCx {
             }
             Lock::Acquire(txn) => {
                 let pass = self.gate.enter().await;
-                let r = f(&mut self.shard.borrow_mut());
+                let r = self.run_holding(f);
                 if !self.cancelled.borrow_mut().remove(&txn) {
                     self.held.borrow_mut().insert(txn, pass);
                 }
                 r
             }
-            Lock::Held(_) | Lock::Free => f(&mut self.shard.borrow_mut()),
+            Lock::Held(_) | Lock::Free => self.run_holding(f),
         }
+    }
+
+    /// Runs `f` inside a transaction's hold (or on key-less state): its writes wait for the
+    /// transaction's group, but its keyspace notifications go out now, as redis-server sends
+    /// them while EXEC runs.
+    fn run_holding<T>(self: &Rc<Self>, f: impl FnOnce(&mut Shard) -> T) -> T {
+        let mut shard = self.shard.borrow_mut();
+        let r = f(&mut shard);
+        self.deliver_notices(&mut shard);
+        r
     }
 
     fn reply(self: &Rc<Self>, peer: usize, ticket: u64, result: AnyBox) {
@@ -228,16 +245,35 @@ impl CoreCx {
 
     /// Sends what a plain job wrote to the replication stream (one batch, one GSN), before
     /// its reply leaves the core (R3).
-    pub fn flush_log(&self, shard: &mut Shard) {
+    pub fn flush_log(self: &Rc<Self>, shard: &mut Shard) {
         self.flush_log_as(shard, false);
     }
 
-    /// `flush_log`; with `group` the records are one MULTI/EXEC group in the stream.
-    fn flush_log_as(&self, shard: &mut Shard, group: bool) {
+    /// `flush_log`; with `group` the records are one MULTI/EXEC group in the stream. The
+    /// job's keyspace notifications go out at the same point.
+    fn flush_log_as(self: &Rc<Self>, shard: &mut Shard, group: bool) {
         if shard.log.is_enabled() {
             let records = shard.log.drain();
             if let Some(repl) = self.server.repl.get() {
                 repl.seq.push(self.id, records, group);
+            }
+        }
+        self.deliver_notices(shard);
+    }
+
+    /// Hands the shard's queued keyspace notifications to every core's subscribers: this
+    /// core's at once, the others' by message, sent before the job's reply so that a client
+    /// that reads its reply and then publishes finds the notifications delivered first.
+    fn deliver_notices(self: &Rc<Self>, shard: &mut Shard) {
+        let Some(batch) = shard.notices.take() else {
+            return;
+        };
+        for core in 0..self.shards {
+            if core == self.id {
+                crate::net::pubsub::publish_notices(&batch);
+            } else {
+                let batch = batch.clone();
+                self.post_as(core, Lock::Free, move |_| crate::net::pubsub::publish_notices(&batch));
             }
         }
     }
@@ -287,6 +323,12 @@ impl CoreCx {
 
     /// Runs `f` on shard `to` without waiting for it (fire and forget).
     pub fn post(self: &Rc<Self>, to: ShardId, f: impl FnOnce(&mut Shard) + Send + 'static) {
+        self.post_as(to, Lock::Pass, f);
+    }
+
+    /// `post` under `lock`. Another core's job is queued at once when its queue has room, so
+    /// posts to one core arrive in the order they were made.
+    fn post_as(self: &Rc<Self>, to: ShardId, lock: Lock, f: impl FnOnce(&mut Shard) + Send + 'static) {
         let job: Job = Box::new(move |s| {
             f(s);
             Box::new(()) as AnyBox
@@ -294,22 +336,15 @@ impl CoreCx {
         let me = self.clone();
         if to == self.id {
             runtime::spawn(async move {
-                me.run_local_job(job, Lock::Pass).await;
+                me.run_local_job(job, lock).await;
             });
-        } else {
-            // Ticket 0 is never issued: the acknowledgement is ignored.
+            return;
+        }
+        // Ticket 0 is never issued: the acknowledgement is ignored.
+        let msg = CoreMsg::Run { job, ticket: 0, lock };
+        if let Err(TrySendError::Full(msg)) = self.mesh.try_send(to, msg) {
             runtime::spawn(async move {
-                let _ = me
-                    .mesh
-                    .send(
-                        to,
-                        CoreMsg::Run {
-                            job,
-                            ticket: 0,
-                            lock: Lock::Pass,
-                        },
-                    )
-                    .await;
+                let _ = me.mesh.send(to, msg).await;
             });
         }
     }

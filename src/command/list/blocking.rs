@@ -36,7 +36,7 @@ use crate::util::num::parse_f64;
 /// 7.0 reads a long double, multiplies by 1000, rounds up to whole milliseconds and casts
 /// to a 64-bit integer: so -0.0001 is 0 (forever), 1e-400 is 1 ms, and a value too large
 /// for the cast (1e300, inf) comes out negative on x86, hence "timeout is negative".
-fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
+pub(crate) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, CmdError> {
     let not_float = || CmdError::other("ERR timeout is not a float or out of range");
     let secs = match parse_f64(arg) {
         Some(v) => v,
@@ -262,6 +262,17 @@ async fn run_blocking(cx: &mut ConnCx, kind: Kind, timeout: Option<Duration>) ->
             }
         }
     }
+}
+
+/// Pops as `how` says from the first of `keys` that has data, blocking up to `timeout` (None:
+/// forever) until one has: the sorted-set blocking pops' way in.
+pub(crate) async fn block_on_pop(
+    cx: &mut ConnCx,
+    keys: Vec<Arg>,
+    how: How,
+    timeout: Option<Duration>,
+) -> Result<(), CmdError> {
+    run_blocking(cx, Kind::Pop(keys, how), timeout).await
 }
 
 fn bpop(cx: &mut ConnCx, argv: Vec<Arg>, end: End) -> CmdFuture<'_> {

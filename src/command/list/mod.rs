@@ -11,6 +11,9 @@ mod blocking;
 mod multi;
 mod ops;
 
+pub(crate) use blocking::{block_on_pop, parse_timeout};
+pub(crate) use ops::How as PopHow;
+
 use super::args::{is, parse_int};
 use super::*;
 use crate::shard::ShardCx;
@@ -121,7 +124,16 @@ pub(crate) fn push_elems(
         }
     };
     cx.shard.blocking.signal(cx.db, key);
+    cx.notify(class::LIST, push_event(end), key);
     Ok(len)
+}
+
+/// The keyspace event of a push at `end`.
+pub(crate) fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
 }
 
 fn push(cx: &mut ShardCx, args: &mut Args, out: &mut Out, end: End, only_existing: bool) -> Result<(), CmdError> {
@@ -186,7 +198,7 @@ fn pop(cx: &mut ShardCx, args: &mut Args, out: &mut Out, end: End) -> Result<(),
             }
         }
     }
-    ops::drop_if_empty(cx, key);
+    ops::told_then_drop_if_empty(cx, ops::pop_event(end), key);
     cx.emit_argv(args.all());
     Ok(())
 }
@@ -267,6 +279,7 @@ fn lset(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
     let list = list_write(cx, key)?.ok_or(CmdError::NoSuchKey)?;
     let i = index_of(i, list.len()).ok_or_else(|| CmdError::other("ERR index out of range"))?;
     list.set(i, v, fill);
+    cx.notify(class::LIST, "lset", key);
     cx.emit_argv(args.all());
     out.ok();
     Ok(())
@@ -281,7 +294,7 @@ fn lrem(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
         None => 0,
     };
     if removed > 0 {
-        ops::drop_if_empty(cx, key);
+        ops::told_then_drop_if_empty(cx, "lrem", key);
         cx.emit_argv(args.all());
     }
     out.int(removed as i64);
@@ -297,8 +310,10 @@ fn ltrim(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
             Some((a, b)) => l.trim(a, b),
             None => l.trim(1, 0),
         }
-        if l.len() != before {
-            ops::drop_if_empty(cx, key);
+        let changed = l.len() != before;
+        // redis-server tells "ltrim" even when nothing was cut (and propagates only a change).
+        ops::told_then_drop_if_empty(cx, "ltrim", key);
+        if changed {
             cx.emit_argv(args.all());
         }
     }
@@ -327,6 +342,7 @@ fn linsert(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdEr
         return Ok(());
     }
     let n = l.len();
+    cx.notify(class::LIST, "linsert", key);
     cx.emit_argv(args.all());
     out.int(n as i64);
     Ok(())

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use super::ops::{How, KeyState, PopOp, drop_if_empty, list_of, probe};
+use super::ops::{How, KeyState, PopOp, list_of, pop_event, probe, told_then_drop_if_empty};
 use super::{parse_end, push_elems};
 use crate::command::args::{is, parse_int};
 use crate::command::{CmdError, CmdFuture, ConnCx};
@@ -17,6 +17,7 @@ use crate::resp::Arg;
 use crate::resp::Out;
 use crate::shard::blocking::{BlockedOp, Waiter};
 use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
+use crate::store::Kind;
 use crate::store::list::End;
 use crate::txn::keys_by_shard;
 
@@ -50,7 +51,7 @@ fn try_on_shard(
 ) -> Result<Attempt, CmdError> {
     let mut cx = ShardCx::new(shard, db, unix_ms());
     for &i in mine {
-        match probe(&mut cx, &all[i]) {
+        match probe(&mut cx, &all[i], op.kind()) {
             KeyState::Missing => {}
             KeyState::WrongType => return Err(CmdError::WrongType),
             KeyState::List if matches!(op.how, How::Wake) => return Ok(Attempt::Retry),
@@ -108,7 +109,7 @@ pub(super) async fn attempt(
     }
     let groups = Arc::new(groups);
     let mut txn = cx.txn(shards.clone(), 2);
-    let (k, g) = (keys.clone(), groups.clone());
+    let (k, g, kind) = (keys.clone(), groups.clone(), op.kind());
     let states = txn
         .hop(move |shard| {
             let mut cx = ShardCx::new(shard, db, unix_ms());
@@ -117,7 +118,9 @@ pub(super) async fn attempt(
                 .find(|(s, _)| *s == cx.shard.id)
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
-            mine.into_iter().map(|i| (i, probe(&mut cx, &k[i]))).collect::<Vec<_>>()
+            mine.into_iter()
+                .map(|i| (i, probe(&mut cx, &k[i], kind)))
+                .collect::<Vec<_>>()
         })
         .await;
     let mut all: Vec<(usize, KeyState)> = states.into_iter().flat_map(|(_, v)| v).collect();
@@ -180,9 +183,9 @@ pub(super) async fn move_across(
         .hop(move |shard| {
             let mut cx = ShardCx::new(shard, db, unix_ms());
             if cx.shard.id == s_src {
-                probe(&mut cx, &a)
+                probe(&mut cx, &a, Kind::List)
             } else {
-                probe(&mut cx, &b)
+                probe(&mut cx, &b, Kind::List)
             }
         })
         .await;
@@ -206,7 +209,9 @@ pub(super) async fn move_across(
         }
         let mut cx = ShardCx::new(shard, db, unix_ms());
         let v = list_of(&mut cx, &src).and_then(|l| l.pop(from));
-        drop_if_empty(&mut cx, &src);
+        if v.is_some() {
+            told_then_drop_if_empty(&mut cx, pop_event(from), &src);
+        }
         // Others may wait on what is left (woken movers retry one at a time).
         cx.shard.blocking.signal(db, &src);
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = v;

@@ -63,14 +63,21 @@ fn read_set<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a Set>, CmdE
 }
 
 /// Runs `f` on the set under `key`, creating an empty one first when `create` (and the key is
-/// missing). A set that `f` leaves empty is deleted. `Ok(None)`: missing and not created.
+/// missing); `event` names what the result did, for keyspace subscribers. A set that `f`
+/// leaves empty is deleted. `Ok(None)`: missing and not created.
 fn with_set<R>(
     cx: &mut ShardCx,
     key: &[u8],
     create: bool,
+    event: impl FnOnce(&R) -> Option<&'static str>,
     f: impl FnOnce(&mut Set, &EncodingLimits) -> R,
 ) -> Result<Option<R>, CmdError> {
-    super::collection::with_typed(cx, key, create, f)
+    super::collection::with_typed(cx, key, create, (class::SET, event), f)
+}
+
+/// The event of a command that changed `n` members.
+fn when_changed(name: &'static str) -> impl FnOnce(&usize) -> Option<&'static str> {
+    move |n| (*n > 0).then_some(name)
 }
 
 /// Writes one member as a bulk string.
@@ -107,7 +114,7 @@ fn sample_distinct(set: &Set, count: usize, rng: &mut PickRng) -> Vec<Vec<u8>> {
 fn sadd(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let key = args.next()?;
     let members = args.rest();
-    let added = with_set(cx, key, true, |s, limits| {
+    let added = with_set(cx, key, true, when_changed("sadd"), |s, limits| {
         members.iter().filter(|m| s.add(m, limits)).count()
     })?
     .unwrap_or(0);
@@ -121,7 +128,10 @@ fn sadd(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
 fn srem(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let key = args.next()?;
     let members = args.rest();
-    let removed = with_set(cx, key, false, |s, _| members.iter().filter(|m| s.remove(m)).count())?.unwrap_or(0);
+    let removed = with_set(cx, key, false, when_changed("srem"), |s, _| {
+        members.iter().filter(|m| s.remove(m)).count()
+    })?
+    .unwrap_or(0);
     if removed > 0 {
         cx.emit_argv(args.all());
     }
@@ -172,7 +182,14 @@ fn spop(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
     let seed = cx.shard.rand_below(usize::MAX);
     let mut rng = PickRng::new(seed);
     let Some(count_arg) = args.next_opt() else {
-        match with_set(cx, key, false, |s, _| s.pop_random(|n| rng.below(n)))?.flatten() {
+        let popped = with_set(
+            cx,
+            key,
+            false,
+            |m: &Option<Vec<u8>>| m.as_ref().map(|_| "spop"),
+            |s, _| s.pop_random(|n| rng.below(n)),
+        )?;
+        match popped.flatten() {
             Some(m) => {
                 cx.emit(&[b"SREM", key, &m]);
                 out.bulk(&m);
@@ -202,15 +219,23 @@ fn spop(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError
             s.iter().for_each(|m| reply_elem(out, m));
         }
         cx.emit(&[b"DEL", key]);
+        cx.notify(class::SET, "spop", key);
+        cx.notify(class::GENERIC, "del", key);
         return Ok(());
     }
-    let popped = with_set(cx, key, false, |s, _| {
-        let picked = sample_distinct(s, count, &mut rng);
-        picked.iter().for_each(|m| {
-            s.remove(m);
-        });
-        picked
-    })?
+    let popped = with_set(
+        cx,
+        key,
+        false,
+        |_| Some("spop"),
+        |s, _| {
+            let picked = sample_distinct(s, count, &mut rng);
+            picked.iter().for_each(|m| {
+                s.remove(m);
+            });
+            picked
+        },
+    )?
     .unwrap_or_default();
     // Several effects of one command travel as one MULTI/EXEC group, as in Redis 7.0.
     let wrap = popped.len() > 1;

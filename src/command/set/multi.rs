@@ -25,6 +25,17 @@ enum SetOp {
     Diff,
 }
 
+impl SetOp {
+    /// The keyspace event of the command that stores this algebra's result.
+    fn store_event(self) -> &'static str {
+        match self {
+            SetOp::Inter => "sinterstore",
+            SetOp::Union => "sunionstore",
+            SetOp::Diff => "sdiffstore",
+        }
+    }
+}
+
 /// The set under `key` on a shard: `Ok(None)` when missing, WRONGTYPE for another type.
 fn peek_set<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a Set>, CmdError> {
     match cx.lookup(key) {
@@ -118,7 +129,7 @@ fn algebra_local(cx: &mut ShardCx, op: SetOp, keys: &[Arg], target: &Target) -> 
         _ => combine(op, &sets, &limits),
     };
     match target {
-        Target::Store(dst, argv) => Ok(Outcome::Count(store(cx, dst, result, argv))),
+        Target::Store(dst, argv) => Ok(Outcome::Count(store(cx, op, dst, result, argv))),
         _ => Ok(Outcome::Members(result)),
     }
 }
@@ -127,14 +138,16 @@ fn inter_count(sets: &[Option<&Set>], limit: usize) -> usize {
     inter_iter(sets, if limit == 0 { usize::MAX } else { limit }).count()
 }
 
-/// Writes a *STORE result (an empty one deletes `dst`) and logs the command if anything
-/// changed. Returns the stored size.
-fn store(cx: &mut ShardCx, dst: &[u8], result: Set, argv: &[Arg]) -> usize {
+/// Writes a *STORE result of `op` (an empty one deletes `dst`) and logs the command if
+/// anything changed. Returns the stored size.
+fn store(cx: &mut ShardCx, op: SetOp, dst: &[u8], result: Set, argv: &[Arg]) -> usize {
     let n = result.len();
     if n > 0 {
         cx.put(dst, Value::Set(Box::new(result)), false);
+        cx.notify(class::SET, op.store_event(), dst);
         cx.emit_argv(argv);
     } else if cx.remove(dst).is_some() {
+        cx.notify(class::GENERIC, "del", dst);
         cx.emit_argv(argv);
     }
     n
@@ -199,7 +212,7 @@ async fn algebra(cx: &mut ConnCx, op: SetOp, keys: Vec<Arg>, target: Target) -> 
             return;
         }
         if let Some(result) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            store(&mut ShardCx::new(s, db, unix_ms()), &dst, result, &argv);
+            store(&mut ShardCx::new(s, db, unix_ms()), op, &dst, result, &argv);
         }
     })
     .await;
@@ -308,7 +321,8 @@ fn smove_local(cx: &mut ShardCx, src: &[u8], dst: &[u8], member: &[u8], argv: &[
     Ok(true)
 }
 
-/// Removes `member` from the set under `key`, deleting the set when it empties.
+/// Removes `member` from the set under `key`, deleting the set when it empties; tells
+/// subscribers "srem" (and "del").
 fn remove_member(cx: &mut ShardCx, key: &[u8], member: &[u8]) {
     let empty = match cx.lookup_typed(key, Kind::Set) {
         Ok(Some(e)) => match e.value_mut() {
@@ -320,20 +334,24 @@ fn remove_member(cx: &mut ShardCx, key: &[u8], member: &[u8]) {
         },
         _ => false,
     };
+    cx.notify(class::SET, "srem", key);
     if empty {
         cx.remove(key);
+        cx.notify(class::GENERIC, "del", key);
     }
 }
 
-/// Adds `member` to the set under `key`, creating it.
+/// Adds `member` to the set under `key`, creating it; tells subscribers "sadd" when the
+/// member is new there.
 fn add_member(cx: &mut ShardCx, key: &[u8], member: &[u8], limits: &EncodingLimits) {
     if !matches!(cx.lookup_typed(key, Kind::Set), Ok(Some(_))) {
         cx.put(key, Value::Set(Box::default()), false);
     }
     if let Ok(Some(e)) = cx.lookup_typed(key, Kind::Set)
         && let ValueMut::Set(s) = e.value_mut()
+        && s.add(member, limits)
     {
-        s.add(member, limits);
+        cx.notify(class::SET, "sadd", key);
     }
 }
 

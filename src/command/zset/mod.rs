@@ -33,6 +33,7 @@ const G: &str = "sorted_set";
 
 const W_FAST: Flags = WRITE.union(DENYOOM).union(FAST);
 const R_FAST: Flags = READONLY.union(FAST);
+const W_BLOCKING: Flags = WRITE.union(NOSCRIPT).union(BLOCKING);
 
 pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new("zadd", -4, W_FAST, KeySpan::single(1), Run::Shard(write::zadd)).member_at(3)
@@ -184,6 +185,24 @@ pub const SPECS: &[CommandSpec] = &[
         "5.0.0",
         "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
         "key [count]",
+    ),
+    CommandSpec::new("bzpopmin", -3, W_BLOCKING.union(FAST), KeySpan::range(1, -2, 1), Run::Conn(pop::bzpopmin)).doc(
+        G,
+        "5.0.0",
+        "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+        "key [key ...] timeout",
+    ),
+    CommandSpec::new("bzpopmax", -3, W_BLOCKING.union(FAST), KeySpan::range(1, -2, 1), Run::Conn(pop::bzpopmax)).doc(
+        G,
+        "5.0.0",
+        "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+        "key [key ...] timeout",
+    ),
+    CommandSpec::new("bzmpop", -5, WRITE.union(BLOCKING), KeySpan::NONE, Run::Conn(pop::bzmpop)).doc(
+        G,
+        "7.0.0",
+        "Remove and return members with scores in a sorted set or block until one is available",
+        "timeout numkeys key [key ...] MIN|MAX [COUNT count]",
     ),
     CommandSpec::new("zmpop", -4, WRITE, KeySpan::NONE, Run::Conn(store::zmpop)).doc(
         G,

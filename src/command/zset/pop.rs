@@ -12,6 +12,7 @@
 
 use super::*;
 use crate::command::args::parse_int;
+use crate::command::list;
 use crate::resp::Arg;
 
 /// Popped elements, in pop order.
@@ -28,6 +29,14 @@ impl PopSide {
         match self {
             PopSide::Min => b"ZPOPMIN",
             PopSide::Max => b"ZPOPMAX",
+        }
+    }
+
+    /// The keyspace event of a pop from this side.
+    fn event(self) -> &'static str {
+        match self {
+            PopSide::Min => "zpopmin",
+            PopSide::Max => "zpopmax",
         }
     }
 }
@@ -79,8 +88,10 @@ pub fn pop_elements(
     }
     let empty = z.is_empty();
     if !items.is_empty() {
+        cx.notify(class::ZSET, side.event(), key);
         if empty {
             cx.remove(key);
+            cx.notify(class::GENERIC, "del", key);
         }
         match log {
             PopLog::Verbatim(argv) => cx.emit_argv(argv),
@@ -180,6 +191,37 @@ pub fn zpopmin(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), C
 
 pub fn zpopmax(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     zpop(cx, args, out, PopSide::Max)
+}
+
+/// BZPOPMIN / BZPOPMAX key [key ...] timeout: waits on the list machinery's blocking pop
+/// (`list::block_on_pop`) with a sorted-set pop.
+fn bzpop(cx: &mut ConnCx, argv: Vec<Arg>, side: PopSide) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let timeout = list::parse_timeout(&argv[argv.len() - 1])?;
+        let keys = argv[1..argv.len() - 1].to_vec();
+        list::block_on_pop(cx, keys, list::PopHow::ZPop { side, count: None }, timeout).await
+    })
+}
+
+pub fn bzpopmin(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
+    bzpop(cx, argv, PopSide::Min)
+}
+
+pub fn bzpopmax(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
+    bzpop(cx, argv, PopSide::Max)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
+pub fn bzmpop(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
+    Box::pin(async move {
+        let timeout = list::parse_timeout(&argv[1])?;
+        let a = parse_mpop(&argv, 2)?;
+        let how = list::PopHow::ZPop {
+            side: a.side,
+            count: Some(a.count),
+        };
+        list::block_on_pop(cx, a.keys, how, timeout).await
+    })
 }
 
 /// ZMPOP's arguments after parsing: the keys, the side and the count.

@@ -272,17 +272,27 @@ async fn store_result(txn: &mut Txn, dst: Arg, db: usize, shards: usize, items: 
         let mut cx = ShardCx::new(s, db, unix_ms());
         if items.is_empty() {
             if cx.remove(&dst).is_some() {
+                cx.notify(class::GENERIC, "del", &dst);
                 cx.emit_argv(&record);
             }
             return;
         }
         let z = crate::store::zset::ZSet::from_sorted(items, &limits);
         cx.put(&dst, Value::ZSet(Box::new(z)), false);
+        cx.notify(class::ZSET, store_event(&record[0]), &dst);
         cx.emit_argv(&record);
         cx.shard.blocking.signal(db, &dst);
     })
     .await;
     n
+}
+
+/// The keyspace event of a STORE command: its own name.
+fn store_event(command: &[u8]) -> &'static str {
+    ["zunionstore", "zinterstore", "zdiffstore", "zrangestore"]
+        .into_iter()
+        .find(|name| command.eq_ignore_ascii_case(name.as_bytes()))
+        .unwrap_or("zunionstore")
 }
 
 /// The shards of `keys`, for a transaction.

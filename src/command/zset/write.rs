@@ -119,6 +119,7 @@ fn add_generic(cx: &mut ShardCx, args: &mut Args, out: &mut Out, incr: bool) -> 
         }
     }
     if added + updated > 0 {
+        cx.notify(class::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
         cx.emit_argv(argv);
         if !exists {
             cx.shard.blocking.signal(cx.db, key);
@@ -152,16 +153,26 @@ pub fn zrem(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdE
     };
     let removed = argv[2..].iter().filter(|m| z.remove(m).is_some()).count();
     let empty = z.is_empty();
-    finish_removal(cx, argv, key, removed, empty);
+    finish_removal(cx, argv, key, "zrem", removed, empty);
     out.int(removed as i64);
     Ok(())
 }
 
-/// After a removal: drop the key if it became empty, log the command if it did anything.
-fn finish_removal(cx: &mut ShardCx, argv: &[crate::resp::Arg], key: &[u8], removed: usize, empty: bool) {
+/// After a removal that did anything: tell `event`, drop the key if it became empty (telling
+/// "del"), log the command.
+fn finish_removal(
+    cx: &mut ShardCx,
+    argv: &[crate::resp::Arg],
+    key: &[u8],
+    event: &'static str,
+    removed: usize,
+    empty: bool,
+) {
     if removed > 0 {
+        cx.notify(class::ZSET, event, key);
         if empty {
             cx.remove(key);
+            cx.notify(class::GENERIC, "del", key);
         }
         cx.emit_argv(argv);
     }
@@ -181,6 +192,11 @@ fn remove_range(cx: &mut ShardCx, args: &mut Args, out: &mut Out, by: RemoveBy) 
         out.int(0);
         return Ok(());
     };
+    let event = match by {
+        RemoveBy::Rank(..) => "zremrangebyrank",
+        RemoveBy::Score(_) => "zremrangebyscore",
+        RemoveBy::Lex(_) => "zremrangebylex",
+    };
     let (start, end) = match by {
         RemoveBy::Rank(a, b) => match rank_interval(a, b, z.len()) {
             Some((s, e)) => (s, e + 1),
@@ -191,7 +207,7 @@ fn remove_range(cx: &mut ShardCx, args: &mut Args, out: &mut Out, by: RemoveBy) 
     };
     let removed = z.remove_ranks(start, end).len();
     let empty = z.is_empty();
-    finish_removal(cx, argv, key, removed, empty);
+    finish_removal(cx, argv, key, event, removed, empty);
     out.int(removed as i64);
     Ok(())
 }
