@@ -272,6 +272,16 @@ const SCRIPT: &[&str] = &[
     "BZPOPMAX z2 0",
     "BZMPOP 0 1 z3 MAX",
     "ZSCORE nosuch a",
+    // Bitmaps.
+    "SETBIT bm 7 1",
+    "SETBIT bm 7 1",
+    "SETBIT bm 100 0",
+    "BITFIELD bm SET u8 0 255 INCRBY u8 0 0",
+    "BITFIELD bm GET u8 0",
+    "BITFIELD bm2 OVERFLOW FAIL SET u8 0 1000",
+    "BITOP NOT bm3 bm",
+    "BITOP AND bm3 nosuch other",
+    "GETBIT nosuch 3",
     // Whole databases: no key events.
     "SET f1 v",
     "FLUSHDB",
@@ -296,6 +306,25 @@ fn run_script(shards: usize, flags: &str) {
         );
     }
     step(&mut r, &mut s, shards, &c("EXEC"));
+    // RESTORE of a payload redis-server dumped: "new", then "restore".
+    step(&mut r, &mut s, shards, &c("SET dumped v"));
+    let payload = Reply::parse(&r.writer.raw(&c("DUMP dumped")))
+        .bulk()
+        .expect("a payload");
+    let restore = |ttl: &str, extra: &[&str]| {
+        let mut args = vec![
+            b"RESTORE".to_vec(),
+            b"restored".to_vec(),
+            ttl.as_bytes().to_vec(),
+            payload.clone(),
+        ];
+        args.extend(extra.iter().map(|a| a.as_bytes().to_vec()));
+        args
+    };
+    step(&mut r, &mut s, shards, &restore("0", &[]));
+    step(&mut r, &mut s, shards, &restore("100000", &["REPLACE"]));
+    // A deadline already past: the replaced key is deleted ("del") and nothing stored.
+    step(&mut r, &mut s, shards, &restore("1", &["REPLACE", "ABSTTL"]));
     // Expiry: a key found expired by a read (or by the active cycle meanwhile) is "expired".
     step(&mut r, &mut s, shards, &c("SET e1 v PX 100"));
     std::thread::sleep(Duration::from_millis(300));

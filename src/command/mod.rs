@@ -14,11 +14,13 @@
 
 pub mod admission;
 pub mod args;
+pub mod bitmap;
 pub mod cmdstats;
 pub mod collection;
 pub mod conn;
 pub mod dispatch;
 pub mod docs;
+pub mod dump;
 pub mod error;
 pub mod expiry;
 pub mod hash;
@@ -255,8 +257,10 @@ impl CommandSpec {
 fn families() -> impl Iterator<Item = &'static CommandSpec> {
     [
         string::SPECS,
+        bitmap::SPECS,
         list::SPECS,
         keys::SPECS,
+        dump::SPECS,
         keyspace::SPECS,
         server::SPECS,
         docs::SPECS,
@@ -343,13 +347,13 @@ pub fn all_commands() -> &'static [&'static CommandSpec] {
 }
 
 /// The keys a propagated write changes (for WATCH): all its keys, except that `*STORE`
-/// commands change only their destination.
+/// commands and BITOP change only their destination.
 pub fn written_keys(args: &[&[u8]], f: &mut dyn FnMut(&[u8])) {
     let Some(spec) = args.first().and_then(|n| lookup(n)) else {
         return;
     };
     for (i, p) in spec.keys.positions(args.len()).enumerate() {
-        if i > 0 && spec.name.ends_with("store") {
+        if i > 0 && (spec.name.ends_with("store") || spec.name == "bitop") {
             break;
         }
         f(args[p]);

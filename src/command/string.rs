@@ -78,7 +78,7 @@ pub const SPECS: &[CommandSpec] = &[
 ];
 
 /// The string under `key`: `None` when missing, WRONGTYPE when it holds another type.
-fn read_string<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<Cow<'a, [u8]>>, CmdError> {
+pub(super) fn read_string<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<Cow<'a, [u8]>>, CmdError> {
     match cx.lookup_read(key) {
         None => Ok(None),
         Some(e) if e.kind() != Kind::String => Err(CmdError::WrongType),

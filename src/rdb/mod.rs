@@ -16,6 +16,7 @@
 
 mod blob;
 mod error;
+pub mod payload;
 pub mod read;
 mod value;
 pub mod write;

@@ -69,17 +69,7 @@ const PREALLOC_LIMIT: usize = 1 << 16;
 impl<R: Read> RdbReader<R> {
     /// Reads and checks the `REDIS00NN` magic (versions 1 to 10).
     pub fn new(src: R) -> Result<Self, RdbError> {
-        let mut r = RdbReader {
-            src,
-            pos: 0,
-            digest: CRC64.digest(),
-            version: 0,
-            db: 0,
-            aux: Vec::new(),
-            warnings: Vec::new(),
-            finished: false,
-            failed: false,
-        };
+        let mut r = Self::headless(src, 0);
         let mut magic = [0u8; 9];
         r.read_exact(&mut magic)?;
         let version = std::str::from_utf8(&magic[5..])
@@ -97,6 +87,21 @@ impl<R: Read> RdbReader<R> {
             _ => return Err(RdbError::corrupt(0, "wrong signature, not an RDB file")),
         }
         Ok(r)
+    }
+
+    /// A reader of `version`'s encodings positioned after the magic.
+    fn headless(src: R, version: u32) -> Self {
+        RdbReader {
+            src,
+            pos: 0,
+            digest: CRC64.digest(),
+            version,
+            db: 0,
+            aux: Vec::new(),
+            warnings: Vec::new(),
+            finished: false,
+            failed: false,
+        }
     }
 
     /// The format version from the magic.
@@ -275,6 +280,15 @@ impl<R: Read> RdbReader<R> {
             ));
         }
         Ok(())
+    }
+
+    /// Decodes one value as a DUMP payload holds it: its type, then the value, with no key
+    /// (this version's encodings). `None` for an empty collection; what follows the value is
+    /// left unread.
+    pub fn lone_value(src: R) -> Result<Option<RdbValue>, RdbError> {
+        let mut r = Self::headless(src, RDB_VERSION);
+        let t = r.read_u8()?;
+        r.read_value(t, 0)
     }
 
     /// Decodes a value of type `t` (type byte at `at`); `None` for an empty collection.

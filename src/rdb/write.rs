@@ -203,20 +203,34 @@ pub fn encode_entry(key: &[u8], value: ValueRef<'_>, expire_ms: Option<i64>, com
         out.push(opcode::EXPIRETIME_MS);
         out.extend_from_slice(&at.to_le_bytes());
     }
+    encode_typed(Some(key), value, compress, out);
+}
+
+/// Appends a value's type and encoding with no key (the body of a DUMP payload).
+pub fn encode_value(value: ValueRef<'_>, compress: bool, out: &mut Vec<u8>) {
+    encode_typed(None, value, compress, out);
+}
+
+/// The value type, then the key when there is one, then the value.
+fn head(out: &mut Vec<u8>, kind: u8, key: Option<&[u8]>, compress: bool) {
+    out.push(kind);
+    if let Some(key) = key {
+        put_string(out, key, compress);
+    }
+}
+
+fn encode_typed(key: Option<&[u8]>, value: ValueRef<'_>, compress: bool, out: &mut Vec<u8>) {
     match value {
         ValueRef::String(s) => {
-            out.push(kind::STRING);
-            put_string(out, key, compress);
+            head(out, kind::STRING, key, compress);
             put_string(out, s, compress);
         }
         ValueRef::Int(v) => {
-            out.push(kind::STRING);
-            put_string(out, key, compress);
+            head(out, kind::STRING, key, compress);
             put_int_string(out, v);
         }
         ValueRef::List(items) => {
-            out.push(kind::LIST_QUICKLIST_2);
-            put_string(out, key, compress);
+            head(out, kind::LIST_QUICKLIST_2, key, compress);
             put_quicklist(out, items, compress);
         }
         ValueRef::Set(items) => put_set(out, key, items, compress),
@@ -245,7 +259,7 @@ fn put_quicklist(out: &mut Vec<u8>, items: &dyn super::Elements, compress: bool)
     }
 }
 
-fn put_set(out: &mut Vec<u8>, key: &[u8], items: &dyn super::Elements, compress: bool) {
+fn put_set(out: &mut Vec<u8>, key: Option<&[u8]>, items: &dyn super::Elements, compress: bool) {
     if items.len() <= INTSET_MAX_ENTRIES {
         let mut ints = Vec::with_capacity(items.len());
         let mut all_ints = true;
@@ -256,14 +270,12 @@ fn put_set(out: &mut Vec<u8>, key: &[u8], items: &dyn super::Elements, compress:
         if all_ints {
             ints.sort_unstable();
             ints.dedup();
-            out.push(kind::SET_INTSET);
-            put_string(out, key, compress);
+            head(out, kind::SET_INTSET, key, compress);
             put_string(out, &intset_encode(&ints), compress);
             return;
         }
     }
-    out.push(kind::SET);
-    put_string(out, key, compress);
+    head(out, kind::SET, key, compress);
     put_counted(out, items.len(), |out| {
         let mut n = 0;
         items.for_each(&mut |m| {
@@ -274,7 +286,7 @@ fn put_set(out: &mut Vec<u8>, key: &[u8], items: &dyn super::Elements, compress:
     });
 }
 
-fn put_hash(out: &mut Vec<u8>, key: &[u8], pairs: &dyn super::Pairs, compress: bool) {
+fn put_hash(out: &mut Vec<u8>, key: Option<&[u8]>, pairs: &dyn super::Pairs, compress: bool) {
     let mut small = pairs.len() <= LISTPACK_MAX_ENTRIES;
     if small {
         pairs.for_each(&mut |f, v| small &= f.len() <= LISTPACK_MAX_VALUE && v.len() <= LISTPACK_MAX_VALUE);
@@ -285,13 +297,11 @@ fn put_hash(out: &mut Vec<u8>, key: &[u8], pairs: &dyn super::Pairs, compress: b
             lp.push(f);
             lp.push(v);
         });
-        out.push(kind::HASH_LISTPACK);
-        put_string(out, key, compress);
+        head(out, kind::HASH_LISTPACK, key, compress);
         put_string(out, &lp.finish(), compress);
         return;
     }
-    out.push(kind::HASH);
-    put_string(out, key, compress);
+    head(out, kind::HASH, key, compress);
     put_counted(out, pairs.len(), |out| {
         let mut n = 0;
         pairs.for_each(&mut |f, v| {
@@ -303,7 +313,7 @@ fn put_hash(out: &mut Vec<u8>, key: &[u8], pairs: &dyn super::Pairs, compress: b
     });
 }
 
-fn put_zset(out: &mut Vec<u8>, key: &[u8], pairs: &dyn super::Scored, compress: bool) {
+fn put_zset(out: &mut Vec<u8>, key: Option<&[u8]>, pairs: &dyn super::Scored, compress: bool) {
     let mut small = pairs.len() <= LISTPACK_MAX_ENTRIES;
     if small {
         pairs.for_each(&mut |m, _| small &= m.len() <= LISTPACK_MAX_VALUE);
@@ -318,13 +328,11 @@ fn put_zset(out: &mut Vec<u8>, key: &[u8], pairs: &dyn super::Scored, compress: 
             lp.push(m);
             push_score(&mut lp, *s);
         }
-        out.push(kind::ZSET_LISTPACK);
-        put_string(out, key, compress);
+        head(out, kind::ZSET_LISTPACK, key, compress);
         put_string(out, &lp.finish(), compress);
         return;
     }
-    out.push(kind::ZSET_2);
-    put_string(out, key, compress);
+    head(out, kind::ZSET_2, key, compress);
     put_counted(out, pairs.len(), |out| {
         let mut n = 0;
         pairs.for_each(&mut |m, s| {

@@ -174,6 +174,19 @@ fn note_lfu_access(e: &mut Entry, now_ms: u64, draw: f64) {
     e.set_touched((minutes(now_ms) << 8) | counter);
 }
 
+/// RESTORE's IDLETIME / FREQ: sets `e`'s access mark as redis-server does, each only under
+/// the policy it belongs to (FREQ under an LFU policy, IDLETIME under any other).
+pub fn restore_mark(e: &mut Entry, now_ms: u64, idle_s: Option<u64>, freq: Option<u32>) {
+    if LFU_MODE.load(Ordering::Relaxed) {
+        if let Some(f) = freq {
+            e.set_touched((minutes(now_ms) << 8) | f.min(255));
+        }
+    } else if let Some(idle) = idle_s {
+        let now_s = (now_ms / 1000) as u32;
+        e.set_touched(now_s.saturating_sub(idle.min(u64::from(u32::MAX)) as u32));
+    }
+}
+
 /// `OBJECT FREQ`: the entry's LFU counter as of now.
 pub fn frequency(e: &Entry, now_ms: u64) -> u32 {
     decayed(e.touched(), now_ms)

@@ -74,6 +74,9 @@ impl Notice {
     }
 }
 
+/// A job's notices, shared by the cores that publish them.
+pub type Notices = Arc<Vec<Notice>>;
+
 /// A shard's notices since its last job ended, in the order the writes made them.
 #[derive(Default)]
 pub struct Outbox {
@@ -94,7 +97,7 @@ impl Outbox {
     }
 
     /// Takes what is queued, shared for delivery to every core; `None` when nothing is.
-    pub fn take(&mut self) -> Option<Arc<Vec<Notice>>> {
+    pub fn take(&mut self) -> Option<Notices> {
         (!self.notices.is_empty()).then(|| Arc::new(std::mem::take(&mut self.notices)))
     }
 }

@@ -434,6 +434,24 @@ impl Entry {
         }
     }
 
+    /// The bytes of a string value for change in place (an integer becomes its digits
+    /// first), zero-extended to at least `min_len` bytes; also says whether it grew. For the
+    /// bit commands, which change a few bits of what may be a long string. Not for collections.
+    pub fn string_mut(&mut self, min_len: usize) -> (&mut [u8], bool) {
+        let len = self.value().string_bytes().expect("a string").len();
+        let grow = min_len.saturating_sub(len);
+        if grow > 0 || self.form() == INT {
+            self.append(&vec![0; grow]);
+        }
+        let at = self.spots().payload;
+        // SAFETY: the Str payload at `at` is its length varint then that many bytes, inside
+        // the block; `&mut self` makes the borrow exclusive for the slice's life.
+        unsafe {
+            let (len, n) = get_varint(self.ptr().add(at));
+            (std::slice::from_raw_parts_mut(self.ptr().add(at + n), len), grow > 0)
+        }
+    }
+
     fn set_payload(&mut self, payload: &Payload) {
         self.drop_collection();
         let at = self.spots().payload;

@@ -21,6 +21,7 @@ use hashbrown::HashMap;
 
 use crate::runtime::{self, Gate, GatePass, Mesh, MeshReceiver, TrySendError};
 use crate::server::ServerState;
+use crate::shard::notify::Notices;
 use crate::shard::{Shard, ShardId, WriteRecords};
 
 /// A transaction's id, unique across cores (core id in the high bits).
@@ -50,9 +51,21 @@ pub enum Lock {
 
 /// Messages between cores.
 pub enum CoreMsg {
-    Run { job: Job, ticket: u64, lock: Lock },
-    Release { txn: TxnId },
-    Done { ticket: u64, result: AnyBox },
+    Run {
+        job: Job,
+        ticket: u64,
+        lock: Lock,
+    },
+    Release {
+        txn: TxnId,
+    },
+    /// A job's result, with the keyspace notifications it made: the asking core publishes
+    /// them before it uses the result (`publish_notices`).
+    Done {
+        ticket: u64,
+        result: AnyBox,
+        notices: Option<Notices>,
+    },
 }
 
 #[derive(Default)]
@@ -112,38 +125,48 @@ impl CoreCx {
             match msg {
                 CoreMsg::Run { job, ticket, lock } => self.run_remote(peer, job, ticket, lock),
                 CoreMsg::Release { txn } => self.drop_hold(txn),
-                CoreMsg::Done { ticket, result } => self.complete(ticket, result),
+                CoreMsg::Done {
+                    ticket,
+                    result,
+                    notices,
+                } => {
+                    self.publish_notices(notices);
+                    self.complete(ticket, result);
+                }
             }
         }
     }
 
+    /// Runs another core's job. Its keyspace notifications go back with its result, so the
+    /// asking core publishes them before it answers its client, and that client's next
+    /// command (a PUBLISH, say) finds them delivered.
     fn run_remote(self: &Rc<Self>, peer: usize, job: Job, ticket: u64, lock: Lock) {
         // A job that ignores the gate runs at once, so jobs of one peer run in the order they
-        // were sent (keyspace notifications before a later PUBLISH of the same client).
+        // were sent.
         if lock == Lock::Free {
-            let result = self.run_holding(job);
-            self.reply(peer, ticket, result);
+            let (result, notices) = self.run_holding(job);
+            self.reply_with(peer, ticket, result, notices);
             return;
         }
         // Fast path: nothing holds the gate, run now inside the receive loop.
         if matches!(lock, Lock::Pass | Lock::Group)
             && let Some(pass) = self.gate.try_enter()
         {
-            let result = {
+            let (result, notices) = {
                 let mut shard = self.shard.borrow_mut();
                 let r = job(&mut shard);
                 self.flush_log_as(&mut shard, lock == Lock::Group);
-                r
+                (r, shard.notices.take())
             };
             drop(pass);
-            self.reply(peer, ticket, result);
+            self.reply_with(peer, ticket, result, notices);
             self.serve_blocked();
             return;
         }
         let me = self.clone();
         runtime::spawn(async move {
-            let result = me.run_local_job(job, lock).await;
-            me.reply(peer, ticket, result);
+            let (result, notices) = me.run_job(lock, job).await;
+            me.reply_with(peer, ticket, result, notices);
         });
     }
 
@@ -154,6 +177,13 @@ impl CoreCx {
     /// Runs `f` on this core's shard under `lock`, as a job sent here would run (waiting at
     /// the gate, taking or keeping a transaction's hold), without boxing it or its result.
     pub async fn run_here<T>(self: &Rc<Self>, lock: Lock, f: impl FnOnce(&mut Shard) -> T) -> T {
+        let (r, notices) = self.run_job(lock, f).await;
+        self.publish_notices(notices);
+        r
+    }
+
+    /// `run_here`, handing back the job's keyspace notifications instead of publishing them.
+    async fn run_job<T>(self: &Rc<Self>, lock: Lock, f: impl FnOnce(&mut Shard) -> T) -> (T, Option<Notices>) {
         match lock {
             Lock::Pass | Lock::Group => {
                 let pass = self.gate.enter().await;
@@ -161,7 +191,7 @@ impl CoreCx {
                     let mut shard = self.shard.borrow_mut();
                     let r = f(&mut shard);
                     self.flush_log_as(&mut shard, lock == Lock::Group);
-                    r
+                    (r, shard.notices.take())
                 };
                 drop(pass);
                 self.serve_blocked();
@@ -182,15 +212,22 @@ impl CoreCx {
     /// Runs `f` inside a transaction's hold (or on key-less state): its writes wait for the
     /// transaction's group, but its keyspace notifications go out now, as redis-server sends
     /// them while EXEC runs.
-    fn run_holding<T>(self: &Rc<Self>, f: impl FnOnce(&mut Shard) -> T) -> T {
+    fn run_holding<T>(self: &Rc<Self>, f: impl FnOnce(&mut Shard) -> T) -> (T, Option<Notices>) {
         let mut shard = self.shard.borrow_mut();
         let r = f(&mut shard);
-        self.deliver_notices(&mut shard);
-        r
+        (r, shard.notices.take())
     }
 
     fn reply(self: &Rc<Self>, peer: usize, ticket: u64, result: AnyBox) {
-        let msg = CoreMsg::Done { ticket, result };
+        self.reply_with(peer, ticket, result, None);
+    }
+
+    fn reply_with(self: &Rc<Self>, peer: usize, ticket: u64, result: AnyBox, notices: Option<Notices>) {
+        let msg = CoreMsg::Done {
+            ticket,
+            result,
+            notices,
+        };
         if let Err(TrySendError::Full(msg)) = self.mesh.try_send(peer, msg) {
             let me = self.clone();
             runtime::spawn(async move {
@@ -226,13 +263,14 @@ impl CoreCx {
         let Some(pass) = self.gate.try_enter() else {
             return;
         };
-        let served = {
+        let (served, notices) = {
             let mut shard = self.shard.borrow_mut();
             crate::shard::blocking::serve_ready(&mut shard, crate::shard::unix_ms());
             self.flush_log(&mut shard);
-            std::mem::take(&mut shard.blocking.outbox)
+            (std::mem::take(&mut shard.blocking.outbox), shard.notices.take())
         };
         drop(pass);
+        self.publish_notices(notices);
         for s in served {
             let result: AnyBox = Box::new(s.reply);
             if s.core == self.id {
@@ -249,8 +287,7 @@ impl CoreCx {
         self.flush_log_as(shard, false);
     }
 
-    /// `flush_log`; with `group` the records are one MULTI/EXEC group in the stream. The
-    /// job's keyspace notifications go out at the same point.
+    /// `flush_log`; with `group` the records are one MULTI/EXEC group in the stream.
     fn flush_log_as(self: &Rc<Self>, shard: &mut Shard, group: bool) {
         if shard.log.is_enabled() {
             let records = shard.log.drain();
@@ -258,14 +295,13 @@ impl CoreCx {
                 repl.seq.push(self.id, records, group);
             }
         }
-        self.deliver_notices(shard);
     }
 
-    /// Hands the shard's queued keyspace notifications to every core's subscribers: this
-    /// core's at once, the others' by message, sent before the job's reply so that a client
-    /// that reads its reply and then publishes finds the notifications delivered first.
-    fn deliver_notices(self: &Rc<Self>, shard: &mut Shard) {
-        let Some(batch) = shard.notices.take() else {
+    /// Hands keyspace notifications to every core's subscribers: this core's at once, the
+    /// others' by message. A client's core calls it before it answers the client, and later
+    /// messages from this core to a core arrive after these.
+    fn publish_notices(self: &Rc<Self>, notices: Option<Notices>) {
+        let Some(batch) = notices else {
             return;
         };
         for core in 0..self.shards {
@@ -427,14 +463,15 @@ impl CoreCx {
             Some(p) => p,
             None => self.gate.enter().await,
         };
-        let r = {
+        let (r, notices) = {
             let mut shard = self.shard.borrow_mut();
             let r = f(&mut shard);
             // Before the reply leaves this core: the write is in the stream first (R3).
             self.flush_log(&mut shard);
-            r
+            (r, shard.notices.take())
         };
         drop(pass);
+        self.publish_notices(notices);
         self.serve_blocked();
         r
     }

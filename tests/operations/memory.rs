@@ -151,7 +151,12 @@ fn memory_stats_and_usage_add_up() {
     assert_eq!(int("keys.count"), 1);
     assert!(int("total.allocated") <= int("peak.allocated"));
     assert!(int("startup.allocated") > 0 && int("startup.allocated") < int("total.allocated"));
-    assert_eq!(int("dataset.bytes") + int("overhead.total"), int("total.allocated"));
+    // The dataset is what the overhead leaves of the total; none when start-up memory freed
+    // since (a shrunk buffer) puts the overhead above the total, which happens under load.
+    assert_eq!(
+        int("dataset.bytes"),
+        (int("total.allocated") - int("overhead.total")).max(0)
+    );
     assert!(conn.q("MEMORY DOCTOR").text().contains("too little"));
     assert!(!conn.q("MEMORY MALLOC-STATS").text().is_empty());
 
@@ -198,8 +203,8 @@ fn info_memory_has_redis_fields_in_order() {
     let info = conn.info("memory");
     let int = |name: &str| -> i64 { info[name].parse().unwrap_or_else(|_| panic!("{name}: {}", info[name])) };
     assert_eq!(
-        int("used_memory_overhead") + int("used_memory_dataset"),
-        int("used_memory")
+        int("used_memory_dataset"),
+        (int("used_memory") - int("used_memory_overhead")).max(0)
     );
     assert!(int("used_memory_startup") > 0 && int("used_memory_startup") <= int("used_memory_overhead"));
     assert_eq!(info["mem_allocator"], "mimalloc");
