@@ -272,6 +272,11 @@ const SCRIPT: &[&str] = &[
     "BZPOPMAX z2 0",
     "BZMPOP 0 1 z3 MAX",
     "ZSCORE nosuch a",
+    // HyperLogLog.
+    "PFADD hl a b",
+    "PFADD hl a",
+    "PFCOUNT hl",
+    "PFMERGE hl2 hl nosuch",
     // Bitmaps.
     "SETBIT bm 7 1",
     "SETBIT bm 7 1",

@@ -96,7 +96,6 @@ const DEBIAN_IGNORED: &[&str] = &[
     "aof-load-truncated",
     "aof-use-rdb-preamble",
     "aof-timestamp-enabled",
-    "hll-sparse-max-bytes",
     "stream-node-max-bytes",
     "stream-node-max-entries",
     "activerehashing",

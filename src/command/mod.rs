@@ -24,6 +24,7 @@ pub mod dump;
 pub mod error;
 pub mod expiry;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod keyspace;
 pub mod latency;
@@ -266,6 +267,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         docs::SPECS,
         conn::SPECS,
         hash::SPECS,
+        hll::SPECS,
         set::SPECS,
         zset::SPECS,
         txn::SPECS,

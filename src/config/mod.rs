@@ -177,6 +177,8 @@ pub struct Config {
     pub requirepass: Option<String>,
     pub maxclients: u32,
     pub maxmemory: u64,
+    /// Largest sparse HyperLogLog, header included, before it turns dense.
+    pub hll_sparse_max_bytes: u64,
     pub maxmemory_policy: MaxmemoryPolicy,
     /// Keys looked at per eviction.
     pub maxmemory_samples: u32,

@@ -88,7 +88,6 @@ pub static PASSTHROUGH: &[Directive] = &[
     raw!("enable-debug-command", "no", IMM),
     raw!("enable-module-command", "no", IMM),
     raw!("enable-protected-configs", "no", IMM),
-    raw!("hll-sparse-max-bytes", "3000", MUT | BYTES),
     raw!("ignore-warnings", ""),
     raw!("io-threads-do-reads", "no", IMM),
     raw!("jemalloc-bg-thread", "yes"),

@@ -347,6 +347,7 @@ pub static TYPED: &[Directive] = &[
         replica_lazy_flush
     ),
     boolean!("lazyfree-lazy-expire", None, "no", MUT, lazyfree_lazy_expire),
+    mem!("hll-sparse-max-bytes", None, "3000", MUT, hll_sparse_max_bytes, 0, I64),
     mem!(
         "proto-max-bulk-len",
         None,
@@ -494,6 +495,7 @@ pub fn defaults() -> Config {
         requirepass: None,
         maxclients: 0,
         maxmemory: 0,
+        hll_sparse_max_bytes: 3000,
         maxmemory_policy: MaxmemoryPolicy::Noeviction,
         maxmemory_samples: 0,
         lfu_log_factor: 0,

@@ -85,6 +85,7 @@ impl ServerState {
             c.replica_ignore_maxmemory,
         );
         crate::shard::notify::configure(c.notify_keyspace_events);
+        crate::command::hll::configure(c.hll_sparse_max_bytes);
     }
 
     /// The replication state (always set once the server runs).
