@@ -319,9 +319,7 @@ fn msetnx(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         let db = cx.session.db;
         let shards = cx.core.shards;
         let argv = Arc::new(argv);
-        let mut involved: Vec<_> = argv[1..].chunks(2).map(|kv| shard_of(&kv[0], shards)).collect();
-        involved.sort_unstable();
-        involved.dedup();
+        let involved = crate::txn::shards_of(argv[1..].iter().step_by(2), shards);
         let mut txn = cx.txn(involved, 2);
         let a = argv.clone();
         let taken = txn

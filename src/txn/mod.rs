@@ -157,6 +157,14 @@ fn with_records<T>(shard: &mut Shard, f: &dyn Fn(&mut Shard) -> T) -> (T, crate:
     (r, shard.log.drain())
 }
 
+/// The shards that own `keys`, each once, in ascending order (a transaction's shard set).
+pub fn shards_of<K: AsRef<[u8]>>(keys: impl IntoIterator<Item = K>, shards: usize) -> Vec<ShardId> {
+    let mut v: Vec<ShardId> = keys.into_iter().map(|k| shard_of(k.as_ref(), shards)).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Groups key positions by owning shard: `(shard, [indexes into keys])`, in shard order.
 pub fn keys_by_shard<K: AsRef<[u8]>>(keys: &[K], shards: usize) -> Vec<(ShardId, Vec<usize>)> {
     let mut groups: Vec<(ShardId, Vec<usize>)> = Vec::new();

@@ -17,7 +17,7 @@ use super::args::{is, parse_int};
 use super::string::{MAX_STRING, read_string};
 use super::*;
 use crate::resp::Arg;
-use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
+use crate::shard::{Shard, ShardCx, shard_of, unix_ms};
 use crate::store::{Kind, Value};
 
 const B: &str = "bitmap";
@@ -353,10 +353,7 @@ fn bitop(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         let shards = cx.core.shards;
         let argv = Arc::new(argv);
         let dst_shard = shard_of(&argv[2], shards);
-        let mut involved: Vec<ShardId> = argv[3..].iter().map(|k| shard_of(k, shards)).collect();
-        involved.push(dst_shard);
-        involved.sort_unstable();
-        involved.dedup();
+        let involved = crate::txn::shards_of(argv[2..].iter(), shards);
         let mut txn = cx.txn(involved.clone(), 2);
         // Hop 1: every shard copies its sources (type-checked); with one shard it also stores.
         let single = involved.len() == 1;

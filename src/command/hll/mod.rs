@@ -16,8 +16,9 @@ use sketch::{Bad, REGISTERS};
 
 use super::*;
 use crate::resp::Arg;
-use crate::shard::{Shard, ShardCx, ShardId, shard_of, unix_ms};
+use crate::shard::{Shard, ShardCx, shard_of, unix_ms};
 use crate::store::Kind;
+use crate::txn::shards_of;
 
 const H: &str = "hyperloglog";
 
@@ -192,19 +193,12 @@ async fn fold_all(
     }
 }
 
-fn shards_of(keys: &[Arg], shards: usize) -> Vec<ShardId> {
-    let mut v: Vec<ShardId> = keys.iter().map(|k| shard_of(k, shards)).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
 fn pfcount(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let db = cx.session.db;
         let shards = cx.core.shards;
         let keys: Arc<Vec<Arg>> = Arc::new(argv[1..].to_vec());
-        let mut txn = cx.txn(shards_of(&keys, shards), 1);
+        let mut txn = cx.txn(shards_of(keys.iter(), shards), 1);
         let n = if argv.len() == 2 {
             let argv = Arc::new(argv);
             let mut r = txn
@@ -228,7 +222,7 @@ fn pfmerge(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         let shards = cx.core.shards;
         // The destination is a source too.
         let keys: Arc<Vec<Arg>> = Arc::new(argv[1..].to_vec());
-        let mut txn = cx.txn(shards_of(&keys, shards), 2);
+        let mut txn = cx.txn(shards_of(keys.iter(), shards), 2);
         let folded = match fold_all(&mut txn, db, keys, shards).await {
             Ok(f) => f,
             Err(e) => {

@@ -295,11 +295,6 @@ fn store_event(command: &[u8]) -> &'static str {
         .unwrap_or("zunionstore")
 }
 
-/// The shards of `keys`, for a transaction.
-fn shards_of(keys: &[Arg], shards: usize) -> Vec<ShardId> {
-    keys.iter().map(|k| shard_of(k, shards)).collect()
-}
-
 /// ZUNION / ZINTER / ZDIFF / ZINTERCARD and the STORE forms. `dst`: whether argv[1] is a
 /// destination (numkeys then at 2).
 async fn setop(cx: &mut ConnCx, argv: Vec<Arg>, op: Op, store: bool, card: bool) -> Result<(), CmdError> {
@@ -308,7 +303,7 @@ async fn setop(cx: &mut ConnCx, argv: Vec<Arg>, op: Op, store: bool, card: bool)
     let keys = parse_numkeys(&argv, at, &name)?;
     let opts = parse_opts(&argv[at + 1 + keys.len()..], keys.len(), op, store, card);
     let (db, shards) = (cx.session.db, cx.core.shards);
-    let mut involved = shards_of(&keys, shards);
+    let mut involved = crate::txn::shards_of(keys.iter(), shards);
     if store {
         involved.push(shard_of(&argv[1], shards));
     }
@@ -425,7 +420,7 @@ pub fn zmpop(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         let a = Arc::new(parse_mpop(&argv, 1)?);
         let (db, shards) = (cx.session.db, cx.core.shards);
         let proto = cx.out.proto();
-        let involved = shards_of(&a.keys, shards);
+        let involved = crate::txn::shards_of(a.keys.iter(), shards);
         let single = involved.iter().all(|s| *s == involved[0]);
         if single {
             // Every key on one shard: one hop does it all.
