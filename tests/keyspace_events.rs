@@ -272,6 +272,11 @@ const SCRIPT: &[&str] = &[
     "BZPOPMAX z2 0",
     "BZMPOP 0 1 z3 MAX",
     "ZSCORE nosuch a",
+    // GEO (a GEOADD is a ZADD).
+    "GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+    "GEORADIUS g 15 37 200 km STORE g2",
+    "GEOSEARCHSTORE g3 g FROMLONLAT 15 37 BYRADIUS 200 km STOREDIST",
+    "GEOSEARCHSTORE g3 g FROMLONLAT 15 37 BYRADIUS 1 m",
     // HyperLogLog.
     "PFADD hl a b",
     "PFADD hl a",

@@ -23,6 +23,7 @@ pub mod docs;
 pub mod dump;
 pub mod error;
 pub mod expiry;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
@@ -270,6 +271,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         hll::SPECS,
         set::SPECS,
         zset::SPECS,
+        geo::SPECS,
         txn::SPECS,
         persistence::SPECS,
         replication::SPECS,

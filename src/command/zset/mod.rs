@@ -20,6 +20,8 @@ mod read;
 mod store;
 mod write;
 
+pub(crate) use write::zadd;
+
 pub use pop::{PopLog, PopReply, PopSide, pop_and_reply};
 
 use super::*;
