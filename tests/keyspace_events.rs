@@ -272,6 +272,10 @@ const SCRIPT: &[&str] = &[
     "BZPOPMAX z2 0",
     "BZMPOP 0 1 z3 MAX",
     "ZSCORE nosuch a",
+    // SORT ... STORE.
+    "RPUSH tosort 3 1 2",
+    "SORT tosort STORE sorted",
+    "SORT nosuch STORE sorted",
     // GEO (a GEOADD is a ZADD).
     "GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
     "GEORADIUS g 15 37 200 km STORE g2",

@@ -42,6 +42,7 @@ pub mod replication;
 pub mod server;
 pub mod set;
 pub mod slowlog;
+pub mod sort;
 pub mod string;
 pub mod txn;
 pub mod zset;
@@ -263,6 +264,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         list::SPECS,
         keys::SPECS,
         dump::SPECS,
+        sort::SPECS,
         keyspace::SPECS,
         server::SPECS,
         docs::SPECS,
