@@ -29,6 +29,7 @@ pub mod hll;
 pub mod keys;
 pub mod keyspace;
 pub mod latency;
+pub mod lcs;
 pub mod list;
 pub mod memory;
 pub mod monitor;
@@ -261,6 +262,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
     [
         string::SPECS,
         bitmap::SPECS,
+        lcs::SPECS,
         list::SPECS,
         keys::SPECS,
         dump::SPECS,
