@@ -210,8 +210,8 @@ impl CoreCx {
     }
 
     /// Runs `f` inside a transaction's hold (or on key-less state): its writes wait for the
-    /// transaction's group, but its keyspace notifications go out now, as redis-server sends
-    /// them while EXEC runs.
+    /// transaction's group, but its keyspace notifications are handed back to go out now, as
+    /// redis-server sends them while EXEC runs.
     fn run_holding<T>(self: &Rc<Self>, f: impl FnOnce(&mut Shard) -> T) -> (T, Option<Notices>) {
         let mut shard = self.shard.borrow_mut();
         let r = f(&mut shard);
