@@ -90,3 +90,31 @@ fn new_write_commands_replicate_to_redis_and_shoal_replicas() {
     assert_same_data(&snapshot(&mut redis.conn(), &[0]), &want, "redis-server replica");
     assert_same_data(&snapshot(&mut shoal.conn(), &[0]), &want, "Shoal replica");
 }
+
+/// The same writes made on a redis-server master reach a Shoal replica (4 shards) as
+/// redis-server propagates them, with the same result.
+#[test]
+fn new_write_commands_from_a_redis_master_apply_on_a_shoal_replica() {
+    let master = TestServer::start_with(Flavor::Redis, None, &[]);
+    let port = master.port.to_string();
+    let shoal = TestServer::start_with(
+        Flavor::Shoal { shards: 4 },
+        None,
+        &["--replicaof", "127.0.0.1", port.as_str()],
+    );
+    wait_in_sync(&master, &shoal);
+    let mut m = master.conn();
+    for line in WRITES {
+        let reply = Reply::parse(&m.raw(&c(line)));
+        assert!(!matches!(reply, Reply::Error(_)), "{line}: {reply:?}");
+    }
+    let payload = Reply::parse(&m.raw(&c("DUMP zz"))).bulk().expect("a payload");
+    m.raw(&[b"RESTORE".to_vec(), b"restored".to_vec(), b"100000".to_vec(), payload]);
+    wait_in_sync(&master, &shoal);
+    let want = snapshot(&mut master.conn(), &[0]);
+    assert_same_data(
+        &snapshot(&mut shoal.conn(), &[0]),
+        &want,
+        "Shoal replica of redis-server",
+    );
+}
