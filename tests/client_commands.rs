@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Conn, Flavor, Reply, TestServer, c};
+use common::{Conn, Flavor, Reply, TestServer, c, lossy};
 
 const SHARDS: [usize; 2] = [1, 4];
 const CONNS: usize = 12;
@@ -454,5 +454,54 @@ fn client_list_shows_each_connections_buffers() {
         let normal: usize = me.info("memory")["mem_clients_normal"].parse().unwrap();
         let listed: usize = lines.iter().map(|l| num(l, "tot-mem")).sum();
         assert!(normal >= listed, "mem_clients_normal {normal} < {listed}");
+    }
+}
+
+/// CLIENT UNBLOCK ends a blocking pop or a WAIT as a timeout would, or with the UNBLOCKED
+/// error, for a client on any core; a client not blocked is left alone. The same replies as
+/// redis-server's.
+#[test]
+fn client_unblock_ends_blocking_pops_and_wait() {
+    for flavor in [Flavor::Redis, Flavor::Shoal { shards: 4 }] {
+        let server = TestServer::start(flavor);
+        let (mut a, mut b) = (server.conn(), server.conn());
+        let id = a.q("CLIENT ID").int();
+        let unblock = |b: &mut Conn, how: &str| b.raw(&c(&format!("CLIENT UNBLOCK {id} {how}")));
+        for (cmd, how, want) in [
+            ("BLPOP nokey 0", "", "*-1\r\n"),
+            ("BZPOPMIN nokey other 0", "TIMEOUT", "*-1\r\n"),
+            (
+                "BLMOVE nokey dst LEFT LEFT 0",
+                "ERROR",
+                "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+            ),
+            ("WAIT 1 0", "", ":0\r\n"),
+            (
+                "WAIT 1 0",
+                "ERROR",
+                "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+            ),
+        ] {
+            a.send(&c(cmd));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert_eq!(lossy(&unblock(&mut b, how)), ":1\r\n", "{flavor:?} {cmd}");
+            assert_eq!(lossy(&a.read_reply()), want, "{flavor:?} {cmd} {how}");
+        }
+        // Not blocked, unknown, or malformed.
+        assert_eq!(lossy(&unblock(&mut b, "")), ":0\r\n", "{flavor:?}");
+        assert_eq!(lossy(&b.raw(&c("CLIENT UNBLOCK 987654"))), ":0\r\n", "{flavor:?}");
+        assert_eq!(
+            lossy(&b.raw(&c("CLIENT UNBLOCK x"))),
+            "-ERR value is not an integer or out of range\r\n",
+            "{flavor:?}"
+        );
+        assert_eq!(
+            lossy(&unblock(&mut b, "SOON")),
+            "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n",
+            "{flavor:?}"
+        );
+        // The unblocked client works on, and a later push is not taken by the stale wait.
+        assert_eq!(lossy(&a.raw(&c("RPUSH nokey v"))), ":1\r\n");
+        assert_eq!(lossy(&a.raw(&c("LLEN nokey"))), ":1\r\n");
     }
 }

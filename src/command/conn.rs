@@ -410,7 +410,7 @@ fn check_client_name(name: &[u8]) -> Result<(), CmdError> {
 
 /// CLIENT's subcommands (what `cmd=client|...` may name; others are unknown).
 const CLIENT_SUBS: &[&str] = &[
-    "id", "getname", "setname", "info", "list", "kill", "no-evict", "pause", "unpause", "reply", "help",
+    "id", "getname", "setname", "info", "list", "kill", "no-evict", "pause", "unpause", "reply", "unblock", "help",
 ];
 
 /// The name CLIENT LIST shows as `cmd` for a request, as Redis 7.0 records a client's last
@@ -630,6 +630,27 @@ fn client(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                 let f = kill_filter(cx, &argv[2..])?;
                 let killed = kill_clients(cx, f).await;
                 cx.out.int(killed as i64);
+            }
+            ("unblock", 3 | 4) => {
+                let id = parse_int(&argv[2])?;
+                let error = match argv.get(3) {
+                    None => false,
+                    Some(a) if is(a, "timeout") => false,
+                    Some(a) if is(a, "error") => true,
+                    Some(_) => {
+                        return Err(CmdError::other("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+                    }
+                };
+                let mut n = 0;
+                for core in 0..cx.core.shards {
+                    n += cx
+                        .core
+                        .run_on(core, Lock::Free, move |_| {
+                            clients::with_local(|c| c.get(id as u64).is_some_and(|h| h.request_unblock(error)))
+                        })
+                        .await as i64;
+                }
+                cx.out.int(n);
             }
             ("no-evict", 3) => {
                 if !is(&argv[2], "on") && !is(&argv[2], "off") {

@@ -343,15 +343,42 @@ fn wait(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                 .push(cx.core.id, WriteRecords::one(crate::shard::NO_DB, &getack), false);
         }
         let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
+        let me = crate::net::clients::with_local(|c| c.get(cx.session.id));
+        let _blocked = BlockedWhile::new(me.clone());
         loop {
             let n = acked(cx, target);
-            if n >= want || deadline.is_some_and(|d| Instant::now() >= d) {
+            // CLIENT UNBLOCK ends the wait as a timeout would, or with an error.
+            let unblocked = me.as_ref().and_then(|h| h.unblock_requested());
+            if unblocked == Some(true) {
+                return Err(CmdError::other(super::list::UNBLOCKED));
+            }
+            if n >= want || unblocked.is_some() || deadline.is_some_and(|d| Instant::now() >= d) {
                 cx.out.int(n);
                 return Ok(());
             }
             crate::runtime::sleep(Duration::from_millis(5)).await;
         }
     })
+}
+
+/// Marks a client blocked while WAIT waits (CLIENT LIST's `b`, CLIENT UNBLOCK), until dropped.
+struct BlockedWhile(Option<std::rc::Rc<crate::net::clients::ClientHandle>>);
+
+impl BlockedWhile {
+    fn new(client: Option<std::rc::Rc<crate::net::clients::ClientHandle>>) -> Self {
+        if let Some(h) = &client {
+            h.blocked.set(true);
+        }
+        BlockedWhile(client)
+    }
+}
+
+impl Drop for BlockedWhile {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.end_blocking();
+        }
+    }
 }
 
 /// Bytes held in the replication backlog (0 without one).

@@ -10,6 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Waker;
 
 use hashbrown::HashMap;
 
@@ -138,6 +139,10 @@ pub struct ClientHandle {
     pub paused: Cell<bool>,
     /// Running a blocking command (BLPOP...): flag `b`.
     pub blocked: Cell<bool>,
+    /// CLIENT UNBLOCK's request while blocked: `Some(true)` to answer with an error,
+    /// `Some(false)` as a timeout would; cleared when the blocking command ends.
+    unblock: Cell<Option<bool>>,
+    unblock_waker: RefCell<Option<Waker>>,
     /// Runs MONITOR (flag `O`).
     pub monitor: Cell<bool>,
     /// Sent PSYNC/SYNC and waits for its socket to become a replica link (flag `S`).
@@ -169,6 +174,8 @@ impl ClientHandle {
             killed: Cell::new(false),
             paused: Cell::new(false),
             blocked: Cell::new(false),
+            unblock: Cell::new(None),
+            unblock_waker: RefCell::new(None),
             monitor: Cell::new(false),
             replica: Cell::new(false),
             no_evict: Cell::new(false),
@@ -183,6 +190,36 @@ impl ClientHandle {
         let mut b = self.buffers.get();
         f(&mut b);
         self.buffers.set(b);
+    }
+
+    /// CLIENT UNBLOCK: asks a blocked client to stop waiting (`error`: answer UNBLOCKED rather
+    /// than as a timeout). False when it is not blocked (or already asked).
+    pub fn request_unblock(&self, error: bool) -> bool {
+        if !self.blocked.get() || self.unblock.get().is_some() {
+            return false;
+        }
+        self.unblock.set(Some(error));
+        if let Some(w) = self.unblock_waker.borrow_mut().take() {
+            w.wake();
+        }
+        true
+    }
+
+    /// Resolves with CLIENT UNBLOCK's request once there is one (`true`: answer with an error).
+    pub fn unblocked(self: &Rc<Self>) -> Unblocked {
+        Unblocked(self.clone())
+    }
+
+    /// The request so far, without waiting.
+    pub fn unblock_requested(&self) -> Option<bool> {
+        self.unblock.get()
+    }
+
+    /// Ends a blocking command: no longer blocked, any request dropped.
+    pub fn end_blocking(&self) {
+        self.blocked.set(false);
+        self.unblock.set(None);
+        self.unblock_waker.borrow_mut().take();
     }
 
     /// Closes the socket under the connection task: its next read returns and it exits.
@@ -305,6 +342,23 @@ impl ClientFilter {
             && self.kind.is_none_or(|k| k == c.kind)
             && self.user.as_ref().is_none_or(|u| u == c.user)
             && self.skip != Some(c.id)
+    }
+}
+
+/// The future of `ClientHandle::unblocked`.
+pub struct Unblocked(Rc<ClientHandle>);
+
+impl std::future::Future for Unblocked {
+    type Output = bool;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<bool> {
+        match self.0.unblock.get() {
+            Some(error) => std::task::Poll::Ready(error),
+            None => {
+                *self.0.unblock_waker.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
     }
 }
 

@@ -173,7 +173,7 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             } else {
                 dispatch::execute(&mut cx, &mut batch).await;
             }
-            handle.blocked.set(false);
+            handle.end_blocking();
             handle.last_active_ms.set(unix_ms());
             crate::command::conn::publish(&cx, &handle);
         }

@@ -24,12 +24,16 @@ use super::multi::{Attempt, WaitFor, attempt, move_across, parse_mpop, same_shar
 use super::ops::{How, PopOp};
 use super::parse_end;
 use crate::command::{CmdError, CmdFuture, ConnCx};
+use crate::net::clients::ClientHandle;
 use crate::resp::Arg;
 use crate::runtime;
 use crate::shard::ShardId;
 use crate::store::list::End;
 use crate::txn::CoreCx;
 use crate::util::num::parse_f64;
+
+/// What a client unblocked by `CLIENT UNBLOCK id ERROR` gets.
+pub(crate) const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 
 /// Parses a timeout in seconds as Redis 7.0 does; `None` = wait forever (0).
 ///
@@ -90,37 +94,56 @@ impl Drop for Registration {
     }
 }
 
-/// What the blocked client gets: the served reply, a wake-up (retry), or a timeout.
+/// What the blocked client gets: the served reply, a wake-up (retry), a timeout, or CLIENT
+/// UNBLOCK ... ERROR.
 enum Woken {
     Reply(Vec<u8>),
     Retry,
     TimedOut,
+    Unblocked,
 }
 
-async fn wait_served(reg: &Registration, deadline: Option<Instant>) -> Woken {
+/// Why a wait ended before a shard served it.
+enum Stop {
+    Served(crate::txn::cores::AnyBox),
+    TimedOut,
+    /// CLIENT UNBLOCK; `true` asks for the UNBLOCKED error.
+    Unblocked(bool),
+}
+
+async fn wait_served(reg: &Registration, deadline: Option<Instant>, me: Option<Rc<ClientHandle>>) -> Woken {
     let core = reg.core.clone();
     let ticket = reg.wait.ticket;
-    let result = match deadline {
-        None => Some(core.wait_ticket(ticket).await),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            futures_lite::future::or(async { Some(core.wait_ticket(ticket).await) }, async {
-                runtime::sleep(left).await;
-                None
-            })
-            .await
+    let served = async { Stop::Served(core.wait_ticket(ticket).await) };
+    let timeout = async {
+        match deadline {
+            Some(d) => {
+                runtime::sleep(d.saturating_duration_since(Instant::now())).await;
+                Stop::TimedOut
+            }
+            None => futures_lite::future::pending().await,
         }
     };
-    let result = match result {
-        Some(r) => r,
-        None => {
+    let unblock = async {
+        match &me {
+            Some(h) => Stop::Unblocked(h.unblocked().await),
+            None => futures_lite::future::pending().await,
+        }
+    };
+    let stop = futures_lite::future::or(served, futures_lite::future::or(timeout, unblock)).await;
+    let result = match stop {
+        Stop::Served(r) => r,
+        other => {
             if reg
                 .wait
                 .claim
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                return Woken::TimedOut;
+                return match other {
+                    Stop::Unblocked(true) => Woken::Unblocked,
+                    _ => Woken::TimedOut,
+                };
             }
             // A shard won the claim: its result is on the way.
             core.wait_ticket(ticket).await
@@ -244,7 +267,8 @@ async fn run_blocking(cx: &mut ConnCx, kind: Kind, timeout: Option<Duration>) ->
             shards,
             wait,
         };
-        match wait_served(&reg, deadline).await {
+        let me = crate::net::clients::with_local(|c| c.get(cx.session.id));
+        match wait_served(&reg, deadline, me).await {
             Woken::Reply(b) => {
                 cx.out.raw(&b);
                 return Ok(());
@@ -253,6 +277,7 @@ async fn run_blocking(cx: &mut ConnCx, kind: Kind, timeout: Option<Duration>) ->
                 cx.out.null_array();
                 return Ok(());
             }
+            Woken::Unblocked => return Err(CmdError::other(UNBLOCKED)),
             Woken::Retry => {
                 drop(reg);
                 if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -11,7 +11,7 @@ mod blocking;
 mod multi;
 mod ops;
 
-pub(crate) use blocking::{block_on_pop, parse_timeout};
+pub(crate) use blocking::{UNBLOCKED, block_on_pop, parse_timeout};
 pub(crate) use ops::How as PopHow;
 
 use super::args::{is, parse_int};
