@@ -434,3 +434,29 @@ fn monitor_sees_commands_from_every_core() {
         );
     }
 }
+
+/// Every container command answers HELP with its subcommands, as redis-server does (in
+/// Shoal's own words), and a HELP with arguments is an arity error.
+#[test]
+fn container_commands_answer_help() {
+    let shoal = TestServer::shoal(2);
+    let mut conn = shoal.conn();
+    for name in [
+        "CLIENT", "CONFIG", "COMMAND", "PUBSUB", "DEBUG", "MEMORY", "SLOWLOG", "LATENCY", "OBJECT",
+    ] {
+        let lines = conn.q(&format!("{name} HELP")).items();
+        assert!(lines.len() > 4, "{name} HELP: {lines:?}");
+        assert!(
+            lines[0].text().starts_with(&format!("{name} <subcommand>")),
+            "{name} HELP starts {:?}",
+            lines[0].text()
+        );
+        let last = lines.last().map(|l| l.text()).unwrap_or_default();
+        assert!(
+            last.trim_start().starts_with("Print") && last.ends_with("this help."),
+            "{name}: {last}"
+        );
+        let err = conn.q(&format!("{name} HELP extra")).text();
+        assert!(err.starts_with("ERR"), "{name} HELP extra: {err}");
+    }
+}

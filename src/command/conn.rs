@@ -408,6 +408,35 @@ fn check_client_name(name: &[u8]) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// CLIENT HELP, in Shoal's words.
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ID",
+    "    This connection's id.",
+    "GETNAME",
+    "    This connection's name, or nil.",
+    "SETNAME <name>",
+    "    Names this connection (no spaces or special characters).",
+    "INFO",
+    "    This connection, as one CLIENT LIST line.",
+    "LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID <id> [<id> ...]]",
+    "    One line per connection, on every core.",
+    "KILL <ip:port> | <filter> <value> [<filter> <value> ...]",
+    "    Closes connections by address, or by ID, ADDR, LADDR, TYPE, USER or SKIPME.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Holds clients' commands (or only writes) for <timeout> milliseconds.",
+    "UNPAUSE",
+    "    Ends a pause.",
+    "REPLY ON|OFF|SKIP",
+    "    Turns this connection's replies off, on, or off for the next command.",
+    "NO-EVICT ON|OFF",
+    "    Keeps this connection out of client eviction.",
+    "UNBLOCK <id> [TIMEOUT|ERROR]",
+    "    Ends a blocking command of client <id> as a timeout, or with an error.",
+    "HELP",
+    "    Print this help.",
+];
+
 /// CLIENT's subcommands (what `cmd=client|...` may name; others are unknown).
 const CLIENT_SUBS: &[&str] = &[
     "id", "getname", "setname", "info", "list", "kill", "no-evict", "pause", "unpause", "reply", "unblock", "help",
@@ -631,6 +660,7 @@ fn client(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                 let killed = kill_clients(cx, f).await;
                 cx.out.int(killed as i64);
             }
+            ("help", 2) => super::slowlog::help_reply(&mut cx.out, CLIENT_HELP),
             ("unblock", 3 | 4) => {
                 let id = parse_int(&argv[2])?;
                 let error = match argv.get(3) {

@@ -134,6 +134,25 @@ fn docs_entry(out: &mut Out, spec: &CommandSpec) {
     }
 }
 
+/// COMMAND HELP, in Shoal's words.
+const COMMAND_HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Every command's details.",
+    "COUNT",
+    "    How many commands there are.",
+    "LIST",
+    "    Every command's name.",
+    "INFO [<command-name> ...]",
+    "    The details of the named commands (all without names).",
+    "DOCS [<command-name> ...]",
+    "    The documentation of the named commands (all without names).",
+    "GETKEYS <full-command>",
+    "    The keys a full command names.",
+    "HELP",
+    "    Print this help.",
+];
+
 fn command(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let all = all_commands();
@@ -146,6 +165,7 @@ fn command(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
             return Ok(());
         }
         match (lower(&argv[1]).as_str(), argv.len()) {
+            ("help", 2) => super::slowlog::help_reply(out, COMMAND_HELP),
             ("count", 2) => out.int(all.len() as i64),
             ("list", 2) => {
                 out.array(all.len());

@@ -302,11 +302,29 @@ async fn gather<T: Send + 'static>(cx: &ConnCx, f: fn(&mut pubsub::Registry, &[A
     all
 }
 
+/// PUBSUB HELP, in Shoal's words.
+const PUBSUB_HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Channels with at least one subscriber, on every core (matching the glob pattern).",
+    "NUMSUB [<channel> ...]",
+    "    Subscribers of each channel.",
+    "NUMPAT",
+    "    Patterns subscribed to.",
+    "SHARDCHANNELS [<pattern>]",
+    "    Shard channels with at least one subscriber.",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Subscribers of each shard channel.",
+    "HELP",
+    "    Print this help.",
+];
+
 fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let sub = lower(&argv[1]);
         let rest = argv[2..].to_vec();
         match (sub.as_str(), rest.len()) {
+            ("help", 0) => super::slowlog::help_reply(&mut cx.out, PUBSUB_HELP),
             ("channels", 0 | 1) | ("shardchannels", 0 | 1) => {
                 let space = if sub == "channels" {
                     Space::Channel

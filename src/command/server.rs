@@ -374,10 +374,35 @@ fn info(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     })
 }
 
+/// CONFIG HELP, in Shoal's words.
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern> [<pattern> ...]",
+    "    The directives matching the glob patterns, with their values.",
+    "SET <directive> <value> [<directive> <value> ...]",
+    "    Changes directives at run time, all or none.",
+    "RESETSTAT",
+    "    Resets the statistics INFO reports.",
+    "REWRITE",
+    "    Writes the running configuration back to the config file.",
+    "HELP",
+    "    Print this help.",
+];
+
+/// DEBUG HELP, in Shoal's words.
+const DEBUG_HELP: &[&str] = &[
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "SLEEP <seconds>",
+    "    Stops the connection's core for <seconds> (fractions allowed).",
+    "HELP",
+    "    Print this help.",
+];
+
 fn config(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         let sub = lower(&argv[1]);
         match sub.as_str() {
+            "help" if argv.len() == 2 => super::slowlog::help_reply(&mut cx.out, CONFIG_HELP),
             "get" if argv.len() >= 3 => {
                 let cfg = cx.core.server.config();
                 let mut pairs = Vec::new();
@@ -460,6 +485,7 @@ fn time(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
 fn debug(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
         match lower(&argv[1]).as_str() {
+            "help" if argv.len() == 2 => super::slowlog::help_reply(&mut cx.out, DEBUG_HELP),
             "sleep" if argv.len() == 3 => {
                 let secs: f64 = String::from_utf8_lossy(&argv[2])
                     .parse()
