@@ -2,7 +2,8 @@
 //! a sorted-set member, the 52-bit interleaving of its latitude and longitude cells at 26 bits
 //! each (latitude within ±85.05112878, the Web Mercator limit), and decoded to the centre of
 //! its cell. Distances are haversine on redis-server's sphere, so both servers print the same
-//! digits.
+//! digits, and a search picks its cells (step, neighbours, the ones it leaves out) by the same
+//! rules, so both list the same members in the same order.
 
 pub const LAT_MIN: f64 = -85.051_128_78;
 pub const LAT_MAX: f64 = 85.051_128_78;
@@ -145,67 +146,157 @@ impl Shape {
         }
     }
 
-    /// Half the extent in latitude and in longitude, in metres, that covers the shape.
-    fn reach(self) -> (f64, f64) {
+    /// Half the shape's extent in latitude and in longitude, in metres.
+    fn half_extent(self) -> (f64, f64) {
         match self {
             Shape::Radius(r) => (r, r),
             Shape::Box { width, height } => (height / 2.0, width / 2.0),
         }
     }
+
+    /// The distance from the centre that the cell size is chosen for: the radius, or the
+    /// half-diagonal of the box.
+    fn reach(self) -> f64 {
+        match self {
+            Shape::Radius(r) => r,
+            Shape::Box { width, height } => ((width / 2.0).powi(2) + (height / 2.0).powi(2)).sqrt(),
+        }
+    }
 }
 
-/// Score ranges `[min, max)` of cells that together cover every stored position the shape
-/// around `centre` may hit: the cells, at the finest step whose cell is at least the shape's
-/// extent, that meet the shape's bounding box (split at the antimeridian).
-pub fn covering_ranges(centre: (f64, f64), shape: Shape) -> Vec<(u64, u64)> {
-    let (clon, clat) = centre;
-    let (lat_reach, lon_reach) = shape.reach();
-    let dlat = (lat_reach / EARTH_RADIUS_M).to_degrees();
-    let lat_lo = (clat - dlat).max(LAT_MIN);
-    let lat_hi = (clat + dlat).min(LAT_MAX);
-    // The widest parallel the box reaches sets its span in longitude.
-    let widest = clat.abs().max(lat_lo.abs()).max(lat_hi.abs()).min(89.0);
-    let dlon = (lon_reach / (EARTH_RADIUS_M * rad(widest).cos())).to_degrees();
-    let (lon_lo, lon_hi) = (clon - dlon, clon + dlon);
-    // Boxes along longitude, split where they cross ±180.
-    let mut lon_spans = Vec::new();
-    if dlon >= 180.0 {
-        lon_spans.push((LON_MIN, LON_MAX));
-    } else {
-        if lon_lo < LON_MIN {
-            lon_spans.push((lon_lo + 360.0, LON_MAX));
+/// A geohash cell: its bits at `step` bits a coordinate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Cell {
+    bits: u64,
+    step: u32,
+}
+
+impl Cell {
+    fn of(lon: f64, lat: f64, step: u32) -> Cell {
+        let cells = (1u64 << step) as f64;
+        let lat_cell = ((lat - LAT_MIN) / (LAT_MAX - LAT_MIN) * cells) as u32;
+        let lon_cell = ((lon - LON_MIN) / (LON_MAX - LON_MIN) * cells) as u32;
+        Cell {
+            bits: spread(lat_cell) | (spread(lon_cell) << 1),
+            step,
         }
-        if lon_hi > LON_MAX {
-            lon_spans.push((LON_MIN, lon_hi - 360.0));
-        }
-        lon_spans.push((lon_lo.max(LON_MIN), lon_hi.min(LON_MAX)));
     }
-    // The finest step whose cells are at least as tall and wide as the box.
-    let lat_cell = |step: u32| (LAT_MAX - LAT_MIN) / (1u64 << step) as f64;
-    let lon_cell = |step: u32| 360.0 / (1u64 << step) as f64;
-    let mut step = STEP;
-    while step > 1 && (lat_cell(step) < lat_hi - lat_lo || lon_cell(step) < 2.0 * dlon.min(180.0)) {
+
+    /// The neighbour `dx` cells east and `dy` cells north, wrapping around the edges.
+    fn moved(self, dx: i8, dy: i8) -> Cell {
+        let width = 64 - self.step * 2;
+        let step_one = |bits: u64, mask: u64, ones: u64, d: i8| -> u64 {
+            let v = bits & mask;
+            let v = match d.cmp(&0) {
+                std::cmp::Ordering::Equal => return v,
+                std::cmp::Ordering::Greater => v.wrapping_add(ones + 1),
+                std::cmp::Ordering::Less => (v | ones).wrapping_sub(ones + 1),
+            };
+            v & (mask >> width)
+        };
+        const LON_BITS: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+        const LAT_BITS: u64 = 0x5555_5555_5555_5555;
+        let lon = step_one(self.bits, LON_BITS, LAT_BITS >> width, dx);
+        let lat = step_one(self.bits, LAT_BITS, LON_BITS >> width, dy);
+        Cell {
+            bits: lon | lat,
+            step: self.step,
+        }
+    }
+
+    fn bounds(self) -> (f64, f64, f64, f64) {
+        cell(self.bits, self.step)
+    }
+
+    /// The scores of the cell: `[min, max)`.
+    fn scores(self) -> (u64, u64) {
+        let shift = 52 - self.step * 2;
+        (self.bits << shift, (self.bits + 1) << shift)
+    }
+}
+
+/// The step whose cells suit a search of `range_m` metres around latitude `lat`, as
+/// redis-server estimates it (coarser towards the poles).
+fn step_for(mut range_m: f64, lat: f64) -> u32 {
+    const MERCATOR_MAX: f64 = 20_037_726.37;
+    if range_m == 0.0 {
+        return STEP;
+    }
+    let mut step: i32 = 1;
+    while range_m < MERCATOR_MAX {
+        range_m *= 2.0;
+        step += 1;
+    }
+    step -= 2;
+    if lat.abs() > 66.0 {
         step -= 1;
-    }
-    let cells = 1u64 << step;
-    let index = |v: f64, min: f64, span: f64| (((v - min) / span * cells as f64) as u64).min(cells - 1);
-    let (lat_a, lat_b) = (
-        index(lat_lo, LAT_MIN, LAT_MAX - LAT_MIN),
-        index(lat_hi, LAT_MIN, LAT_MAX - LAT_MIN),
-    );
-    let shift = 2 * (STEP - step);
-    let mut ranges = Vec::new();
-    for (lo, hi) in lon_spans {
-        let (lon_a, lon_b) = (index(lo, LON_MIN, 360.0), index(hi, LON_MIN, 360.0));
-        for lat_i in lat_a..=lat_b {
-            for lon_i in lon_a..=lon_b {
-                let bits = spread(lat_i as u32) | (spread(lon_i as u32) << 1);
-                ranges.push((bits << shift, (bits + 1) << shift));
-            }
+        if lat.abs() > 80.0 {
+            step -= 1;
         }
     }
-    ranges.sort_unstable();
-    ranges.dedup();
+    step.clamp(1, STEP as i32) as u32
+}
+
+/// The score ranges a search scans, in the order redis-server scans them: the centre's cell,
+/// then its neighbours north, south, east, west, north-east, north-west, south-east and
+/// south-west, at the step the shape's size calls for (one coarser when a neighbour would
+/// not reach the shape's bounding box), leaving out neighbours beyond the box and a range
+/// equal to the one scanned just before it. Scanning the same cells in the same order gives
+/// the same members in the same order.
+pub fn search_ranges(centre: (f64, f64), shape: Shape) -> Vec<(u64, u64)> {
+    let (lon, lat) = centre;
+    let (half_lat, half_lon) = shape.half_extent();
+    let lat_delta = (half_lat / EARTH_RADIUS_M).to_degrees();
+    let lon_top = (half_lon / EARTH_RADIUS_M / rad(lat + lat_delta).cos()).to_degrees();
+    let lon_bottom = (half_lon / EARTH_RADIUS_M / rad(lat - lat_delta).cos()).to_degrees();
+    let lon_delta = if lat < 0.0 { lon_bottom } else { lon_top };
+    let (min_lon, max_lon) = (lon - lon_delta, lon + lon_delta);
+    let (min_lat, max_lat) = (lat - lat_delta, lat + lat_delta);
+    let neighbours = |c: Cell| {
+        [(0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1)].map(|(dx, dy)| c.moved(dx, dy))
+    };
+    let mut step = step_for(shape.reach(), lat);
+    let mut centre_cell = Cell::of(lon, lat, step);
+    let [north, south, east, west, ..] = neighbours(centre_cell).map(Cell::bounds);
+    let short = north.3 < max_lat || south.2 > min_lat || east.1 < max_lon || west.0 > min_lon;
+    if step > 1 && short {
+        step -= 1;
+        centre_cell = Cell::of(lon, lat, step);
+    }
+    let mut cells: Vec<Option<Cell>> = std::iter::once(centre_cell)
+        .chain(neighbours(centre_cell))
+        .map(Some)
+        .collect();
+    if step >= 2 {
+        let (a_lon_min, a_lon_max, a_lat_min, a_lat_max) = centre_cell.bounds();
+        // Indexes: 1 N, 2 S, 3 E, 4 W, 5 NE, 6 NW, 7 SE, 8 SW.
+        let mut drop = |idx: [usize; 3]| idx.iter().for_each(|&i| cells[i] = None);
+        if a_lat_min < min_lat {
+            drop([2, 8, 7]);
+        }
+        if a_lat_max > max_lat {
+            drop([1, 5, 6]);
+        }
+        if a_lon_min < min_lon {
+            drop([4, 8, 6]);
+        }
+        if a_lon_max > max_lon {
+            drop([3, 7, 5]);
+        }
+    }
+    // A neighbour equal to the one scanned before it is skipped, but not one equal to the
+    // centre's cell when that came just before (redis-server compares with the last
+    // neighbour only), so a huge shape may scan the centre twice, as there.
+    let mut ranges = Vec::new();
+    let mut last: Option<(usize, Cell)> = None;
+    for (i, c) in cells.into_iter().enumerate() {
+        let Some(c) = c else { continue };
+        if matches!(last, Some((j, prev)) if j > 0 && prev == c) {
+            continue;
+        }
+        ranges.push(c.scores());
+        last = Some((i, c));
+    }
     ranges
 }
 
@@ -229,7 +320,7 @@ mod tests {
     #[test]
     fn covering_cells_hold_every_point_in_the_shape() {
         let centre = (15.0, 37.0);
-        let ranges = covering_ranges(centre, Shape::Radius(200_000.0));
+        let ranges = search_ranges(centre, Shape::Radius(200_000.0));
         for i in 0..400 {
             let (lon, lat) = (15.0 + (i % 20) as f64 * 0.2 - 2.0, 37.0 + (i / 20) as f64 * 0.2 - 2.0);
             let score = encode(lon, lat);

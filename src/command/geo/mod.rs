@@ -2,12 +2,11 @@
 //! scores are geohashes (`hash`), so GEOADD is a ZADD (and replicates as one) and every
 //! sorted-set command works on a geo set.
 //!
-//! Searches (GEOSEARCH, GEORADIUS...) scan the score ranges of the geohash cells that cover
-//! the shape and keep the members the exact distance test admits, as redis-server does; the
-//! cells are chosen differently, so results are the same but an unsorted reply (no ASC, DESC
-//! or COUNT) may list them in another order. The STORE forms write to a key that may live on
-//! another shard: one locked transaction searches on the source's shard and stores on the
-//! destination's.
+//! Searches (GEOSEARCH, GEORADIUS...) scan the score ranges of the same geohash cells as
+//! redis-server, in the same order, and keep the members the exact distance test admits, so
+//! even an unsorted reply lists them as redis-server does. The STORE forms write to a key that
+//! may live on another shard: one locked transaction searches on the source's shard and
+//! stores on the destination's.
 
 pub mod hash;
 mod search;

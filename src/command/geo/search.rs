@@ -220,7 +220,7 @@ struct Found {
 fn find(z: &ZSet, s: &Search) -> Vec<Found> {
     let limit = if s.any { s.count } else { usize::MAX };
     let mut found = Vec::new();
-    'cells: for (min, max) in hash::covering_ranges(s.centre, s.shape) {
+    'cells: for (min, max) in hash::search_ranges(s.centre, s.shape) {
         let start = z.count_while(|score, _| score < min as f64);
         let end = z.count_while(|score, _| score < max as f64);
         let mut hits = Vec::new();
