@@ -434,7 +434,7 @@ const CLIENT_HELP: &[&str] = &[
     "UNBLOCK <id> [TIMEOUT|ERROR]",
     "    Ends a blocking command of client <id> as a timeout, or with an error.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 /// CLIENT's subcommands (what `cmd=client|...` may name; others are unknown).

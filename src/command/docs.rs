@@ -150,7 +150,7 @@ const COMMAND_HELP: &[&str] = &[
     "GETKEYS <full-command>",
     "    The keys a full command names.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn command(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {

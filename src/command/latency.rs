@@ -122,7 +122,7 @@ const HELP: &[&str] = &[
     "RESET [<event> ...]",
     "    Forget the samples of the given events (of every event when none is named).",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 /// Every core's series, merged per event.

@@ -38,7 +38,7 @@ const HELP: &[&str] = &[
     "    Reply with the bytes <key> and its value take. Big collections are estimated",
     "    from <count> of their elements (default 5; 0 reads them all).",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 /// Elements of a big collection that USAGE reads when no SAMPLES is given.

@@ -316,7 +316,7 @@ const PUBSUB_HELP: &[&str] = &[
     "SHARDNUMSUB [<shardchannel> ...]",
     "    Subscribers of each shard channel.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn pubsub_cmd(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {

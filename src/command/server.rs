@@ -386,7 +386,7 @@ const CONFIG_HELP: &[&str] = &[
     "REWRITE",
     "    Writes the running configuration back to the config file.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 /// DEBUG HELP, in Shoal's words.
@@ -395,7 +395,7 @@ const DEBUG_HELP: &[&str] = &[
     "SLEEP <seconds>",
     "    Stops the connection's core for <seconds> (fractions allowed).",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 fn config(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {

@@ -145,7 +145,7 @@ const HELP: &[&str] = &[
     "RESET",
     "    Forget every logged command.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 /// Writes a HELP reply (an array of status lines, as Redis's HELP subcommands answer).
