@@ -130,3 +130,32 @@ fn sketches_cross_between_the_servers() {
         to.q("FLUSHALL");
     }
 }
+
+/// PFDEBUG and PFSELFTEST, as redis-server answers them (GETREG and TODENSE turn a sparse
+/// sketch dense for good).
+#[test]
+fn pfdebug_and_pfselftest_match_redis() {
+    diff(|p| {
+        p.lines(&[
+            "PFADD h a b c",
+            "PFDEBUG DECODE h",
+            "PFDEBUG ENCODING h",
+            "PFDEBUG GETREG nokey",
+            "PFDEBUG FOO h",
+            "PFDEBUG FOO nokey",
+            "PFDEBUG DECODE h extra",
+            "PFDEBUG TODENSE h",
+            "PFDEBUG TODENSE h",
+            "PFDEBUG DECODE h",
+            "PFDEBUG ENCODING h",
+            "GET h",
+            "PFADD h2 x",
+            "PFDEBUG GETREG h2",
+            "PFDEBUG ENCODING h2",
+            "SET s x",
+            "PFDEBUG ENCODING s",
+            "PFSELFTEST",
+            "PFSELFTEST extra",
+        ]);
+    });
+}

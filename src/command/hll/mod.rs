@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sketch::{Bad, REGISTERS};
 
+use super::args::is;
 use super::*;
 use crate::resp::Arg;
 use crate::shard::{Shard, ShardCx, shard_of, unix_ms};
@@ -54,6 +55,25 @@ pub static SPECS: &[CommandSpec] = &[
         "2.8.9",
         "Merge N different HyperLogLogs into a single one.",
         "destkey sourcekey [sourcekey ...]",
+    ),
+    CommandSpec::new(
+        "pfdebug",
+        3,
+        WRITE.union(DENYOOM).union(ADMIN),
+        KeySpan::single(2),
+        Run::Shard(pfdebug),
+    )
+    .doc(
+        H,
+        "2.8.9",
+        "Internal commands for debugging HyperLogLog values",
+        "subcommand key",
+    ),
+    CommandSpec::new("pfselftest", 1, ADMIN, KeySpan::NONE, Run::Shard(pfselftest)).doc(
+        H,
+        "2.8.9",
+        "An internal command for testing HyperLogLog values",
+        "",
     ),
 ];
 
@@ -110,6 +130,58 @@ fn pfadd(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
         cx.emit_argv(args.all());
     }
     out.int(i64::from(updated > 0));
+    Ok(())
+}
+
+/// PFDEBUG GETREG | DECODE | ENCODING | TODENSE key. GETREG and TODENSE turn a sparse
+/// sketch dense for good, and replicate, as redis-server's do.
+fn pfdebug(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    let sub = args.next()?;
+    let key = args.next()?;
+    let Some(sketch) = sketch_of(cx, key, false)? else {
+        return Err(CmdError::other("ERR The specified key does not exist"));
+    };
+    let to_dense = |cx: &mut ShardCx| -> Result<Vec<u8>, CmdError> {
+        if sketch::is_dense(&sketch) {
+            return Ok(sketch.clone());
+        }
+        let dense = sketch::to_dense(&sketch)?;
+        cx.put_string(key, &dense, true);
+        cx.emit_argv(args.all());
+        Ok(dense)
+    };
+    match sub {
+        s if is(s, "getreg") => {
+            let dense = to_dense(cx)?;
+            out.array(REGISTERS);
+            sketch::dense_registers(&dense).for_each(|v| out.int(i64::from(v)));
+        }
+        s if is(s, "decode") => {
+            if sketch::is_dense(&sketch) {
+                return Err(CmdError::other("ERR HLL encoding is not sparse"));
+            }
+            out.bulk(sketch::describe_runs(&sketch)?.as_bytes());
+        }
+        s if is(s, "encoding") => out.simple(if sketch::is_dense(&sketch) { b"dense" } else { b"sparse" }),
+        s if is(s, "todense") => {
+            let was_sparse = !sketch::is_dense(&sketch);
+            to_dense(cx)?;
+            out.int(i64::from(was_sparse));
+        }
+        _ => {
+            return Err(CmdError::other(format!(
+                "ERR Unknown PFDEBUG subcommand '{}'",
+                String::from_utf8_lossy(sub)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// PFSELFTEST: checks this server's sketch code (`sketch::self_test`).
+fn pfselftest(_cx: &mut ShardCx, _args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
+    sketch::self_test().map_err(|e| CmdError::other(format!("TESTFAILED {e}")))?;
+    out.ok();
     Ok(())
 }
 

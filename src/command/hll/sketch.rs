@@ -222,7 +222,7 @@ pub fn count(bytes: &[u8]) -> Result<u64, Bad> {
 }
 
 /// Rewrites a sparse sketch as a dense one with the same header.
-fn to_dense(bytes: &[u8]) -> Result<Vec<u8>, Bad> {
+pub fn to_dense(bytes: &[u8]) -> Result<Vec<u8>, Bad> {
     let mut dense = bytes[..HEADER].to_vec();
     dense[4] = DENSE;
     dense.resize(DENSE_LEN, 0);
@@ -357,6 +357,74 @@ pub fn store_max(sketch: &mut Vec<u8>, max: &[u8; REGISTERS], dense: bool, spars
         raise(sketch, i, v, sparse_max)?;
     }
     mark_stale(sketch);
+    Ok(())
+}
+
+/// The registers of a dense sketch, in order.
+pub fn dense_registers(bytes: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    (0..REGISTERS).map(|i| dense_get(&bytes[HEADER..], i))
+}
+
+/// A sparse sketch's runs as PFDEBUG DECODE spells them: `z:n` and `Z:n` for zero runs,
+/// `v:value,n` for value runs.
+pub fn describe_runs(bytes: &[u8]) -> Result<String, Bad> {
+    let regs = &bytes[HEADER..];
+    let mut words = Vec::new();
+    let mut at = 0;
+    while at < regs.len() {
+        let run = run_at(regs, at)?;
+        words.push(match (run.value, run.width) {
+            (0, 1) => format!("z:{}", run.len),
+            (0, _) => format!("Z:{}", run.len),
+            (v, _) => format!("v:{v},{}", run.len),
+        });
+        at += run.width;
+    }
+    Ok(words.join(" "))
+}
+
+/// PFSELFTEST: dense registers keep what is written to them, and sparse and dense sketches
+/// fed the same elements agree and stay within the estimator's error; the first failure
+/// found, if any.
+pub fn self_test() -> Result<(), String> {
+    let mut regs = vec![0u8; REGISTERS * 6 / 8];
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..1000 {
+        let values: Vec<u8> = (0..REGISTERS).map(|_| (next() & 63) as u8).collect();
+        values.iter().enumerate().for_each(|(i, &v)| dense_set(&mut regs, i, v));
+        if let Some(i) = (0..REGISTERS).find(|&i| dense_get(&regs, i) != values[i]) {
+            return Err(format!("Register error at index {i}"));
+        }
+    }
+    let (mut sparse, mut dense) = (empty(), to_dense(&empty()).map_err(|_| "conversion".to_string())?);
+    let error_bound = 1.04 / (REGISTERS as f64).sqrt();
+    let mut checkpoint = 1u64;
+    for n in 1..=100_000u64 {
+        let element = n.to_le_bytes();
+        // The sparse one turns dense past the default size, as it would in use.
+        add(&mut sparse, &element, 3000).map_err(|_| "sparse add".to_string())?;
+        add(&mut dense, &element, 3000).map_err(|_| "dense add".to_string())?;
+        if n != checkpoint {
+            continue;
+        }
+        let (a, b) = (count(&sparse), count(&dense));
+        if a != b {
+            return Err(format!("Sparse and dense sketches disagree at {n}: {a:?} and {b:?}"));
+        }
+        let estimate = b.unwrap_or(0) as f64;
+        // Small counts may be off by one or two; large ones stay within a few standard errors.
+        let bound = (error_bound * 4.0 * n as f64).max(2.0);
+        if (estimate - n as f64).abs() > bound {
+            return Err(format!("Approximation error at {n}: estimated {estimate}"));
+        }
+        checkpoint *= 10;
+    }
     Ok(())
 }
 
