@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Conn, Reply, TestServer, c, encode};
+use common::{Conn, Flavor, Reply, TestServer, c, encode};
 
 const SHARDS: [usize; 2] = [1, 4];
 const CONNS: usize = 12;
@@ -341,7 +341,7 @@ fn slowlog_entry_shape_matches_redis() {
 #[test]
 fn latency_monitor_is_truthful() {
     for shards in SHARDS {
-        let shoal = TestServer::shoal(shards);
+        let shoal = TestServer::start_with(Flavor::Shoal { shards }, None, &["--enable-debug-command", "local"]);
         let mut conn = shoal.conn();
         assert_eq!(conn.q("LATENCY LATEST").items().len(), 0);
         assert!(conn.q("LATENCY DOCTOR").text().contains("disabled"));
@@ -439,7 +439,7 @@ fn monitor_sees_commands_from_every_core() {
 /// Shoal's own words), and a HELP with arguments is an arity error.
 #[test]
 fn container_commands_answer_help() {
-    let shoal = TestServer::shoal(2);
+    let shoal = TestServer::start_with(Flavor::Shoal { shards: 2 }, None, &["--enable-debug-command", "yes"]);
     let mut conn = shoal.conn();
     for name in [
         "CLIENT", "CONFIG", "COMMAND", "PUBSUB", "DEBUG", "MEMORY", "SLOWLOG", "LATENCY", "OBJECT",
@@ -459,5 +459,31 @@ fn container_commands_answer_help() {
         );
         let err = conn.q(&format!("{name} HELP extra")).text();
         assert!(err.starts_with("ERR"), "{name} HELP extra: {err}");
+    }
+}
+
+/// DEBUG is refused unless `enable-debug-command` allows it, as redis-server 7.0 refuses it
+/// by default; `local` allows it from loopback; the directive cannot change at run time.
+#[test]
+fn debug_follows_enable_debug_command() {
+    let (redis, shoal) = (TestServer::redis(), TestServer::shoal(2));
+    for line in [
+        "DEBUG SLEEP 0",
+        "DEBUG HELP",
+        "DEBUG NOPE",
+        "DEBUG",
+        "CONFIG GET enable-debug-command",
+        "CONFIG SET enable-debug-command yes",
+    ] {
+        assert_eq!(shoal.conn().raw(&c(line)), redis.conn().raw(&c(line)), "{line}");
+    }
+    let local = TestServer::start_with(Flavor::Shoal { shards: 2 }, None, &["--enable-debug-command", "local"]);
+    assert_eq!(local.conn().q("DEBUG SLEEP 0").text(), "OK");
+    // `enable-protected-configs local` lets a loopback client move `dir`, as on redis-server.
+    for flavor in [Flavor::Redis, Flavor::Shoal { shards: 2 }] {
+        let server = TestServer::start_with(flavor, None, &["--enable-protected-configs", "local"]);
+        let mut conn = server.conn();
+        let dir = conn.q("CONFIG GET dir").items()[1].text();
+        assert_eq!(conn.raw(&c(&format!("CONFIG SET dir {dir}"))), b"+OK\r\n", "{flavor:?}");
     }
 }

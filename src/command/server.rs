@@ -422,7 +422,9 @@ fn config(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
             "set" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
                 let pairs: Vec<(&[u8], &[u8])> = argv[2..].chunks(2).map(|p| (&p[0][..], &p[1][..])).collect();
                 let mut guard = cx.core.server.config.write().unwrap_or_else(|e| e.into_inner());
-                guard.set(&pairs).map_err(CmdError::other)?;
+                // `enable-protected-configs local` lets loopback clients change `dir` and friends.
+                let local = crate::net::conn::is_loopback(&cx.session.peer);
+                guard.set_as(&pairs, local).map_err(CmdError::other)?;
                 drop(guard);
                 cx.core.server.refresh_cached_config();
                 if pairs.iter().any(|(name, _)| name.eq_ignore_ascii_case(b"maxmemory")) {
@@ -482,8 +484,30 @@ fn time(cx: &mut ConnCx, _argv: Vec<Arg>) -> CmdFuture<'_> {
     })
 }
 
+/// Whether `enable-debug-command` lets this client run DEBUG ("local": from loopback only),
+/// as redis-server 7.0 checks before DEBUG runs (it is off by default).
+fn debug_allowed(cx: &ConnCx) -> bool {
+    match cx
+        .core
+        .server
+        .config()
+        .get("enable-debug-command")
+        .first()
+        .map(|(_, v)| v.clone())
+    {
+        Some(v) if v == "yes" => true,
+        Some(v) if v == "local" => crate::net::conn::is_loopback(&cx.session.peer),
+        _ => false,
+    }
+}
+
 fn debug(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
+        if !debug_allowed(cx) {
+            return Err(CmdError::other(
+                "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+            ));
+        }
         match lower(&argv[1]).as_str() {
             "help" if argv.len() == 2 => super::slowlog::help_reply(&mut cx.out, DEBUG_HELP),
             "sleep" if argv.len() == 3 => {
