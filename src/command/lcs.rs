@@ -8,11 +8,10 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::args::{is, parse_int};
-use super::string::MAX_STRING;
+use super::string::{MAX_STRING, read_string};
 use super::*;
 use crate::resp::Arg;
 use crate::shard::{Shard, ShardCx, shard_of, unix_ms};
-use crate::store::Kind;
 
 pub static SPECS: &[CommandSpec] = &[
     CommandSpec::new("lcs", -3, READONLY, KeySpan::range(1, 2, 1), Run::Conn(lcs)).doc(
@@ -63,11 +62,9 @@ impl Options {
 
 /// The string under `key` (empty when missing); `None` for another type.
 fn string_of(cx: &mut ShardCx, key: &[u8]) -> Option<Vec<u8>> {
-    match cx.lookup_read(key) {
-        None => Some(Vec::new()),
-        Some(e) if e.kind() != Kind::String => None,
-        Some(e) => e.value().string_bytes().map(Cow::into_owned),
-    }
+    read_string(cx, key)
+        .ok()
+        .map(|s| s.map(Cow::into_owned).unwrap_or_default())
 }
 
 /// One matched range: in `a`, in `b` (inclusive), and its length.

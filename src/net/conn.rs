@@ -173,7 +173,9 @@ pub async fn serve(core: Rc<CoreCx>, mut stream: Stream) {
             } else {
                 dispatch::execute(&mut cx, &mut batch).await;
             }
-            handle.end_blocking();
+            if blocking {
+                handle.end_blocking();
+            }
             handle.last_active_ms.set(unix_ms());
             crate::command::conn::publish(&cx, &handle);
         }

@@ -13,10 +13,10 @@ mod search;
 
 use super::args::{is, parse_float};
 use super::*;
+// A geo set is read as the sorted-set family reads a sorted set.
+use super::zset::read_zset as read_geo;
 use crate::resp::Arg;
 use crate::shard::ShardCx;
-use crate::store::ValueRef;
-use crate::store::zset::ZSet;
 
 const G: &str = "geo";
 
@@ -82,17 +82,6 @@ pub static SPECS: &[CommandSpec] = &[
         "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]",
     ),
 ];
-
-/// The geo set under `key` for a read: `None` when missing, WRONGTYPE for another type.
-fn read_geo<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a ZSet>, CmdError> {
-    match cx.lookup_read(key) {
-        None => Ok(None),
-        Some(e) => match e.value() {
-            ValueRef::ZSet(z) => Ok(Some(z)),
-            _ => Err(CmdError::WrongType),
-        },
-    }
-}
 
 /// A longitude, latitude pair, checked as GEOADD checks it.
 fn lon_lat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), CmdError> {

@@ -257,7 +257,7 @@ pub const SPECS: &[CommandSpec] = &[
 ];
 
 /// The zset under `key` for a read (counts a keyspace hit or miss, as `lookupKeyRead`).
-fn read_zset<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a ZSet>, CmdError> {
+pub(crate) fn read_zset<'a>(cx: &'a mut ShardCx, key: &[u8]) -> Result<Option<&'a ZSet>, CmdError> {
     match cx.lookup_read(key) {
         None => Ok(None),
         Some(e) => match e.value() {

@@ -257,7 +257,15 @@ fn compute(srcs: Vec<Source>, o: &SetOpts, op: Op, limit: usize) -> Items {
 
 /// Hop 2 of a STORE command: replaces `dst` with `items` (or deletes it when empty), logs
 /// `record` when something changed. Returns the stored length.
-async fn store_result(txn: &mut Txn, dst: Arg, db: usize, shards: usize, items: Items, record: Vec<Arg>) -> usize {
+async fn store_result(
+    txn: &mut Txn,
+    dst: Arg,
+    db: usize,
+    shards: usize,
+    items: Items,
+    record: Vec<Arg>,
+    event: &'static str,
+) -> usize {
     let n = items.len();
     let dst_shard: ShardId = shard_of(&dst, shards);
     let slot = Mutex::new(Some(items));
@@ -279,20 +287,12 @@ async fn store_result(txn: &mut Txn, dst: Arg, db: usize, shards: usize, items: 
         }
         let z = crate::store::zset::ZSet::from_sorted(items, &limits);
         cx.put(&dst, Value::ZSet(Box::new(z)), false);
-        cx.notify(class::ZSET, store_event(&record[0]), &dst);
+        cx.notify(class::ZSET, event, &dst);
         cx.emit_argv(&record);
         cx.shard.blocking.signal(db, &dst);
     })
     .await;
     n
-}
-
-/// The keyspace event of a STORE command: its own name.
-fn store_event(command: &[u8]) -> &'static str {
-    ["zunionstore", "zinterstore", "zdiffstore", "zrangestore"]
-        .into_iter()
-        .find(|name| command.eq_ignore_ascii_case(name.as_bytes()))
-        .unwrap_or("zunionstore")
 }
 
 /// ZUNION / ZINTER / ZDIFF / ZINTERCARD and the STORE forms. `dst`: whether argv[1] is a
@@ -327,7 +327,12 @@ async fn setop(cx: &mut ConnCx, argv: Vec<Arg>, op: Op, store: bool, card: bool)
         txn.finish();
         cx.out.int(result.len() as i64);
     } else if store {
-        let n = store_result(&mut txn, argv[1].clone(), db, shards, result, argv.clone()).await;
+        let event = match op {
+            Op::Union => "zunionstore",
+            Op::Inter => "zinterstore",
+            Op::Diff => "zdiffstore",
+        };
+        let n = store_result(&mut txn, argv[1].clone(), db, shards, result, argv.clone(), event).await;
         txn.finish();
         cx.out.int(n as i64);
     } else {
@@ -398,7 +403,7 @@ pub fn zrangestore(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         if q.rev {
             items.reverse();
         }
-        let n = store_result(&mut txn, dst, db, shards, items, argv.clone()).await;
+        let n = store_result(&mut txn, dst, db, shards, items, argv.clone(), "zrangestore").await;
         txn.finish();
         cx.out.int(n as i64);
         Ok(())
