@@ -115,6 +115,21 @@ fn sketch_of(cx: &mut ShardCx, key: &[u8], read: bool) -> Result<Option<Vec<u8>>
 
 fn pfadd(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdError> {
     let key = args.next()?;
+    // A dense sketch keeps its size: its registers change in place, with no copy.
+    if let Some(e) = cx.lookup(key)
+        && e.kind() == Kind::String
+        && e.value().string_bytes().is_some_and(|b| sketch::check(&b).is_ok() && sketch::is_dense(&b))
+    {
+        let (bytes, _) = e.string_mut(0);
+        let updated = args.rest().iter().filter(|el| sketch::add_dense(bytes, el)).count();
+        if updated > 0 {
+            sketch::mark_stale(bytes);
+            cx.notify(class::STRING, "pfadd", key);
+            cx.emit_argv(args.all());
+        }
+        out.int(i64::from(updated > 0));
+        return Ok(());
+    }
     let (mut sketch, mut updated) = match sketch_of(cx, key, false)? {
         Some(s) => (s, 0),
         None => (sketch::empty(), 1),

@@ -246,12 +246,24 @@ pub fn raise(sketch: &mut Vec<u8>, index: usize, value: u8, sparse_max: usize) -
         }
         *sketch = to_dense(sketch)?;
     }
+    Ok(dense_raise(sketch, index, value))
+}
+
+/// `raise` on a dense sketch, in place.
+fn dense_raise(sketch: &mut [u8], index: usize, value: u8) -> bool {
     let regs = &mut sketch[HEADER..];
     if dense_get(regs, index) >= value {
-        return Ok(false);
+        return false;
     }
     dense_set(regs, index, value);
-    Ok(true)
+    true
+}
+
+/// Adds an element to a dense sketch in place (a dense sketch never changes size); true when
+/// a register changed.
+pub fn add_dense(sketch: &mut [u8], element: &[u8]) -> bool {
+    let (index, value) = register_of(element);
+    dense_raise(sketch, index, value)
 }
 
 /// Adds an element; true when a register changed.
