@@ -40,6 +40,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod replicaof;
 pub mod replication;
+pub mod script;
 pub mod server;
 pub mod set;
 pub mod slowlog;
@@ -280,6 +281,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         persistence::SPECS,
         replication::SPECS,
         replicaof::SPECS,
+        script::SPECS,
         pubsub::SPECS,
         slowlog::SPECS,
         latency::SPECS,

@@ -386,7 +386,10 @@ mod tests {
         assert_eq!(err(b"*-0\r\n"), "Protocol error: invalid multibulk length");
         assert_eq!(err(b"*1\r\n$-0\r\n"), "Protocol error: invalid bulk length");
         assert_eq!(err(b"*1\r\n$+4\r\nPING\r\n"), "Protocol error: invalid bulk length");
-        assert_eq!(parse_all(b"*1\r\n$0\r\n\r\n*-1\r\n").unwrap(), vec![vec![Vec::new()]]);
+        assert_eq!(
+            parse_all(b"*1\r\n$0\r\n\r\n*-1\r\n").unwrap(),
+            vec![vec![Vec::<u8>::new()]]
+        );
     }
 
     /// Feeds `input` in pieces of `step` bytes, as reads would deliver it.

@@ -233,24 +233,21 @@ pub fn info_section(r: &Report, maxmemory: u64, policy: &str) -> String {
     line("allocator_resident", r.rss.to_string());
     line("total_system_memory", total.to_string());
     line("total_system_memory_human", human(total));
+    let scripts = crate::command::script::engine::stats();
     for name in ["used_memory_lua", "used_memory_vm_eval"] {
+        line(name, scripts.lua_memory.to_string());
+    }
+    line("used_memory_lua_human", human(scripts.lua_memory));
+    line("used_memory_scripts_eval", scripts.source_bytes.to_string());
+    line("number_of_cached_scripts", scripts.cached.to_string());
+    for name in ["number_of_functions", "number_of_libraries", "used_memory_vm_functions"] {
         line(name, "0".into());
     }
-    line("used_memory_lua_human", human(0));
-    for name in [
-        "used_memory_scripts_eval",
-        "number_of_cached_scripts",
-        "number_of_functions",
-        "number_of_libraries",
-        "used_memory_vm_functions",
-        "used_memory_vm_total",
-    ] {
-        line(name, "0".into());
-    }
-    line("used_memory_vm_total_human", human(0));
+    line("used_memory_vm_total", scripts.lua_memory.to_string());
+    line("used_memory_vm_total_human", human(scripts.lua_memory));
     line("used_memory_functions", "0".into());
-    line("used_memory_scripts", "0".into());
-    line("used_memory_scripts_human", human(0));
+    line("used_memory_scripts", scripts.source_bytes.to_string());
+    line("used_memory_scripts_human", human(scripts.source_bytes));
     line("maxmemory", maxmemory.to_string());
     line("maxmemory_human", human(maxmemory));
     line("maxmemory_policy", policy.to_string());

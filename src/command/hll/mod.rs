@@ -118,7 +118,9 @@ fn pfadd(cx: &mut ShardCx, args: &mut Args, out: &mut Out) -> Result<(), CmdErro
     // A dense sketch keeps its size: its registers change in place, with no copy.
     if let Some(e) = cx.lookup(key)
         && e.kind() == Kind::String
-        && e.value().string_bytes().is_some_and(|b| sketch::check(&b).is_ok() && sketch::is_dense(&b))
+        && e.value()
+            .string_bytes()
+            .is_some_and(|b| sketch::check(&b).is_ok() && sketch::is_dense(&b))
     {
         let (bytes, _) = e.string_mut(0);
         let updated = args.rest().iter().filter(|el| sketch::add_dense(bytes, el)).count();

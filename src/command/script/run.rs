@@ -1,0 +1,196 @@
+//! Running one script: every shard held for its whole run (a script is atomic, and the keys it
+//! touches are only known as it runs), its commands through the normal dispatcher, its writes
+//! to the replication stream as one MULTI/EXEC group, as redis-server 7.0 replicates a
+//! script's effects.
+//!
+//! The script is a coroutine. Each `redis.call` yields the command here; the command runs
+//! like an EXEC's queued command (`ConnCx::scope`), its reply is decoded into Lua, and the
+//! coroutine resumes with it. Awaiting a command on another core therefore never blocks this
+//! core's executor.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mlua::thread::ThreadStatus;
+use mlua::{IntoLuaMulti, MultiValue, Value};
+
+use super::convert;
+use super::engine::{self, Engine, KILL_REQUESTED, REPL_REPLICA};
+use crate::command::{CmdError, ConnCx, NOSCRIPT, lookup};
+use crate::resp::{Arg, Out, Proto};
+
+/// A script is running (SCRIPT KILL's NOTBUSY).
+pub static RUNNING: AtomicBool = AtomicBool::new(false);
+/// The running script has called a write command (SCRIPT KILL's UNKILLABLE).
+pub static WROTE: AtomicBool = AtomicBool::new(false);
+
+/// What EVAL was given.
+pub struct Call<'a> {
+    pub sha: &'a str,
+    pub body: &'a [u8],
+    pub keys: &'a [Arg],
+    pub args: &'a [Arg],
+    pub read_only: bool,
+}
+
+/// Runs a script and writes its reply (or its error) to `cx.out`.
+pub async fn run_script(cx: &mut ConnCx, call: Call<'_>) -> Result<(), CmdError> {
+    let engine = engine::local().map_err(CmdError::other)?;
+    let func = engine.function(call.sha, call.body).map_err(CmdError::other)?;
+    let nested = cx.scope.is_some();
+    let mut txn = cx.txn_all(2);
+    if !nested {
+        // Takes every shard's gate, in ascending order, before the script starts.
+        txn.hop(|_| ()).await;
+        cx.scope = Some(txn.id());
+    }
+    KILL_REQUESTED.store(false, Ordering::Relaxed);
+    WROTE.store(false, Ordering::Relaxed);
+    RUNNING.store(true, Ordering::Relaxed);
+    let result = drive(cx, &engine, &call, func).await;
+    RUNNING.store(false, Ordering::Relaxed);
+    KILL_REQUESTED.store(false, Ordering::Relaxed);
+    engine.note_memory(cx.core.id);
+    if !nested {
+        cx.scope = None;
+        let records = cx.core.take_stash(txn.id());
+        cx.core.push_group(records);
+    }
+    txn.finish();
+    result
+}
+
+async fn drive(cx: &mut ConnCx, engine: &Engine, call: &Call<'_>, func: mlua::Function) -> Result<(), CmdError> {
+    let lua_err = |e: mlua::Error| CmdError::other(format!("ERR {}", engine::lua_message(&e)));
+    engine.resp.set(2);
+    engine.repl.set(engine::REPL_ALL);
+    engine.killed.set(false);
+    engine.set_keys_and_args(call.keys, call.args).map_err(lua_err)?;
+    let thread = engine.lua.create_thread(engine.runner.clone()).map_err(lua_err)?;
+    let mut input = func.into_lua_multi(&engine.lua).map_err(lua_err)?;
+    loop {
+        let out: MultiValue = thread.resume(input).map_err(lua_err)?;
+        let mut values = out.into_iter();
+        match thread.status() {
+            ThreadStatus::Resumable => {
+                let asks = matches!(values.next(), Some(Value::Table(t)) if t.to_pointer() == engine.mark.to_pointer());
+                if !asks {
+                    return Err(script_error(
+                        engine,
+                        call.sha,
+                        "ERR attempt to yield across a C-call boundary",
+                        None,
+                    ));
+                }
+                let _protected = values.next();
+                let (ok, reply) = match command_args(values) {
+                    Ok(argv) => run_command(cx, engine, argv, call.read_only).await,
+                    Err(msg) => (
+                        false,
+                        convert::error_table(&engine.lua, msg.as_bytes()).map_err(lua_err)?,
+                    ),
+                };
+                input = (ok, reply).into_lua_multi(&engine.lua).map_err(lua_err)?;
+            }
+            ThreadStatus::Finished => {
+                let ok = matches!(values.next(), Some(Value::Boolean(true)));
+                let value = values.next().unwrap_or(Value::Nil);
+                if ok {
+                    convert::write_reply(&value, &mut cx.out, engine.resp.get() == 3);
+                    return Ok(());
+                }
+                let (text, line) = match &value {
+                    Value::Table(t) => (
+                        t.raw_get::<mlua::LuaString>("err")
+                            .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
+                            .unwrap_or_else(|_| "ERR unknown error".into()),
+                        t.raw_get::<i64>("line").ok(),
+                    ),
+                    _ => ("ERR unknown error".into(), None),
+                };
+                let text = if engine.killed.get() {
+                    "ERR Script killed by user with SCRIPT KILL...".to_string()
+                } else {
+                    text
+                };
+                return Err(script_error(engine, call.sha, &text, line));
+            }
+            _ => return Err(CmdError::other("ERR the script's coroutine ended in an error")),
+        }
+    }
+}
+
+/// redis-server's form of a script's error: the error, the script's SHA1, and the line.
+fn script_error(_engine: &Engine, sha: &str, text: &str, line: Option<i64>) -> CmdError {
+    // A call in tail position (`return redis.call(...)`) has left no frame of the script to
+    // read the line from: Lua replaced it with the callee's.
+    let at = line.map_or_else(|| "?".to_string(), |l| l.to_string());
+    CmdError::other(format!("{text} script: {sha}, on @user_script:{at}."))
+}
+
+/// The arguments of `redis.call(...)` as a command, or redis-server's error for them.
+fn command_args(values: impl Iterator<Item = Value>) -> Result<Vec<Arg>, &'static str> {
+    let mut argv = Vec::new();
+    for v in values {
+        let arg = match v {
+            Value::String(s) => Arg::copy_from_slice(&s.as_bytes()),
+            Value::Integer(i) => Arg::copy_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            Value::Number(n) => {
+                let mut text = Vec::new();
+                crate::util::num::format_double(n, &mut text);
+                Arg::copy_from_slice(&text)
+            }
+            _ => return Err("ERR Lua redis lib command arguments must be strings or integers"),
+        };
+        argv.push(arg);
+    }
+    if argv.is_empty() {
+        return Err("ERR Please specify at least one argument for this redis lib call");
+    }
+    Ok(argv)
+}
+
+/// Runs one command for the script; its reply decoded for Lua, `false` with an error table.
+async fn run_command(cx: &mut ConnCx, engine: &Engine, argv: Vec<Arg>, read_only: bool) -> (bool, Value) {
+    let refused = match lookup(&argv[0]) {
+        None => Some("ERR Unknown Redis command called from script"),
+        Some(spec) if !spec.arity_ok(argv.len()) => Some("ERR Wrong number of args calling Redis command from script"),
+        Some(spec) if spec.flags.has(NOSCRIPT) => Some("ERR This Redis command is not allowed from script"),
+        Some(spec) if read_only && spec.is_write() => {
+            Some("ERR Write commands are not allowed from read-only scripts.")
+        }
+        Some(spec) => {
+            if spec.is_write() {
+                WROTE.store(true, Ordering::Relaxed);
+            }
+            None
+        }
+    };
+    if let Some(msg) = refused {
+        return (
+            false,
+            convert::error_table(&engine.lua, msg.as_bytes()).unwrap_or(Value::Nil),
+        );
+    }
+    let scope = cx.scope.unwrap_or_default();
+    // redis.set_repl without REPL_REPLICA: this command's writes stay out of the stream.
+    let keep_records = engine.repl.get() & REPL_REPLICA != 0;
+    let earlier = (!keep_records).then(|| cx.core.take_stash(scope));
+    let resp3 = engine.resp.get() == 3;
+    let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
+    let client_out = std::mem::replace(&mut cx.out, Out::new(proto));
+    let mut batch = vec![argv];
+    crate::command::dispatch::execute(cx, &mut batch).await;
+    let reply = std::mem::replace(&mut cx.out, client_out).take();
+    if let Some(earlier) = earlier {
+        drop(cx.core.take_stash(scope));
+        cx.core.stash(scope, earlier);
+    }
+    match convert::reply_to_lua(&engine.lua, &reply, resp3) {
+        Ok(r) => r,
+        Err(e) => (
+            false,
+            convert::error_table(&engine.lua, format!("ERR {}", engine::lua_message(&e)).as_bytes())
+                .unwrap_or(Value::Nil),
+        ),
+    }
+}
