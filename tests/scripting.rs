@@ -234,6 +234,10 @@ fn evalsha_and_script_commands_match_redis() {
         p.same(&cmd!("EVAL_RO", "return redis.call('GET', 'x')", "0"));
         p.same(&cmd!("EVAL_RO", "local r = redis.call('SET', 'x', 1) return r", "0"));
         p.same(&cmd!("EVAL_RO", "return redis.pcall('DEL', 'x')", "0"));
+        let cached = |conn: &mut Conn| conn.info("memory").remove("number_of_cached_scripts");
+        let (r, s) = (cached(&mut p.redis), cached(&mut p.shoal));
+        assert_eq!(s, r, "INFO number_of_cached_scripts");
+        assert_eq!(s.as_deref(), Some("5"));
         p.same(&cmd!("SCRIPT", "FLUSH", "BOGUS"));
         p.same(&cmd!("SCRIPT", "FLUSH"));
         p.same(&cmd!("SCRIPT", "EXISTS", sha.as_str()));
