@@ -65,6 +65,12 @@ const SCRIPTS: &[(&str, &[&str])] = &[
     ("return redis.call('ZRANGE', 'z', 0, -1, 'WITHSCORES')", &["0"]),
     ("return redis.call('ZSCORE', 'z', 'm')", &["0"]),
     ("return redis.call('EXISTS', 'str', 'nokey', 'list')", &["0"]),
+    // SELECT inside a script holds for the script's calls, not for the client after it.
+    (
+        "redis.call('SELECT', 1) redis.call('SET', 'in-db1', 'x') return redis.call('DBSIZE')",
+        &["0"],
+    ),
+    ("return redis.call('EXISTS', 'in-db1')", &["0"]),
     // Arguments: numbers as redis-server formats them.
     ("redis.call('SET', 'f', 1/3) return redis.call('GET', 'f')", &["0"]),
     ("redis.call('SET', 'f', 1e20) return redis.call('GET', 'f')", &["0"]),
@@ -182,6 +188,10 @@ fn scripts_match_redis() {
             }
             // The data the scripts left.
             p.lines(&[
+                "EXISTS in-db1",
+                "SELECT 1",
+                "GET in-db1",
+                "SELECT 0",
                 "MGET str counter f ka kb kc kd",
                 "LRANGE list 0 -1",
                 "HGETALL h",

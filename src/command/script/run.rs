@@ -46,7 +46,10 @@ pub async fn run_script(cx: &mut ConnCx, call: Call<'_>) -> Result<(), CmdError>
     KILL_REQUESTED.store(false, Ordering::Relaxed);
     WROTE.store(false, Ordering::Relaxed);
     RUNNING.store(true, Ordering::Relaxed);
+    // A SELECT inside the script changes the database for the script's own calls only.
+    let db = cx.session.db;
     let result = drive(cx, &engine, &call, func).await;
+    cx.session.db = db;
     RUNNING.store(false, Ordering::Relaxed);
     KILL_REQUESTED.store(false, Ordering::Relaxed);
     engine.note_memory(cx.core.id);
