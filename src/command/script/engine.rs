@@ -47,6 +47,10 @@ pub struct Engine {
     pub repl: Rc<Cell<u8>>,
     /// Set by the hook when it failed the script on a SCRIPT KILL.
     pub killed: Rc<Cell<bool>>,
+    /// A finished coroutine, reset for the next script instead of making a new one.
+    spare: RefCell<Option<mlua::Thread>>,
+    /// The buffer a call's reply is written to, kept between calls.
+    pub reply_buffer: Cell<Vec<u8>>,
 }
 
 thread_local! {
@@ -184,6 +188,8 @@ impl Engine {
             resp,
             repl,
             killed,
+            spare: RefCell::new(None),
+            reply_buffer: Cell::new(Vec::new()),
         })
     }
 
@@ -203,17 +209,35 @@ impl Engine {
         Ok(f)
     }
 
-    /// Sets the KEYS and ARGV globals for the next run.
-    pub fn set_keys_and_args(&self, keys: &[crate::resp::Arg], args: &[crate::resp::Arg]) -> mlua::Result<()> {
-        let globals = self.lua.globals();
-        for (name, list) in [("KEYS", keys), ("ARGV", args)] {
-            let t = self.lua.create_table_with_capacity(list.len(), 0)?;
-            for (i, a) in list.iter().enumerate() {
-                t.raw_seti(i + 1, self.lua.create_string(&a[..])?)?;
-            }
-            globals.raw_set(name, t)?;
+    /// A coroutine that will run `runner`: the one the last script finished in, or a new one.
+    pub fn coroutine(&self) -> mlua::Result<mlua::Thread> {
+        if let Some(t) = self.spare.borrow_mut().take() {
+            t.reset(self.runner.clone())?;
+            return Ok(t);
         }
-        Ok(())
+        self.lua.create_thread(self.runner.clone())
+    }
+
+    /// Keeps a coroutine that has finished, for `coroutine`.
+    pub fn keep_coroutine(&self, t: mlua::Thread) {
+        *self.spare.borrow_mut() = Some(t);
+    }
+
+    /// The runner's arguments for one script: the function, how many keys, then the keys
+    /// and the arguments (the runner makes them KEYS and ARGV).
+    pub fn runner_args(
+        &self,
+        func: Function,
+        keys: &[crate::resp::Arg],
+        args: &[crate::resp::Arg],
+    ) -> mlua::Result<mlua::MultiValue> {
+        let mut values = mlua::MultiValue::with_capacity(2 + keys.len() + args.len());
+        values.push_back(Value::Function(func));
+        values.push_back(Value::Integer(keys.len() as i64));
+        for a in keys.iter().chain(args) {
+            values.push_back(Value::String(self.lua.create_string(&a[..])?));
+        }
+        Ok(values)
     }
 
     /// Records this core's Lua memory for INFO.

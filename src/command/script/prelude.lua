@@ -36,10 +36,6 @@ local function on_error(e)
     return {err = text, line = script_line()}
 end
 
--- The body of every script's coroutine.
-local function run(f)
-    return xpcall(f, on_error)
-end
 
 local function raise(text)
     error({err = text}, 0)
@@ -186,5 +182,21 @@ setmetatable(globals, {
     end,
     __metatable = false,
 })
+
+-- The body of every script's coroutine: sets KEYS and ARGV from its arguments (the first
+-- `nkeys` are the keys), then runs the script.
+local select = select
+local function run(f, nkeys, ...)
+    local keys, args = {}, {}
+    for i = 1, nkeys do
+        keys[i] = (select(i, ...))
+    end
+    for i = nkeys + 1, select('#', ...) do
+        args[i - nkeys] = (select(i, ...))
+    end
+    rawset(globals, 'KEYS', keys)
+    rawset(globals, 'ARGV', args)
+    return xpcall(f, on_error)
+end
 
 return mark, run

@@ -67,9 +67,8 @@ async fn drive(cx: &mut ConnCx, engine: &Engine, call: &Call<'_>, func: mlua::Fu
     engine.resp.set(2);
     engine.repl.set(engine::REPL_ALL);
     engine.killed.set(false);
-    engine.set_keys_and_args(call.keys, call.args).map_err(lua_err)?;
-    let thread = engine.lua.create_thread(engine.runner.clone()).map_err(lua_err)?;
-    let mut input = func.into_lua_multi(&engine.lua).map_err(lua_err)?;
+    let thread = engine.coroutine().map_err(lua_err)?;
+    let mut input = engine.runner_args(func, call.keys, call.args).map_err(lua_err)?;
     loop {
         let out: MultiValue = thread.resume(input).map_err(lua_err)?;
         let mut values = out.into_iter();
@@ -97,6 +96,7 @@ async fn drive(cx: &mut ConnCx, engine: &Engine, call: &Call<'_>, func: mlua::Fu
             ThreadStatus::Finished => {
                 let ok = matches!(values.next(), Some(Value::Boolean(true)));
                 let value = values.next().unwrap_or(Value::Nil);
+                engine.keep_coroutine(thread);
                 if ok {
                     convert::write_reply(&value, &mut cx.out, engine.resp.get() == 3);
                     return Ok(());
@@ -180,7 +180,8 @@ async fn run_command(cx: &mut ConnCx, engine: &Engine, argv: Vec<Arg>, read_only
     let earlier = (!keep_records).then(|| cx.core.take_stash(scope));
     let resp3 = engine.resp.get() == 3;
     let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
-    let client_out = std::mem::replace(&mut cx.out, Out::new(proto));
+    let buffer = engine.reply_buffer.take();
+    let client_out = std::mem::replace(&mut cx.out, Out::with_buffer(buffer, proto));
     let mut batch = vec![argv];
     crate::command::dispatch::execute(cx, &mut batch).await;
     let reply = std::mem::replace(&mut cx.out, client_out).take();
@@ -188,7 +189,9 @@ async fn run_command(cx: &mut ConnCx, engine: &Engine, argv: Vec<Arg>, read_only
         drop(cx.core.take_stash(scope));
         cx.core.stash(scope, earlier);
     }
-    match convert::reply_to_lua(&engine.lua, &reply, resp3) {
+    let converted = convert::reply_to_lua(&engine.lua, &reply, resp3);
+    engine.reply_buffer.set(reply);
+    match converted {
         Ok(r) => r,
         Err(e) => (
             false,
