@@ -282,6 +282,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         replication::SPECS,
         replicaof::SPECS,
         script::SPECS,
+        script::function::SPECS,
         pubsub::SPECS,
         slowlog::SPECS,
         latency::SPECS,

@@ -142,6 +142,8 @@ pub fn load_dump(config: &Config, shards: usize) -> Result<Vec<Vec<RdbEntry>>, S
         buckets[shard_of(&entry.key, shards)].push(entry);
         loaded += 1;
     }
+    crate::command::script::library::restore(rdb.functions())
+        .map_err(|e| format!("Fatal error loading the DB ({}): {e}. Exiting.", config.dbfilename))?;
     *LOADED_POSITION.lock().unwrap_or_else(|e| e.into_inner()) = repl_position(&rdb, config.databases as usize);
     for w in rdb.warnings() {
         crate::server::log::warning(w);

@@ -393,6 +393,9 @@ fn write_stream<S: RdbSink>(frame: Frame, rx: &Receiver<Piece>, flow: &Flow, mut
     );
     let aux: Vec<(&str, AuxValue<'_>)> = aux.iter().map(|(k, v)| (*k, *v)).collect();
     w.header(&aux);
+    for code in crate::command::script::library::codes() {
+        w.function(&code);
+    }
     let mut started = std::collections::BTreeSet::new();
     let mut current = None;
     let mut done = 0;

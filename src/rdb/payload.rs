@@ -17,14 +17,35 @@ pub enum PayloadError {
 pub fn dump_payload(value: ValueRef<'_>, compress: bool) -> Vec<u8> {
     let mut out = Vec::new();
     encode_value(value, compress, &mut out);
+    with_footer(out)
+}
+
+/// FUNCTION DUMP's payload: each library's code as a FUNCTION2 record, then the footer.
+pub fn dump_functions<'a>(codes: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(super::opcode::FUNCTION2);
+        super::write::put_string(&mut out, code, true);
+    }
+    with_footer(out)
+}
+
+/// FUNCTION RESTORE: the libraries' code in a FUNCTION DUMP payload.
+pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, PayloadError> {
+    let body = checked_body(payload)?;
+    RdbReader::lone_functions(body).map_err(|e| PayloadError::Format(Some(e)))
+}
+
+/// Appends the RDB version and the CRC-64 of everything before it.
+fn with_footer(mut out: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&(RDB_VERSION as u16).to_le_bytes());
     let crc = CRC64.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
 
-/// Checks a payload's footer and decodes its value.
-pub fn restore_payload(payload: &[u8]) -> Result<RdbValue, PayloadError> {
+/// The body of a payload whose footer (version, CRC-64) is right.
+fn checked_body(payload: &[u8]) -> Result<&[u8], PayloadError> {
     let Some(body_len) = payload.len().checked_sub(10) else {
         return Err(PayloadError::Footer);
     };
@@ -38,6 +59,12 @@ pub fn restore_payload(payload: &[u8]) -> Result<RdbValue, PayloadError> {
     if stored != computed {
         return Err(PayloadError::Footer);
     }
+    Ok(body)
+}
+
+/// Checks a payload's footer and decodes its value.
+pub fn restore_payload(payload: &[u8]) -> Result<RdbValue, PayloadError> {
+    let body = checked_body(payload)?;
     match RdbReader::lone_value(body) {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(PayloadError::Format(None)),

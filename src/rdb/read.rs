@@ -53,6 +53,8 @@ pub struct RdbReader<R> {
     version: u32,
     db: usize,
     aux: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The code of each function library (FUNCTION2), in file order.
+    functions: Vec<Vec<u8>>,
     warnings: Vec<String>,
     finished: bool,
     failed: bool,
@@ -98,6 +100,7 @@ impl<R: Read> RdbReader<R> {
             version,
             db: 0,
             aux: Vec::new(),
+            functions: Vec::new(),
             warnings: Vec::new(),
             finished: false,
             failed: false,
@@ -128,7 +131,12 @@ impl<R: Read> RdbReader<R> {
             .map(|(_, v)| v.as_slice())
     }
 
-    /// Things skipped on purpose (function libraries, checksum disabled), for the log.
+    /// The code of the function libraries read so far (FUNCTION2), in file order.
+    pub fn functions(&self) -> &[Vec<u8>] {
+        &self.functions
+    }
+
+    /// Things skipped on purpose (checksum disabled), for the log.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -214,13 +222,9 @@ impl<R: Read> RdbReader<R> {
                     return Ok(Some(RdbItem::Aux { key, value }));
                 }
                 opcode::FUNCTION2 => {
-                    // Dropping a library would lose what the dump's owner relies on: refuse.
-                    return Err(RdbError::new(
-                        RdbErrorKind::Unsupported,
-                        at,
-                        "unsupported RDB opcode FUNCTION2: the dump holds a function library and \
-                         Shoal has no functions (FUNCTION FLUSH on the source before saving)",
-                    ));
+                    // A library's code; the loader registers the libraries once it is done.
+                    let code = self.read_string()?;
+                    self.functions.push(code);
                 }
                 opcode::FUNCTION_PRE_GA => {
                     return Err(RdbError::new(
@@ -567,4 +571,21 @@ fn scored_of(flat: Vec<Vec<u8>>, at: u64) -> Result<Vec<(Vec<u8>, f64)>, RdbErro
             _ => Err(RdbError::corrupt(at, "bad zset score in container")),
         })
         .collect()
+}
+
+impl<'a> RdbReader<&'a [u8]> {
+    /// Decodes a FUNCTION DUMP payload's body: FUNCTION2 records, each a library's code, up
+    /// to the end of `body`.
+    pub fn lone_functions(body: &'a [u8]) -> Result<Vec<Vec<u8>>, RdbError> {
+        let mut r = Self::headless(body, RDB_VERSION);
+        let mut codes = Vec::new();
+        while (r.pos as usize) < body.len() {
+            let at = r.pos;
+            if r.read_u8()? != crate::rdb::opcode::FUNCTION2 {
+                return Err(RdbError::corrupt(at, "not a function library"));
+            }
+            codes.push(r.read_string()?);
+        }
+        Ok(codes)
+    }
 }

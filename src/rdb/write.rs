@@ -109,6 +109,12 @@ impl RdbWriter {
         }
     }
 
+    /// Writes a function library's code (FUNCTION2), before the databases.
+    pub fn function(&mut self, code: &[u8]) {
+        self.buf.push(opcode::FUNCTION2);
+        put_string(&mut self.buf, code, false);
+    }
+
     /// Starts db `db`: SELECTDB, then RESIZEDB with the key and with-TTL counts (a sizing
     /// hint for the loader; it need not be exact).
     pub fn select_db(&mut self, db: usize, keys: u64, expires: u64) {

@@ -240,9 +240,10 @@ pub fn info_section(r: &Report, maxmemory: u64, policy: &str) -> String {
     line("used_memory_lua_human", human(scripts.lua_memory));
     line("used_memory_scripts_eval", scripts.source_bytes.to_string());
     line("number_of_cached_scripts", scripts.cached.to_string());
-    for name in ["number_of_functions", "number_of_libraries", "used_memory_vm_functions"] {
-        line(name, "0".into());
-    }
+    let (libraries, functions) = crate::command::script::library::counts();
+    line("number_of_functions", functions.to_string());
+    line("number_of_libraries", libraries.to_string());
+    line("used_memory_vm_functions", "0".into());
     line("used_memory_vm_total", scripts.lua_memory.to_string());
     line("used_memory_vm_total_human", human(scripts.lua_memory));
     line("used_memory_functions", "0".into());

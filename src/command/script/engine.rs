@@ -47,6 +47,11 @@ pub struct Engine {
     pub repl: Rc<Cell<u8>>,
     /// Set by the hook when it failed the script on a SCRIPT KILL.
     pub killed: Rc<Cell<bool>>,
+    /// Runs a library's code in load mode (see prelude.lua).
+    load_library: Function,
+    /// The functions of every library, compiled in this state, at `library_generation`.
+    library_functions: RefCell<HashMap<String, (Function, super::library::FunctionInfo)>>,
+    library_generation: Cell<u64>,
     /// A finished coroutine, reset for the next script instead of making a new one.
     spare: RefCell<Option<mlua::Thread>>,
     /// The buffer a call's reply is written to, kept between calls.
@@ -168,7 +173,7 @@ impl Engine {
             .load(include_str!("prelude.lua"))
             .set_name("=shoal")
             .into_function()?;
-        let (mark, runner): (Table, Function) = prelude.call(helpers)?;
+        let (mark, runner, load_library): (Table, Function, Function) = prelude.call(helpers)?;
         let k = killed.clone();
         lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(KILL_CHECK_EVERY),
@@ -188,6 +193,9 @@ impl Engine {
             resp,
             repl,
             killed,
+            load_library,
+            library_functions: RefCell::new(HashMap::new()),
+            library_generation: Cell::new(u64::MAX),
             spare: RefCell::new(None),
             reply_buffer: Cell::new(Vec::new()),
         })
@@ -209,6 +217,80 @@ impl Engine {
         Ok(f)
     }
 
+    /// Compiles and runs a library's code: its name and functions, or redis-server's error.
+    pub fn load_library(&self, code: &[u8]) -> Result<super::library::Library, String> {
+        self.library_parts(code).map(|(lib, _)| lib)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn library_parts(
+        &self,
+        code: &[u8],
+    ) -> Result<(super::library::Library, Vec<(Function, super::library::FunctionInfo)>), String> {
+        use super::library::{FunctionInfo, Library, parse_shebang};
+        let (name, body) = parse_shebang(code)?;
+        let chunk = self
+            .lua
+            .load(&body[..])
+            .set_name("@user_function")
+            .into_function()
+            .map_err(|e| format!("ERR Error compiling function: {}", lua_message(&e)))?;
+        let (registered, failed): (Option<Table>, Option<String>) = self
+            .load_library
+            .call(chunk)
+            .map_err(|e| format!("ERR Error registering functions: ERR {}", lua_message(&e)))?;
+        if let Some(e) = failed {
+            return Err(format!("ERR Error registering functions: {e}"));
+        }
+        let mut functions = Vec::new();
+        for entry in registered
+            .into_iter()
+            .flat_map(|t| t.sequence_values::<Table>().collect::<Vec<_>>())
+        {
+            let entry = entry.map_err(|e| format!("ERR {}", lua_message(&e)))?;
+            let info = FunctionInfo {
+                name: entry.get("name").unwrap_or_default(),
+                description: entry.get("description").ok(),
+                flags: entry
+                    .get::<Table>("flags")
+                    .map(|t| t.sequence_values::<String>().filter_map(Result::ok).collect())
+                    .unwrap_or_default(),
+            };
+            let callback: Function = entry.get("callback").map_err(|e| format!("ERR {}", lua_message(&e)))?;
+            functions.push((callback, info));
+        }
+        if functions.is_empty() {
+            return Err("ERR No functions registered".into());
+        }
+        let lib = Library {
+            name,
+            code: code.into(),
+            functions: functions.iter().map(|(_, i)| i.clone()).collect(),
+        };
+        Ok((lib, functions))
+    }
+
+    /// Function `name` of the registered libraries, compiled in this state (the libraries are
+    /// compiled again here after any change to them).
+    pub fn library_function(&self, name: &str) -> Option<(Function, super::library::FunctionInfo)> {
+        let generation = super::library::generation();
+        if self.library_generation.get() != generation {
+            let mut map = HashMap::new();
+            for lib in super::library::all() {
+                // The registry holds only code that loaded; a failure here would be this
+                // state's own, and leaves the library's functions out.
+                if let Ok((_, functions)) = self.library_parts(&lib.code) {
+                    for (f, info) in functions {
+                        map.insert(info.name.clone(), (f, info));
+                    }
+                }
+            }
+            *self.library_functions.borrow_mut() = map;
+            self.library_generation.set(generation);
+        }
+        self.library_functions.borrow().get(name).cloned()
+    }
+
     /// A coroutine that will run `runner`: the one the last script finished in, or a new one.
     pub fn coroutine(&self) -> mlua::Result<mlua::Thread> {
         if let Some(t) = self.spare.borrow_mut().take() {
@@ -228,11 +310,13 @@ impl Engine {
     pub fn runner_args(
         &self,
         func: Function,
+        is_script: bool,
         keys: &[crate::resp::Arg],
         args: &[crate::resp::Arg],
     ) -> mlua::Result<mlua::MultiValue> {
-        let mut values = mlua::MultiValue::with_capacity(2 + keys.len() + args.len());
+        let mut values = mlua::MultiValue::with_capacity(3 + keys.len() + args.len());
         values.push_back(Value::Function(func));
+        values.push_back(Value::Boolean(is_script));
         values.push_back(Value::Integer(keys.len() as i64));
         for a in keys.iter().chain(args) {
             values.push_back(Value::String(self.lua.create_string(&a[..])?));

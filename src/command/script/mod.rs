@@ -11,6 +11,8 @@
 
 pub mod convert;
 pub mod engine;
+pub mod function;
+pub mod library;
 pub mod run;
 
 use std::sync::atomic::Ordering;
@@ -20,7 +22,7 @@ use super::dispatch::lower;
 use super::*;
 use crate::resp::Arg;
 use crate::txn::Lock;
-use run::{Call, RUNNING, WROTE};
+use run::{Call, Code, KIND_SCRIPT, RUNNING, RUNNING_KIND, WROTE};
 
 const S: &str = "scripting";
 
@@ -90,7 +92,7 @@ fn evalsha_ro(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
 }
 
 /// Splits `numkeys key... arg...` (argv[2..]) into keys and arguments.
-fn keys_and_args(argv: &[Arg]) -> Result<(&[Arg], &[Arg]), CmdError> {
+pub(super) fn keys_and_args(argv: &[Arg]) -> Result<(&[Arg], &[Arg]), CmdError> {
     let n = parse_int(&argv[2])?;
     if n < 0 {
         return Err(CmdError::other("ERR Number of keys can't be negative"));
@@ -112,8 +114,8 @@ async fn eval_body(cx: &mut ConnCx, argv: Vec<Arg>, read_only: bool) -> Result<(
         load(cx, &sha, body).await?;
     }
     let call = Call {
-        sha: &sha,
-        body,
+        name: &sha,
+        code: Code::Script(body),
         keys,
         args,
         read_only,
@@ -128,8 +130,8 @@ async fn evalsha_body(cx: &mut ConnCx, argv: Vec<Arg>, read_only: bool) -> Resul
         return Err(CmdError::other("NOSCRIPT No matching script. Please use EVAL."));
     };
     let call = Call {
-        sha: &sha,
-        body: &body,
+        name: &sha,
+        code: Code::Script(&body),
         keys,
         args,
         read_only,
@@ -194,15 +196,7 @@ fn script(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                 cx.out.ok();
             }
             ("kill", 2) => {
-                if !RUNNING.load(Ordering::Relaxed) {
-                    return Err(CmdError::other("NOTBUSY No scripts in execution right now."));
-                }
-                if WROTE.load(Ordering::Relaxed) {
-                    return Err(CmdError::other(
-                        "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
-                    ));
-                }
-                engine::KILL_REQUESTED.store(true, Ordering::Relaxed);
+                kill(KIND_SCRIPT)?;
                 cx.out.ok();
             }
             _ => {
@@ -215,4 +209,19 @@ fn script(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
         }
         Ok(())
     })
+}
+
+/// SCRIPT KILL and FUNCTION KILL: asks the running script of `kind` to fail, if it has not
+/// written anything yet.
+pub(super) fn kill(kind: u8) -> Result<(), CmdError> {
+    if !RUNNING.load(Ordering::Relaxed) || RUNNING_KIND.load(Ordering::Relaxed) != kind {
+        return Err(CmdError::other("NOTBUSY No scripts in execution right now."));
+    }
+    if WROTE.load(Ordering::Relaxed) {
+        return Err(CmdError::other(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+        ));
+    }
+    engine::KILL_REQUESTED.store(true, Ordering::Relaxed);
+    Ok(())
 }

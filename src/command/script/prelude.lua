@@ -17,8 +17,8 @@ local function script_line()
         if info == nil then
             return nil
         end
-        if info.source == '@user_script' then
-            return info.currentline
+        if info.source == '@user_script' or info.source == '@user_function' then
+            return info.currentline, info.source
         end
     end
 end
@@ -33,7 +33,8 @@ local function on_error(e)
     else
         text = 'ERR ' .. tostring(e)
     end
-    return {err = text, line = script_line()}
+    local line, source = script_line()
+    return {err = text, line = line, source = source}
 end
 
 
@@ -183,10 +184,100 @@ setmetatable(globals, {
     __metatable = false,
 })
 
--- The body of every script's coroutine: sets KEYS and ARGV from its arguments (the first
--- `nkeys` are the keys), then runs the script.
+-- FUNCTION LOAD: while a library's code runs, `redis` is a smaller table whose
+-- register_function collects the library's functions; the functions themselves, called
+-- later, find the whole `redis` again (the name is looked up when they run).
+local FLAGS = {
+    ['no-writes'] = true,
+    ['allow-oom'] = true,
+    ['allow-stale'] = true,
+    ['no-cluster'] = true,
+    ['allow-cross-slot-keys'] = true,
+}
+local registered
+local function register_function(...)
+    local name, callback, flags, description
+    local first = ...
+    if type(first) == 'table' then
+        for k in pairs(first) do
+            if k ~= 'function_name' and k ~= 'callback' and k ~= 'flags' and k ~= 'description' then
+                raise('ERR unknown argument given to register_function')
+            end
+        end
+        name, callback, flags, description = first.function_name, first.callback, first.flags, first.description
+    else
+        if select('#', ...) ~= 2 then
+            raise('ERR wrong number of arguments to redis.register_function')
+        end
+        name, callback = ...
+    end
+    if type(name) ~= 'string' or name == '' or name:find('[^%w_]') then
+        raise('ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+    end
+    if type(callback) ~= 'function' then
+        raise('ERR callback is missing or is not a function')
+    end
+    local given = {}
+    if flags ~= nil then
+        if type(flags) ~= 'table' then
+            raise('ERR flags argument to redis.register_function must be a table representing function flags')
+        end
+        for _, f in ipairs(flags) do
+            if not FLAGS[f] then
+                raise('ERR unknown flag given')
+            end
+            given[#given + 1] = f
+        end
+    end
+    if description ~= nil and type(description) ~= 'string' then
+        raise('ERR description argument given to redis.register_function must be a string')
+    end
+    for _, r in ipairs(registered) do
+        if r.name == name then
+            raise('ERR Function already exists in the library')
+        end
+    end
+    registered[#registered + 1] = {name = name, callback = callback, flags = given, description = description}
+end
+local loading_redis = setmetatable({}, {
+    __index = function(_, name)
+        if name == 'register_function' then
+            return register_function
+        end
+        if name == 'log' or name == 'setresp' or name == 'REDIS_VERSION' or name == 'REDIS_VERSION_NUM'
+            or (type(name) == 'string' and name:find('^LOG_')) then
+            return redis[name]
+        end
+        error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+    end,
+    __newindex = function()
+        error('Attempt to modify a readonly table', 2)
+    end,
+    __metatable = false,
+})
+
+-- Runs a library's compiled code: its functions as {name, callback, flags, description}, or
+-- nil and the error text.
+local function load_library(chunk)
+    registered = {}
+    rawset(_G, 'redis', loading_redis)
+    local ok, e = builtin_pcall(chunk)
+    rawset(_G, 'redis', nil)
+    local out = registered
+    registered = nil
+    if not ok then
+        if type(e) == 'table' and e.err ~= nil then
+            return nil, tostring(e.err)
+        end
+        return nil, 'ERR ' .. tostring(e)
+    end
+    return out
+end
+
+-- The body of every script's coroutine: makes tables of the keys and arguments (the first
+-- `nkeys` of `...`), sets them as KEYS and ARGV for a script, then runs it with them.
 local select = select
-local function run(f, nkeys, ...)
+local function run(f, is_script, nkeys, ...)
     local keys, args = {}, {}
     for i = 1, nkeys do
         keys[i] = (select(i, ...))
@@ -194,9 +285,10 @@ local function run(f, nkeys, ...)
     for i = nkeys + 1, select('#', ...) do
         args[i - nkeys] = (select(i, ...))
     end
-    rawset(globals, 'KEYS', keys)
-    rawset(globals, 'ARGV', args)
-    return xpcall(f, on_error)
+    -- A function gets them as its arguments only.
+    rawset(globals, 'KEYS', is_script and keys or nil)
+    rawset(globals, 'ARGV', is_script and args or nil)
+    return xpcall(f, on_error, keys, args)
 end
 
-return mark, run
+return mark, run, load_library

@@ -8,7 +8,7 @@
 //! coroutine resumes with it. Awaiting a command on another core therefore never blocks this
 //! core's executor.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use mlua::thread::ThreadStatus;
 use mlua::{IntoLuaMulti, MultiValue, Value};
@@ -23,19 +23,34 @@ pub static RUNNING: AtomicBool = AtomicBool::new(false);
 /// The running script has called a write command (SCRIPT KILL's UNKILLABLE).
 pub static WROTE: AtomicBool = AtomicBool::new(false);
 
-/// What EVAL was given.
+/// What runs: an EVAL script's source, or a library's function (FCALL).
+pub enum Code<'a> {
+    Script(&'a [u8]),
+    Function(mlua::Function),
+}
+
+/// What EVAL or FCALL was given.
 pub struct Call<'a> {
-    pub sha: &'a str,
-    pub body: &'a [u8],
+    /// The script's SHA1, or the function's name (errors name it).
+    pub name: &'a str,
+    pub code: Code<'a>,
     pub keys: &'a [Arg],
     pub args: &'a [Arg],
     pub read_only: bool,
 }
 
+/// What is running, for SCRIPT KILL and FUNCTION KILL: nothing, a script, a function.
+pub static RUNNING_KIND: AtomicU8 = AtomicU8::new(0);
+pub const KIND_SCRIPT: u8 = 1;
+pub const KIND_FUNCTION: u8 = 2;
+
 /// Runs a script and writes its reply (or its error) to `cx.out`.
 pub async fn run_script(cx: &mut ConnCx, call: Call<'_>) -> Result<(), CmdError> {
     let engine = engine::local().map_err(CmdError::other)?;
-    let func = engine.function(call.sha, call.body).map_err(CmdError::other)?;
+    let (func, kind) = match &call.code {
+        Code::Script(body) => (engine.function(call.name, body).map_err(CmdError::other)?, KIND_SCRIPT),
+        Code::Function(f) => (f.clone(), KIND_FUNCTION),
+    };
     let nested = cx.scope.is_some();
     let mut txn = cx.txn_all(2);
     if !nested {
@@ -46,11 +61,13 @@ pub async fn run_script(cx: &mut ConnCx, call: Call<'_>) -> Result<(), CmdError>
     KILL_REQUESTED.store(false, Ordering::Relaxed);
     WROTE.store(false, Ordering::Relaxed);
     RUNNING.store(true, Ordering::Relaxed);
+    RUNNING_KIND.store(kind, Ordering::Relaxed);
     // A SELECT inside the script changes the database for the script's own calls only.
     let db = cx.session.db;
     let result = drive(cx, &engine, &call, func).await;
     cx.session.db = db;
     RUNNING.store(false, Ordering::Relaxed);
+    RUNNING_KIND.store(0, Ordering::Relaxed);
     KILL_REQUESTED.store(false, Ordering::Relaxed);
     engine.note_memory(cx.core.id);
     if !nested {
@@ -68,7 +85,10 @@ async fn drive(cx: &mut ConnCx, engine: &Engine, call: &Call<'_>, func: mlua::Fu
     engine.repl.set(engine::REPL_ALL);
     engine.killed.set(false);
     let thread = engine.coroutine().map_err(lua_err)?;
-    let mut input = engine.runner_args(func, call.keys, call.args).map_err(lua_err)?;
+    let is_script = matches!(call.code, Code::Script(_));
+    let mut input = engine
+        .runner_args(func, is_script, call.keys, call.args)
+        .map_err(lua_err)?;
     loop {
         let out: MultiValue = thread.resume(input).map_err(lua_err)?;
         let mut values = out.into_iter();
@@ -77,9 +97,9 @@ async fn drive(cx: &mut ConnCx, engine: &Engine, call: &Call<'_>, func: mlua::Fu
                 let asks = matches!(values.next(), Some(Value::Table(t)) if t.to_pointer() == engine.mark.to_pointer());
                 if !asks {
                     return Err(script_error(
-                        engine,
-                        call.sha,
+                        call,
                         "ERR attempt to yield across a C-call boundary",
+                        None,
                         None,
                     ));
                 }
@@ -101,33 +121,42 @@ async fn drive(cx: &mut ConnCx, engine: &Engine, call: &Call<'_>, func: mlua::Fu
                     convert::write_reply(&value, &mut cx.out, engine.resp.get() == 3);
                     return Ok(());
                 }
-                let (text, line) = match &value {
+                let (text, line, source) = match &value {
                     Value::Table(t) => (
                         t.raw_get::<mlua::LuaString>("err")
                             .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
                             .unwrap_or_else(|_| "ERR unknown error".into()),
                         t.raw_get::<i64>("line").ok(),
+                        t.raw_get::<String>("source").ok(),
                     ),
-                    _ => ("ERR unknown error".into(), None),
+                    _ => ("ERR unknown error".into(), None, None),
                 };
                 let text = if engine.killed.get() {
                     "ERR Script killed by user with SCRIPT KILL...".to_string()
                 } else {
                     text
                 };
-                return Err(script_error(engine, call.sha, &text, line));
+                return Err(script_error(call, &text, line, source));
             }
             _ => return Err(CmdError::other("ERR the script's coroutine ended in an error")),
         }
     }
 }
 
-/// redis-server's form of a script's error: the error, the script's SHA1, and the line.
-fn script_error(_engine: &Engine, sha: &str, text: &str, line: Option<i64>) -> CmdError {
+/// redis-server's form of a script's error: the error, the script's SHA1 (or function's
+/// name), and where.
+fn script_error(call: &Call<'_>, text: &str, line: Option<i64>, source: Option<String>) -> CmdError {
+    let source = source.unwrap_or_else(|| {
+        match call.code {
+            Code::Script(_) => "@user_script",
+            Code::Function(_) => "@user_function",
+        }
+        .to_string()
+    });
     // A call in tail position (`return redis.call(...)`) has left no frame of the script to
     // read the line from: Lua replaced it with the callee's.
     let at = line.map_or_else(|| "?".to_string(), |l| l.to_string());
-    CmdError::other(format!("{text} script: {sha}, on @user_script:{at}."))
+    CmdError::other(format!("{text} script: {}, on {source}:{at}.", call.name))
 }
 
 /// The arguments of `redis.call(...)` as a command, or redis-server's error for them.

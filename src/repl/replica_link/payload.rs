@@ -301,6 +301,11 @@ async fn load_file(
             .await;
         }
     }
+    // The master's libraries replace this server's, as its data does.
+    crate::command::script::library::flush();
+    if let Err(e) = crate::command::script::library::restore(rdb.functions()) {
+        return Err(fail(e));
+    }
     for w in rdb.warnings() {
         crate::server::log::warning(w);
     }
