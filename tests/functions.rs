@@ -169,6 +169,18 @@ fn libraries_replicate_both_ways() {
             Reply::Bulk(b"1".to_vec()),
             "{master_flavor:?}"
         );
+        // A read-only replica refuses a client's library changes, as it refuses writes.
+        assert_eq!(
+            Reply::parse(&r.raw(&load(
+                "#!lua name=mine\nredis.register_function('mine', function() return 1 end)"
+            ))),
+            Reply::Error("READONLY You can't write against a read only replica.".into()),
+            "{replica_flavor:?}"
+        );
+        assert_eq!(
+            r.q("FUNCTION FLUSH"),
+            Reply::Error("READONLY You can't write against a read only replica.".into())
+        );
         m.raw(&load("#!lua name=later\nredis.register_function{function_name='later', callback=function() return 'l' end, flags={'no-writes'}}"));
         m.q("FCALL setter 1 after 2");
         m.q("FUNCTION DELETE mylib");

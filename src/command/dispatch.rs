@@ -711,15 +711,39 @@ pub fn passes_checks(cx: &ConnCx, spec: &'static CommandSpec, argc: usize) -> bo
 }
 
 fn role_refusal(cx: &ConnCx, spec: &super::CommandSpec) -> Option<&'static str> {
+    traits_refusal(
+        cx,
+        crate::repl::replica::CommandTraits {
+            write: spec.is_write(),
+            stale: spec.flags.has(super::STALE),
+            loading: spec.flags.has(super::LOADING),
+        },
+    )
+}
+
+/// The refusal a write subcommand of a container command (FUNCTION LOAD...) gets, whose
+/// table entry cannot say it writes: a replica's `-READONLY` (and the others of
+/// `role_refusal`), then MISCONF or NOREPLICAS.
+pub(super) fn write_refusal(cx: &ConnCx) -> Option<String> {
+    if cx.session.master_link {
+        return None;
+    }
+    let traits = crate::repl::replica::CommandTraits {
+        write: true,
+        stale: false,
+        loading: false,
+    };
+    if let Some(e) = traits_refusal(cx, traits) {
+        return Some(e.to_string());
+    }
+    write_allowed(cx).err()
+}
+
+fn traits_refusal(cx: &ConnCx, traits: crate::repl::replica::CommandTraits) -> Option<&'static str> {
     let replica = &cx.core.server.repl.get()?.replica;
     if cx.session.master_link || !replica.is_active() {
         return None;
     }
-    let traits = crate::repl::replica::CommandTraits {
-        write: spec.is_write(),
-        stale: spec.flags.has(super::STALE),
-        loading: spec.flags.has(super::LOADING),
-    };
     let cfg = cx.core.server.config.read().ok()?;
     replica.refusal(traits, &cfg)
 }

@@ -115,7 +115,13 @@ const HELP: &[&str] = &[
 
 fn function(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
     Box::pin(async move {
-        match (lower(&argv[1]).as_str(), argv.len()) {
+        let sub = lower(&argv[1]);
+        if matches!(sub.as_str(), "load" | "delete" | "flush" | "restore")
+            && let Some(e) = crate::command::dispatch::write_refusal(cx)
+        {
+            return Err(CmdError::other(e));
+        }
+        match (sub.as_str(), argv.len()) {
             ("help", 2) => super::super::slowlog::help_reply(&mut cx.out, HELP),
             ("load", 3 | 4) => {
                 let replace = argv.len() == 4;
