@@ -148,6 +148,27 @@ const SCRIPTS: &[(&str, &[&str])] = &[
     ("return cjson.decode('[1,null,3]')[3]", &["0"]),
     ("local r = cjson.encode(function() end) return r", &["0"]),
     (
+        "return cmsgpack.pack(1, -1, 127, 128, 255, 256, 65535, 65536, -32, -33, -128, -129, 4294967296, 1.5, 0.1, 1e300, true, false, nil)",
+        &["0"],
+    ),
+    (
+        "return cmsgpack.pack('abc', string.rep('x', 40), string.rep('y', 300), {1, 2, 3}, {a = 1}, {}, {1, nil, 3})",
+        &["0"],
+    ),
+    (
+        "return {cmsgpack.unpack(cmsgpack.pack(1, 'a', {1, 2, {3}}, 1.5))}",
+        &["0"],
+    ),
+    ("local t = cmsgpack.unpack(cmsgpack.pack({x = 'y'})) return t.x", &["0"]),
+    ("local r = cmsgpack.unpack('\\196') return r", &["0"]),
+    ("return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3))}", &["0"]),
+    ("return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}", &["0"]),
+    ("return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 1)}", &["0"]),
+    ("return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2), 5)}", &["0"]),
+    ("local r = cmsgpack.pack() return r", &["0"]),
+    ("return {cmsgpack.unpack('')}", &["0"]),
+    ("return cmsgpack.pack({{{{{{{{{{{{{{{{{{1}}}}}}}}}}}}}}}}}})", &["0"]),
+    (
         "return bit.band(12, 10) .. ' ' .. bit.bor(12, 10) .. ' ' .. bit.bxor(12, 10)",
         &["0"],
     ),

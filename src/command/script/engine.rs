@@ -160,6 +160,7 @@ impl Engine {
             })?,
         )?;
         convert::add_cjson(&lua, &helpers)?;
+        super::msgpack::add_cmsgpack(&lua, &helpers)?;
         helpers.set(
             "error_text",
             lua.create_function(|_, e: Value| {

@@ -6,13 +6,15 @@
 //! script runs on its client's core with every shard held (`run`), so it is atomic, as on
 //! redis-server, and its writes replicate as their effects in one MULTI/EXEC group.
 //!
-//! Not offered: FUNCTION and FCALL, SCRIPT DEBUG, the `struct` and `cmsgpack` libraries, and
-//! BUSY replies (a client whose command needs a shard waits for the script to end instead).
+//! Functions (FUNCTION, FCALL) are in `function`. Not offered: SCRIPT DEBUG, the `struct`
+//! library, and BUSY replies (a client whose command needs a shard waits for the script to
+//! end instead).
 
 pub mod convert;
 pub mod engine;
 pub mod function;
 pub mod library;
+pub mod msgpack;
 pub mod run;
 
 use std::sync::atomic::Ordering;

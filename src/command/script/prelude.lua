@@ -145,6 +145,29 @@ local builtin_pcall = pcall
 libraries.pcall = function(f, ...)
     return as_text(builtin_pcall(f, ...))
 end
+-- Like `positioned`, for a helper whose values come as (nil, table, count).
+local function positioned_all(f)
+    return function(...)
+        local failed, values, n = f(...)
+        if failed ~= nil then
+            error(failed, 2)
+        end
+        return unpack(values, 1, n)
+    end
+end
+local unpack_all = positioned_all(helpers.cmsgpack_unpack)
+libraries.cmsgpack = read_only({
+    pack = positioned(helpers.cmsgpack_pack),
+    unpack = function(data)
+        return unpack_all(data)
+    end,
+    unpack_one = function(data, offset)
+        return unpack_all(data, 1, offset)
+    end,
+    unpack_limit = function(data, limit, offset)
+        return unpack_all(data, limit, offset)
+    end,
+})
 libraries.cjson = read_only({
     encode = positioned(helpers.cjson_encode),
     decode = positioned(helpers.cjson_decode),
