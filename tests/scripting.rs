@@ -489,3 +489,34 @@ fn script_kill_ends_a_busy_script_from_another_core() {
     assert_eq!(Reply::parse(&busy.read_reply()), Reply::Int(200_000_000));
     assert!(unkillable, "no connection saw UNKILLABLE");
 }
+
+/// Real clients' script helpers: the `redis` crate's `Script` (EVALSHA, and on NOSCRIPT a
+/// load and retry) and `redis-cli --eval` with keys and arguments.
+#[test]
+fn client_script_helpers_work() {
+    let shoal = TestServer::shoal(2);
+    let mut con = shoal.client();
+    let script = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    let first: i64 = script.key("counter").arg(5).invoke(&mut con).expect("first invoke");
+    let second: i64 = script.key("counter").arg(2).invoke(&mut con).expect("second invoke");
+    assert_eq!((first, second), (5, 7));
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).expect("flush");
+    let third: i64 = script
+        .key("counter")
+        .arg(1)
+        .invoke(&mut con)
+        .expect("invoke after a flush");
+    assert_eq!(third, 8);
+
+    let dir = common::TempDir::new("script-cli");
+    let file = dir.path().join("incr.lua");
+    std::fs::write(&file, "return redis.call('INCRBY', KEYS[1], ARGV[1])\n").expect("script file");
+    let out = std::process::Command::new(common::require_tool("redis-cli"))
+        .args(["-p", &shoal.port.to_string(), "--eval"])
+        .arg(&file)
+        .args(["counter", ",", "10"])
+        .output()
+        .expect("redis-cli");
+    // Not a terminal: redis-cli prints the bare reply.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "18");
+}
