@@ -439,17 +439,19 @@ fn script_effects_replicate_both_ways() {
 }
 
 /// SCRIPT KILL from a connection on another core ends a looping script that has not
-/// written; one that has written is UNKILLABLE until it ends by itself.
+/// written; meanwhile, past `busy-reply-threshold`, other commands there get BUSY. One that
+/// has written is UNKILLABLE until it ends by itself.
 #[test]
 fn script_kill_ends_a_busy_script_from_another_core() {
-    let shoal = TestServer::shoal(2);
-    // Connections are spread over the two cores; a kill sent on the busy core waits for the
-    // script, one sent on the other core answers at once.
-    let mut others: Vec<Conn> = (0..8).map(|_| shoal.conn()).collect();
+    let shoal = TestServer::start_with(Flavor::Shoal { shards: 2 }, None, &["--busy-reply-threshold", "100"]);
+    // Connections are spread over the two cores; a command sent on the busy core waits for
+    // the script, one sent on the other core is answered at once.
+    let mut others: Vec<Conn> = (0..16).map(|_| shoal.conn()).collect();
     let mut busy = shoal.conn();
     busy.send(&cmd!("EVAL", "local i = 0 while true do i = i + 1 end", "0"));
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(300));
     for o in &mut others {
+        o.send(&cmd!("GET", "k"));
         o.send(&cmd!("SCRIPT", "KILL"));
     }
     let reply = Reply::parse(&busy.read_reply());
@@ -458,16 +460,24 @@ fn script_kill_ends_a_busy_script_from_another_core() {
         e.starts_with("ERR Script killed by user with SCRIPT KILL... script: "),
         "{e}"
     );
-    let answers: Vec<Reply> = others.iter_mut().map(|o| Reply::parse(&o.read_reply())).collect();
-    let oks = answers.iter().filter(|r| **r == Reply::Simple("OK".into())).count();
-    assert!(oks >= 1, "{answers:?}");
-    // The others found no script running, or came after the first kill.
-    for r in &answers {
+    let busy_error =
+        Reply::Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.".into());
+    let (mut refused, mut oks) = (0, 0);
+    for o in &mut others {
+        let get = Reply::parse(&o.read_reply());
+        let kill = Reply::parse(&o.read_reply());
+        // GET is refused while the script runs, or runs once it has ended.
+        assert!(get == busy_error || get == Reply::Nil, "{get:?}");
+        refused += usize::from(get == busy_error);
+        // The first kill ends the script; later ones find none running.
         assert!(
-            *r == Reply::Simple("OK".into()) || *r == Reply::Error("NOTBUSY No scripts in execution right now.".into()),
-            "{r:?}"
+            kill == Reply::Simple("OK".into())
+                || kill == Reply::Error("NOTBUSY No scripts in execution right now.".into()),
+            "{kill:?}"
         );
+        oks += usize::from(kill == Reply::Simple("OK".into()));
     }
+    assert!(refused >= 1 && oks >= 1, "{refused} BUSY replies, {oks} kills");
     assert_eq!(busy.q("PING"), Reply::Simple("PONG".into()));
 
     // A script that wrote cannot be killed; it ends by itself here.

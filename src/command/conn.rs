@@ -178,7 +178,7 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "hello",
         -1,
-        FAST.union(NO_AUTH).union(LOADING).union(STALE),
+        FAST.union(NO_AUTH).union(LOADING).union(STALE).union(ALLOW_BUSY),
         KeySpan::NONE,
         Run::Conn(hello),
     )
@@ -191,7 +191,7 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "auth",
         -2,
-        FAST.union(NO_AUTH).union(LOADING).union(STALE),
+        FAST.union(NO_AUTH).union(LOADING).union(STALE).union(ALLOW_BUSY),
         KeySpan::NONE,
         Run::Conn(auth),
     )
@@ -204,7 +204,7 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "quit",
         -1,
-        FAST.union(NO_AUTH).union(LOADING).union(STALE),
+        FAST.union(NO_AUTH).union(LOADING).union(STALE).union(ALLOW_BUSY),
         KeySpan::NONE,
         Run::Conn(quit),
     )
@@ -212,7 +212,7 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "reset",
         1,
-        FAST.union(NO_AUTH).union(LOADING).union(STALE),
+        FAST.union(NO_AUTH).union(LOADING).union(STALE).union(ALLOW_BUSY),
         KeySpan::NONE,
         Run::Conn(reset),
     )

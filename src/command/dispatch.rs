@@ -558,6 +558,15 @@ pub async fn execute(cx: &mut ConnCx, batch: &mut Vec<Request>) {
         }
         if cx.scope.is_none()
             && !cx.session.master_link
+            && let Some(e) = super::script::run::busy_refusal(spec, &argv)
+        {
+            pending.flush(cx).await;
+            cx.session.abort_multi();
+            refuse(cx, Some(idx), e);
+            continue;
+        }
+        if cx.scope.is_none()
+            && !cx.session.master_link
             && super::admission::needs_room_here(cx, spec, &argv)
             && evict::over_limit()
         {

@@ -21,7 +21,7 @@ use crate::shard::WriteRecords;
 const R: &str = "server";
 
 pub const SPECS: &[CommandSpec] = &[
-    CommandSpec::new("replconf", -1, ADMIN.union(NOSCRIPT).union(LOADING).union(STALE), KeySpan::NONE, Run::Conn(replconf))
+    CommandSpec::new("replconf", -1, ADMIN.union(NOSCRIPT).union(LOADING).union(STALE).union(ALLOW_BUSY), KeySpan::NONE, Run::Conn(replconf))
         .doc(R, "3.0.0", "An internal command for configuring the replication stream.", ""),
     CommandSpec::new("psync", -3, ADMIN.union(NOSCRIPT).union(NO_MULTI), KeySpan::NONE, Run::Conn(psync))
         .doc(R, "2.8.0", "An internal command used in replication.", "replicationid offset"),

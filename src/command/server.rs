@@ -47,7 +47,12 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "shutdown",
         -1,
-        ADMIN.union(NOSCRIPT).union(LOADING).union(STALE).union(NO_MULTI),
+        ADMIN
+            .union(NOSCRIPT)
+            .union(LOADING)
+            .union(STALE)
+            .union(NO_MULTI)
+            .union(ALLOW_BUSY),
         KeySpan::NONE,
         Run::Conn(shutdown),
     )

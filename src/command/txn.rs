@@ -20,7 +20,7 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "multi",
         1,
-        NOSCRIPT.union(LOADING).union(STALE).union(FAST),
+        NOSCRIPT.union(LOADING).union(STALE).union(FAST).union(ALLOW_BUSY),
         KeySpan::NONE,
         Run::Conn(multi),
     )
@@ -36,7 +36,7 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "discard",
         1,
-        NOSCRIPT.union(LOADING).union(STALE).union(FAST),
+        NOSCRIPT.union(LOADING).union(STALE).union(FAST).union(ALLOW_BUSY),
         KeySpan::NONE,
         Run::Conn(discard),
     )
@@ -44,7 +44,12 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "watch",
         -2,
-        NOSCRIPT.union(LOADING).union(STALE).union(FAST).union(NO_MULTI),
+        NOSCRIPT
+            .union(LOADING)
+            .union(STALE)
+            .union(FAST)
+            .union(NO_MULTI)
+            .union(ALLOW_BUSY),
         KeySpan::range(1, -1, 1),
         Run::Conn(watch),
     )
@@ -57,7 +62,7 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "unwatch",
         1,
-        NOSCRIPT.union(LOADING).union(STALE).union(FAST),
+        NOSCRIPT.union(LOADING).union(STALE).union(FAST).union(ALLOW_BUSY),
         KeySpan::NONE,
         Run::Conn(unwatch),
     )

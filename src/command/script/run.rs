@@ -8,14 +8,14 @@
 //! coroutine resumes with it. Awaiting a command on another core therefore never blocks this
 //! core's executor.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use mlua::thread::ThreadStatus;
 use mlua::{IntoLuaMulti, MultiValue, Value};
 
 use super::convert;
 use super::engine::{self, Engine, KILL_REQUESTED, REPL_REPLICA};
-use crate::command::{CmdError, ConnCx, NOSCRIPT, lookup};
+use crate::command::{ALLOW_BUSY, CmdError, CommandSpec, ConnCx, NOSCRIPT, lookup};
 use crate::resp::{Arg, Out, Proto};
 
 /// A script is running (SCRIPT KILL's NOTBUSY).
@@ -37,6 +37,36 @@ pub struct Call<'a> {
     pub keys: &'a [Arg],
     pub args: &'a [Arg],
     pub read_only: bool,
+}
+
+/// When the running script turns busy (unix ms; 0 while none runs): from then on other
+/// clients' commands get BUSY, as redis-server answers them past `busy-reply-threshold`.
+static BUSY_FROM_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The BUSY refusal for a command that is not one of those allowed while a script has run
+/// past `busy-reply-threshold`, or None.
+pub fn busy_refusal(spec: &CommandSpec, argv: &[Arg]) -> Option<&'static str> {
+    let from = BUSY_FROM_MS.load(Ordering::Relaxed);
+    if from == 0 || crate::shard::unix_ms() < from || spec.flags.has(ALLOW_BUSY) {
+        return None;
+    }
+    let sub = argv
+        .get(1)
+        .map(|a| crate::command::dispatch::lower(a))
+        .unwrap_or_default();
+    let allowed = match spec.name {
+        "script" => sub == "kill",
+        "function" => sub == "kill" || sub == "stats",
+        _ => false,
+    };
+    if allowed {
+        return None;
+    }
+    Some(if RUNNING_KIND.load(Ordering::Relaxed) == KIND_FUNCTION {
+        "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+    } else {
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    })
 }
 
 /// What is running, for SCRIPT KILL and FUNCTION KILL: nothing, a script, a function.
@@ -62,10 +92,13 @@ pub async fn run_script(cx: &mut ConnCx, call: Call<'_>) -> Result<(), CmdError>
     WROTE.store(false, Ordering::Relaxed);
     RUNNING.store(true, Ordering::Relaxed);
     RUNNING_KIND.store(kind, Ordering::Relaxed);
+    let threshold = cx.core.server.config().busy_reply_threshold;
+    BUSY_FROM_MS.store(crate::shard::unix_ms() + threshold.max(1), Ordering::Relaxed);
     // A SELECT inside the script changes the database for the script's own calls only.
     let db = cx.session.db;
     let result = drive(cx, &engine, &call, func).await;
     cx.session.db = db;
+    BUSY_FROM_MS.store(0, Ordering::Relaxed);
     RUNNING.store(false, Ordering::Relaxed);
     RUNNING_KIND.store(0, Ordering::Relaxed);
     KILL_REQUESTED.store(false, Ordering::Relaxed);
