@@ -530,3 +530,41 @@ fn client_script_helpers_work() {
     // Not a terminal: redis-cli prints the bare reply.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "18");
 }
+
+/// MONITOR shows a script's line, then the commands it called as the "lua" client's, on both
+/// servers (timestamps and the caller's address aside).
+#[test]
+fn monitor_shows_script_commands_after_the_script() {
+    let shapes = |server: &TestServer| -> Vec<String> {
+        let mut mon = server.conn();
+        assert_eq!(mon.q("MONITOR"), Reply::Simple("OK".into()));
+        let mut c = server.conn();
+        c.raw(&cmd!(
+            "EVAL",
+            "redis.call('SET', KEYS[1], 'v') return redis.call('GET', KEYS[1])",
+            "1",
+            "mk"
+        ));
+        c.q("PING");
+        let mut lines = Vec::new();
+        while !lines.iter().any(|l: &String| l.contains("\"PING\"")) {
+            let raw = mon.read_reply();
+            let line = String::from_utf8_lossy(&raw).trim_end().to_string();
+            // "+<secs>.<micros> [<db> <client>] args": keep the client only when it is "lua".
+            let (_, rest) = line.split_once(" [").expect("a monitor line");
+            let (who, args) = rest.split_once("] ").expect("a monitor line");
+            let who = if who.ends_with(" lua") {
+                who.to_string()
+            } else {
+                "client".into()
+            };
+            lines.push(format!("{who} {args}"));
+        }
+        lines
+    };
+    let redis = TestServer::redis();
+    let shoal = TestServer::shoal(2);
+    let want = shapes(&redis);
+    assert_eq!(want[1], "0 lua \"SET\" \"mk\" \"v\"", "{want:?}");
+    assert_eq!(shapes(&shoal), want);
+}

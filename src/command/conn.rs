@@ -48,6 +48,8 @@ pub struct Session {
     pub monitor: Option<Rc<super::monitor::Sink>>,
     /// MONITOR lines of the batch running now (only while someone monitors).
     pub monitor_feed: Option<Vec<u8>>,
+    /// MONITOR lines of the commands a script called, shown after the script's own line.
+    pub monitor_tail: Vec<u8>,
 }
 
 /// A transaction being queued.
@@ -747,6 +749,7 @@ pub fn new_session(core: &Rc<CoreCx>, peer: String, local: String) -> Session {
         reply_skip_next: false,
         monitor: None,
         monitor_feed: None,
+        monitor_tail: Vec::new(),
     }
 }
 

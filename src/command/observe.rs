@@ -31,10 +31,12 @@ pub fn finished(
     cmdstats::record_call(idx, argv, usec, reply);
     slowlog::maybe_log(st, spec, argv, usec, session);
     latency::maybe_sample(st, spec, usec);
-    if let Some(feed) = session.monitor_feed.as_mut()
-        && monitor::shows(spec, argv)
-    {
-        monitor::format_line(feed, session.db, &session.peer, argv);
+    if let Some(feed) = session.monitor_feed.as_mut() {
+        if monitor::shows(spec, argv) {
+            monitor::format_line(feed, session.db, &session.peer, argv);
+        }
+        // A script's commands come after the script's own line.
+        feed.append(&mut session.monitor_tail);
     }
 }
 

@@ -96,7 +96,9 @@ pub async fn run_script(cx: &mut ConnCx, call: Call<'_>) -> Result<(), CmdError>
     BUSY_FROM_MS.store(crate::shard::unix_ms() + threshold.max(1), Ordering::Relaxed);
     // A SELECT inside the script changes the database for the script's own calls only.
     let db = cx.session.db;
-    let result = drive(cx, &engine, &call, func).await;
+    let mut monitor_lines = Vec::new();
+    let result = drive(cx, &engine, &call, func, &mut monitor_lines).await;
+    cx.session.monitor_tail = monitor_lines;
     cx.session.db = db;
     BUSY_FROM_MS.store(0, Ordering::Relaxed);
     RUNNING.store(false, Ordering::Relaxed);
@@ -112,7 +114,15 @@ pub async fn run_script(cx: &mut ConnCx, call: Call<'_>) -> Result<(), CmdError>
     result
 }
 
-async fn drive(cx: &mut ConnCx, engine: &Engine, call: &Call<'_>, func: mlua::Function) -> Result<(), CmdError> {
+/// Runs the script's coroutine to its end; `monitor_lines` gathers the MONITOR lines of the
+/// commands it calls.
+async fn drive(
+    cx: &mut ConnCx,
+    engine: &Engine,
+    call: &Call<'_>,
+    func: mlua::Function,
+    monitor_lines: &mut Vec<u8>,
+) -> Result<(), CmdError> {
     let lua_err = |e: mlua::Error| CmdError::other(format!("ERR {}", engine::lua_message(&e)));
     engine.resp.set(2);
     engine.repl.set(engine::REPL_ALL);
@@ -138,7 +148,7 @@ async fn drive(cx: &mut ConnCx, engine: &Engine, call: &Call<'_>, func: mlua::Fu
                 }
                 let _protected = values.next();
                 let (ok, reply) = match command_args(values) {
-                    Ok(argv) => run_command(cx, engine, argv, call.read_only).await,
+                    Ok(argv) => run_command(cx, engine, argv, call.read_only, monitor_lines).await,
                     Err(msg) => (
                         false,
                         convert::error_table(&engine.lua, msg.as_bytes()).map_err(lua_err)?,
@@ -215,7 +225,13 @@ fn command_args(values: impl Iterator<Item = Value>) -> Result<Vec<Arg>, &'stati
 }
 
 /// Runs one command for the script; its reply decoded for Lua, `false` with an error table.
-async fn run_command(cx: &mut ConnCx, engine: &Engine, argv: Vec<Arg>, read_only: bool) -> (bool, Value) {
+async fn run_command(
+    cx: &mut ConnCx,
+    engine: &Engine,
+    argv: Vec<Arg>,
+    read_only: bool,
+    monitor_lines: &mut Vec<u8>,
+) -> (bool, Value) {
     let refused = match lookup(&argv[0]) {
         None => Some("ERR Unknown Redis command called from script"),
         Some(spec) if !spec.arity_ok(argv.len()) => Some("ERR Wrong number of args calling Redis command from script"),
@@ -244,8 +260,23 @@ async fn run_command(cx: &mut ConnCx, engine: &Engine, argv: Vec<Arg>, read_only
     let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
     let buffer = engine.reply_buffer.take();
     let client_out = std::mem::replace(&mut cx.out, Out::with_buffer(buffer, proto));
+    // MONITOR shows the script's commands as the "lua" client's, after the script's line.
+    let monitoring = cx.session.monitor_feed.is_some();
+    let (outer_feed, peer) = if monitoring {
+        (
+            cx.session.monitor_feed.replace(Vec::new()),
+            std::mem::replace(&mut cx.session.peer, "lua".into()),
+        )
+    } else {
+        (None, String::new())
+    };
     let mut batch = vec![argv];
     crate::command::dispatch::execute(cx, &mut batch).await;
+    if monitoring {
+        let mut lines = std::mem::replace(&mut cx.session.monitor_feed, outer_feed).unwrap_or_default();
+        cx.session.peer = peer;
+        monitor_lines.append(&mut lines);
+    }
     let reply = std::mem::replace(&mut cx.out, client_out).take();
     if let Some(earlier) = earlier {
         drop(cx.core.take_stash(scope));
