@@ -6,9 +6,10 @@
 //! script runs on its client's core with every shard held (`run`), so it is atomic, as on
 //! redis-server, and its writes replicate as their effects in one MULTI/EXEC group.
 //!
-//! Functions (FUNCTION, FCALL) are in `function`. Not offered: SCRIPT DEBUG, the `struct`
-//! library, and BUSY replies (a client whose command needs a shard waits for the script to
-//! end instead).
+//! Functions (FUNCTION, FCALL) are in `function`. Past `busy-reply-threshold` other
+//! clients' commands get BUSY (`run::busy_refusal`); a client on the script's own core waits
+//! for the script instead, as that core is running it. Not offered: SCRIPT DEBUG and the
+//! `struct` library.
 
 pub mod convert;
 pub mod engine;
