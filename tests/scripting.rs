@@ -93,6 +93,10 @@ const SCRIPTS: &[(&str, &[&str])] = &[
     ("local r = redis.call('MULTI') return r", &["0"]),
     ("local r = redis.call('BLPOP', 'list', 0) return r", &["0"]),
     ("local r = redis.call('EVAL', 'return 1', 0) return r", &["0"]),
+    ("local r = redis.call('RESET') return r", &["0"]),
+    ("local r = redis.call('QUIT') return r", &["0"]),
+    ("local r = redis.call('AUTH', 'x') return r", &["0"]),
+    ("local r = redis.call('HELLO') return r", &["0"]),
     (
         "local ok, e = pcall(redis.call, 'INCR', 'str') return {tostring(ok), e.err}",
         &["0"],

@@ -180,7 +180,11 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "hello",
         -1,
-        FAST.union(NO_AUTH).union(LOADING).union(STALE).union(ALLOW_BUSY),
+        FAST.union(NO_AUTH)
+            .union(LOADING)
+            .union(STALE)
+            .union(ALLOW_BUSY)
+            .union(NOSCRIPT),
         KeySpan::NONE,
         Run::Conn(hello),
     )
@@ -193,7 +197,11 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "auth",
         -2,
-        FAST.union(NO_AUTH).union(LOADING).union(STALE).union(ALLOW_BUSY),
+        FAST.union(NO_AUTH)
+            .union(LOADING)
+            .union(STALE)
+            .union(ALLOW_BUSY)
+            .union(NOSCRIPT),
         KeySpan::NONE,
         Run::Conn(auth),
     )
@@ -206,7 +214,11 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "quit",
         -1,
-        FAST.union(NO_AUTH).union(LOADING).union(STALE).union(ALLOW_BUSY),
+        FAST.union(NO_AUTH)
+            .union(LOADING)
+            .union(STALE)
+            .union(ALLOW_BUSY)
+            .union(NOSCRIPT),
         KeySpan::NONE,
         Run::Conn(quit),
     )
@@ -214,7 +226,11 @@ pub const SPECS: &[CommandSpec] = &[
     CommandSpec::new(
         "reset",
         1,
-        FAST.union(NO_AUTH).union(LOADING).union(STALE).union(ALLOW_BUSY),
+        FAST.union(NO_AUTH)
+            .union(LOADING)
+            .union(STALE)
+            .union(ALLOW_BUSY)
+            .union(NOSCRIPT),
         KeySpan::NONE,
         Run::Conn(reset),
     )
