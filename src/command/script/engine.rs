@@ -1,6 +1,7 @@
 //! The per-core Lua engine behind EVAL: one LuaJIT state per core, with the sandbox of
 //! `prelude.lua` (read-only globals and libraries, an error for any unknown global, the
-//! `redis` and `cjson` libraries) and the scripts compiled so far, by SHA1.
+//! `redis`, `cjson` and `cmsgpack` libraries), the scripts compiled so far by SHA1, and the
+//! function libraries' functions.
 //!
 //! LuaJIT runs with its compiler off: a count hook does not fire inside compiled traces, and
 //! SCRIPT KILL needs it. Its interpreter keeps what makes it the right Lua here: Lua 5.1's
@@ -106,11 +107,10 @@ pub fn flush_core(core: usize) {
 /// Lower-case hex SHA1 of `bytes`, as redis-server names scripts.
 pub fn sha1_hex(bytes: &[u8]) -> String {
     use sha1::{Digest, Sha1};
-    let digest = Sha1::digest(bytes);
+    use std::fmt::Write;
     let mut hex = String::with_capacity(40);
-    for b in digest {
-        hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        hex.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+    for b in Sha1::digest(bytes) {
+        let _ = write!(hex, "{b:02x}");
     }
     hex
 }
