@@ -10,7 +10,8 @@ local error, type, tostring, setmetatable, rawset, xpcall, pairs =
 -- The first value of every yield that asks the driver to run a command.
 local mark = {}
 
--- Line of the innermost frame of the script itself, for the "on @user_script:N." suffix.
+-- Line and source of the innermost frame of the script or function itself, for the
+-- "on @user_script:N." suffix.
 local function script_line()
     for level = 2, 64 do
         local info = getinfo(level, 'Sl')
@@ -23,7 +24,7 @@ local function script_line()
     end
 end
 
--- An error in any form, as the table the driver formats: {err = text, line = n}.
+-- An error in any form, as the table the driver formats: {err = text, line = n, source = s}.
 local function on_error(e)
     local text
     if type(e) == 'table' and e.err ~= nil then
@@ -36,7 +37,6 @@ local function on_error(e)
     local line, source = script_line()
     return {err = text, line = line, source = source}
 end
-
 
 local function raise(text)
     error({err = text}, 0)
