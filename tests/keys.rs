@@ -544,3 +544,42 @@ fn keys_over_resp3() {
         ]);
     });
 }
+
+/// COMMAND GETKEYS names what redis-server names, including the keys a `numkeys` argument
+/// counts (ZUNIONSTORE, LMPOP, SINTERCARD, EVAL, FCALL...) and its errors for a bad count.
+#[test]
+fn command_getkeys_matches_redis() {
+    diff(|p| {
+        p.lines(&[
+            "COMMAND GETKEYS SET a 1",
+            "COMMAND GETKEYS MSET a 1 b 2",
+            "COMMAND GETKEYS GET",
+            "COMMAND GETKEYS PING",
+            "COMMAND GETKEYS PING x",
+            "COMMAND GETKEYS NOSUCH x",
+            "COMMAND GETKEYS ZUNIONSTORE d 2 a b WEIGHTS 1 2",
+            "COMMAND GETKEYS ZUNIONSTORE d 5 a",
+            "COMMAND GETKEYS ZUNIONSTORE d 0 a",
+            "COMMAND GETKEYS ZINTERSTORE d 1 a",
+            "COMMAND GETKEYS ZDIFFSTORE d 2 a b",
+            "COMMAND GETKEYS ZUNION 2 a b WITHSCORES",
+            "COMMAND GETKEYS ZINTER 1 a",
+            "COMMAND GETKEYS ZDIFF 2 a b",
+            "COMMAND GETKEYS ZINTERCARD 2 a b LIMIT 1",
+            "COMMAND GETKEYS SINTERCARD 2 a b",
+            "COMMAND GETKEYS SINTERCARD 0 a",
+            "COMMAND GETKEYS LMPOP 2 a b LEFT",
+            "COMMAND GETKEYS LMPOP abc a LEFT",
+            "COMMAND GETKEYS BLMPOP 0 2 a b LEFT",
+            "COMMAND GETKEYS ZMPOP 1 a MIN",
+            "COMMAND GETKEYS BZMPOP 1 1 a MIN",
+            "COMMAND GETKEYS EVAL x 2 a b c",
+            "COMMAND GETKEYS EVAL x 0",
+            "COMMAND GETKEYS EVAL x abc",
+            "COMMAND GETKEYS EVALSHA x 5 a",
+            "COMMAND GETKEYS EVAL_RO x 1 a",
+            "COMMAND GETKEYS FCALL f 1 k a",
+            "COMMAND GETKEYS FCALL_RO f 0",
+        ]);
+    });
+}

@@ -200,14 +200,16 @@ fn command(cx: &mut ConnCx, argv: Vec<Arg>) -> CmdFuture<'_> {
                     docs_entry(out, spec);
                 }
             }
-            ("getkeys", n) if n >= 3 => {
+            ("getkeys", n) if n >= 4 => {
                 let target = &argv[2..];
                 let spec = lookup(&target[0]).ok_or_else(|| CmdError::other("ERR Invalid command specified"))?;
                 if !spec.arity_ok(target.len()) {
                     return Err(CmdError::other("ERR Invalid number of arguments specified for command"));
                 }
-                let keys: Vec<usize> = spec.keys.positions(target.len()).collect();
-                if keys.is_empty() {
+                let keys = spec
+                    .key_positions(target)
+                    .ok_or_else(|| CmdError::other("ERR Invalid arguments specified for command"))?;
+                if keys.is_empty() && spec.numkeys_at == 0 {
                     return Err(CmdError::other("ERR The command has no key arguments"));
                 }
                 out.array(keys.len());

@@ -203,6 +203,12 @@ pub struct CommandSpec {
     /// Where the member or field a command looks up in its key's collection is (0: none);
     /// only a hint for the batch prefetch, so a wrong guess (an option there) costs a probe.
     pub member_at: u8,
+    /// Where a `numkeys` argument is, the keys following it (0: none): ZUNIONSTORE, LMPOP,
+    /// EVAL... For COMMAND GETKEYS; the command itself parses its own arguments.
+    pub numkeys_at: u8,
+    /// A bad `numkeys` means no keys rather than an error (EVAL and FCALL, as redis-server
+    /// treats them).
+    pub numkeys_lenient: bool,
 }
 
 impl CommandSpec {
@@ -214,6 +220,8 @@ impl CommandSpec {
             keys,
             run,
             member_at: 0,
+            numkeys_at: 0,
+            numkeys_lenient: false,
             doc: Doc {
                 group: "generic",
                 since: "1.0.0",
@@ -226,6 +234,38 @@ impl CommandSpec {
     pub const fn member_at(mut self, at: u8) -> Self {
         self.member_at = at;
         self
+    }
+
+    /// Keys counted by a `numkeys` argument at `at`, as in ZUNIONSTORE and LMPOP.
+    pub const fn numkeys_at(mut self, at: u8) -> Self {
+        self.numkeys_at = at;
+        self
+    }
+
+    /// `numkeys_at` for EVAL and FCALL, where a bad count means no keys.
+    pub const fn script_numkeys_at(mut self, at: u8) -> Self {
+        self.numkeys_at = at;
+        self.numkeys_lenient = true;
+        self
+    }
+
+    /// Every key position of `argv` (COMMAND GETKEYS): the fixed ones, then those a
+    /// `numkeys` argument counts. `None` for a `numkeys` that is not a count of keys present.
+    pub fn key_positions(&self, argv: &[Arg]) -> Option<Vec<usize>> {
+        let at = self.numkeys_at as usize;
+        let mut keys: Vec<usize> = self.keys.positions(argv.len()).filter(|&p| at == 0 || p < at).collect();
+        if at == 0 {
+            return Some(keys);
+        }
+        let n = argv.get(at).and_then(|a| crate::util::num::parse_i64(a));
+        match n {
+            Some(n) if n >= 1 && (at + 1).saturating_add(n as usize) <= argv.len() => {
+                keys.extend(at + 1..at + 1 + n as usize);
+                Some(keys)
+            }
+            _ if self.numkeys_lenient => Some(keys),
+            _ => None,
+        }
     }
 
     pub const fn doc(

@@ -55,7 +55,7 @@ pub const SPECS: &[CommandSpec] = &[
         .doc(L, "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", "source destination LEFT|RIGHT LEFT|RIGHT"),
     CommandSpec::new("rpoplpush", 3, WRITE.union(DENYOOM), KeySpan::range(1, 2, 1), Run::Conn(multi::rpoplpush))
         .doc(L, "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "source destination"),
-    CommandSpec::new("lmpop", -4, WRITE, KeySpan::NONE, Run::Conn(multi::lmpop))
+    CommandSpec::new("lmpop", -4, WRITE, KeySpan::NONE, Run::Conn(multi::lmpop)).numkeys_at(1)
         .doc(L, "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "numkeys key [key ...] LEFT|RIGHT [COUNT count]"),
     CommandSpec::new("blpop", -3, WRITE.union(NOSCRIPT).union(BLOCKING), KeySpan::range(1, -2, 1), Run::Conn(blocking::blpop))
         .doc(L, "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout"),
@@ -65,7 +65,7 @@ pub const SPECS: &[CommandSpec] = &[
         .doc(L, "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "source destination timeout"),
     CommandSpec::new("blmove", 6, WRITE.union(DENYOOM).union(NOSCRIPT).union(BLOCKING), KeySpan::range(1, 2, 1), Run::Conn(blocking::blmove))
         .doc(L, "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "source destination LEFT|RIGHT LEFT|RIGHT timeout"),
-    CommandSpec::new("blmpop", -5, WRITE.union(BLOCKING), KeySpan::NONE, Run::Conn(blocking::blmpop))
+    CommandSpec::new("blmpop", -5, WRITE.union(BLOCKING), KeySpan::NONE, Run::Conn(blocking::blmpop)).numkeys_at(2)
         .doc(L, "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]"),
 ];
 

@@ -18,12 +18,14 @@ use crate::shard::Shard;
 const S: &str = "scripting";
 
 pub static SPECS: &[CommandSpec] = &[
-    CommandSpec::new("fcall", -3, NOSCRIPT.union(STALE), KeySpan::NONE, Run::Conn(fcall)).doc(
-        S,
-        "7.0.0",
-        "Invoke a function",
-        "function numkeys [key [key ...]] [arg [arg ...]]",
-    ),
+    CommandSpec::new("fcall", -3, NOSCRIPT.union(STALE), KeySpan::NONE, Run::Conn(fcall))
+        .script_numkeys_at(2)
+        .doc(
+            S,
+            "7.0.0",
+            "Invoke a function",
+            "function numkeys [key [key ...]] [arg [arg ...]]",
+        ),
     CommandSpec::new(
         "fcall_ro",
         -3,
@@ -31,6 +33,7 @@ pub static SPECS: &[CommandSpec] = &[
         KeySpan::NONE,
         Run::Conn(fcall_ro),
     )
+    .script_numkeys_at(2)
     .doc(
         S,
         "7.0.0",

@@ -32,18 +32,22 @@ const S: &str = "scripting";
 const EVAL_FLAGS: Flags = NOSCRIPT.union(STALE);
 
 pub static SPECS: &[CommandSpec] = &[
-    CommandSpec::new("eval", -3, EVAL_FLAGS, KeySpan::NONE, Run::Conn(eval)).doc(
-        S,
-        "2.6.0",
-        "Execute a Lua script server side",
-        "script numkeys [key [key ...]] [arg [arg ...]]",
-    ),
-    CommandSpec::new("evalsha", -3, EVAL_FLAGS, KeySpan::NONE, Run::Conn(evalsha)).doc(
-        S,
-        "2.6.0",
-        "Execute a Lua script server side",
-        "sha1 numkeys [key [key ...]] [arg [arg ...]]",
-    ),
+    CommandSpec::new("eval", -3, EVAL_FLAGS, KeySpan::NONE, Run::Conn(eval))
+        .script_numkeys_at(2)
+        .doc(
+            S,
+            "2.6.0",
+            "Execute a Lua script server side",
+            "script numkeys [key [key ...]] [arg [arg ...]]",
+        ),
+    CommandSpec::new("evalsha", -3, EVAL_FLAGS, KeySpan::NONE, Run::Conn(evalsha))
+        .script_numkeys_at(2)
+        .doc(
+            S,
+            "2.6.0",
+            "Execute a Lua script server side",
+            "sha1 numkeys [key [key ...]] [arg [arg ...]]",
+        ),
     CommandSpec::new(
         "eval_ro",
         -3,
@@ -51,6 +55,7 @@ pub static SPECS: &[CommandSpec] = &[
         KeySpan::NONE,
         Run::Conn(eval_ro),
     )
+    .script_numkeys_at(2)
     .doc(
         S,
         "7.0.0",
@@ -64,6 +69,7 @@ pub static SPECS: &[CommandSpec] = &[
         KeySpan::NONE,
         Run::Conn(evalsha_ro),
     )
+    .script_numkeys_at(2)
     .doc(
         S,
         "7.0.0",

@@ -43,7 +43,7 @@ pub const SPECS: &[CommandSpec] = &[
         .doc(S, "1.0.0", "Moves a member from one set to another.", "source destination member"),
     CommandSpec::new("sinter", -2, READONLY, KeySpan::range(1, -1, 1), Run::Conn(multi::sinter))
         .doc(S, "1.0.0", "Returns the intersect of multiple sets.", "key [key ...]"),
-    CommandSpec::new("sintercard", -3, READONLY, KeySpan::NONE, Run::Conn(multi::sintercard))
+    CommandSpec::new("sintercard", -3, READONLY, KeySpan::NONE, Run::Conn(multi::sintercard)).numkeys_at(1)
         .doc(S, "7.0.0", "Returns the number of members of the intersect of multiple sets.", "numkeys key [key ...] [LIMIT limit]"),
     CommandSpec::new("sinterstore", -3, WRITE.union(DENYOOM), KeySpan::range(1, -1, 1), Run::Conn(multi::sinterstore))
         .doc(S, "1.0.0", "Stores the intersect of multiple sets in a key.", "destination key [key ...]"),

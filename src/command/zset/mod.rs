@@ -200,55 +200,55 @@ pub const SPECS: &[CommandSpec] = &[
         "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
         "key [key ...] timeout",
     ),
-    CommandSpec::new("bzmpop", -5, WRITE.union(BLOCKING), KeySpan::NONE, Run::Conn(pop::bzmpop)).doc(
+    CommandSpec::new("bzmpop", -5, WRITE.union(BLOCKING), KeySpan::NONE, Run::Conn(pop::bzmpop)).numkeys_at(2).doc(
         G,
         "7.0.0",
         "Remove and return members with scores in a sorted set or block until one is available",
         "timeout numkeys key [key ...] MIN|MAX [COUNT count]",
     ),
-    CommandSpec::new("zmpop", -4, WRITE, KeySpan::NONE, Run::Conn(store::zmpop)).doc(
+    CommandSpec::new("zmpop", -4, WRITE, KeySpan::NONE, Run::Conn(store::zmpop)).numkeys_at(1).doc(
         G,
         "7.0.0",
         "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
         "numkeys key [key ...] MIN|MAX [COUNT count]",
     ),
-    CommandSpec::new("zunion", -3, READONLY, KeySpan::NONE, Run::Conn(store::zunion)).doc(
+    CommandSpec::new("zunion", -3, READONLY, KeySpan::NONE, Run::Conn(store::zunion)).numkeys_at(1).doc(
         G,
         "6.2.0",
         "Returns the union of multiple sorted sets.",
         "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]",
     ),
-    CommandSpec::new("zinter", -3, READONLY, KeySpan::NONE, Run::Conn(store::zinter)).doc(
+    CommandSpec::new("zinter", -3, READONLY, KeySpan::NONE, Run::Conn(store::zinter)).numkeys_at(1).doc(
         G,
         "6.2.0",
         "Returns the intersect of multiple sorted sets.",
         "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]",
     ),
-    CommandSpec::new("zdiff", -3, READONLY, KeySpan::NONE, Run::Conn(store::zdiff)).doc(
+    CommandSpec::new("zdiff", -3, READONLY, KeySpan::NONE, Run::Conn(store::zdiff)).numkeys_at(1).doc(
         G,
         "6.2.0",
         "Returns the difference between multiple sorted sets.",
         "numkeys key [key ...] [WITHSCORES]",
     ),
-    CommandSpec::new("zunionstore", -4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Conn(store::zunionstore)).doc(
+    CommandSpec::new("zunionstore", -4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Conn(store::zunionstore)).numkeys_at(2).doc(
         G,
         "2.0.0",
         "Stores the union of multiple sorted sets in a key.",
         "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
     ),
-    CommandSpec::new("zinterstore", -4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Conn(store::zinterstore)).doc(
+    CommandSpec::new("zinterstore", -4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Conn(store::zinterstore)).numkeys_at(2).doc(
         G,
         "2.0.0",
         "Stores the intersect of multiple sorted sets in a key.",
         "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE SUM|MIN|MAX]",
     ),
-    CommandSpec::new("zdiffstore", -4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Conn(store::zdiffstore)).doc(
+    CommandSpec::new("zdiffstore", -4, WRITE.union(DENYOOM), KeySpan::single(1), Run::Conn(store::zdiffstore)).numkeys_at(2).doc(
         G,
         "6.2.0",
         "Stores the difference of multiple sorted sets in a key.",
         "destination numkeys key [key ...]",
     ),
-    CommandSpec::new("zintercard", -3, READONLY, KeySpan::NONE, Run::Conn(store::zintercard)).doc(
+    CommandSpec::new("zintercard", -3, READONLY, KeySpan::NONE, Run::Conn(store::zintercard)).numkeys_at(1).doc(
         G,
         "7.0.0",
         "Returns the number of members of the intersect of multiple sorted sets.",
