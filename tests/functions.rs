@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::dataset::{assert_same_data, snapshot};
-use common::{Flavor, Reply, TempDir, TestServer, diff};
+use common::{Flavor, Reply, TempDir, TestServer, diff, wait_in_sync};
 
 const LIB: &str = "#!lua name=mylib\n\
     redis.register_function('echo', function(keys, args) return {#keys, args[1]} end)\n\
@@ -129,23 +127,6 @@ fn libraries_are_saved_and_loaded_with_the_dump() {
     let r = TestServer::start_with(Flavor::Redis, Some(dir.path()), &[]);
     let mut c = r.conn();
     assert_eq!(c.q("FCALL_RO getter 1 k"), Reply::Bulk(b"v".to_vec()));
-}
-
-fn wait_in_sync(master: &TestServer, replica: &TestServer) {
-    let (mut m, mut r) = (master.conn(), replica.conn());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mo = m.info("replication").remove("master_repl_offset").unwrap_or_default();
-        let ri = r.info("replication");
-        if ri.get("master_link_status").map(String::as_str) == Some("up") && ri.get("slave_repl_offset") == Some(&mo) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "replica not in sync: {ri:?} master offset {mo}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Libraries reach a replica with the full sync's payload and with the stream (LOAD, DELETE,

@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::dataset::{assert_same_data, snapshot};
-use common::{Flavor, Reply, TestServer, c};
+use common::{Flavor, Reply, TestServer, c, wait_in_sync};
 
 const WRITES: &[&str] = &[
     "MSETNX a 1 b 2 c 3",
@@ -37,23 +35,6 @@ const WRITES: &[&str] = &[
     "ZADD zz 1 x 2 y",
     "ZADD zz2 1 a",
 ];
-
-fn wait_in_sync(master: &TestServer, replica: &TestServer) {
-    let (mut m, mut r) = (master.conn(), replica.conn());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mo = m.info("replication").remove("master_repl_offset").unwrap_or_default();
-        let ri = r.info("replication");
-        if ri.get("master_link_status").map(String::as_str) == Some("up") && ri.get("slave_repl_offset") == Some(&mo) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "replica not in sync: {ri:?} master offset {mo}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn new_write_commands_replicate_to_redis_and_shoal_replicas() {

@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::dataset::{assert_same_data, snapshot};
-use common::{Conn, Flavor, Pair, Reply, TestServer, diff};
+use common::{Conn, Flavor, Pair, Reply, TestServer, diff, wait_in_sync};
 
 /// `EVAL script numkeys keys-and-args...` on both servers, compared.
 fn eval(p: &mut Pair, script: &str, rest: &[&str]) {
@@ -356,23 +356,6 @@ fn a_script_over_several_shards_is_atomic() {
         })
         .sum();
     assert_eq!(sum, 800);
-}
-
-fn wait_in_sync(master: &TestServer, replica: &TestServer) {
-    let (mut m, mut r) = (master.conn(), replica.conn());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mo = m.info("replication").remove("master_repl_offset").unwrap_or_default();
-        let ri = r.info("replication");
-        if ri.get("master_link_status").map(String::as_str) == Some("up") && ri.get("slave_repl_offset") == Some(&mo) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "replica not in sync: {ri:?} master offset {mo}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 const SCRIPTED_WRITES: &[(&str, &[&str])] = &[

@@ -540,6 +540,25 @@ impl Pair {
     }
 }
 
+/// Waits (up to 20 s) until `replica`'s link to `master` is up and it has applied every byte
+/// of the master's stream.
+pub fn wait_in_sync(master: &TestServer, replica: &TestServer) {
+    let (mut m, mut r) = (master.conn(), replica.conn());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mo = m.info("replication").remove("master_repl_offset").unwrap_or_default();
+        let ri = r.info("replication");
+        if ri.get("master_link_status").map(String::as_str) == Some("up") && ri.get("slave_repl_offset") == Some(&mo) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica not in sync: {ri:?} master offset {mo}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Runs `f` against a fresh redis-server and a fresh Shoal for each shard count given.
 pub fn differential(shard_counts: &[usize], f: impl Fn(&mut Pair)) {
     for &n in shard_counts {
