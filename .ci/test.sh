@@ -6,12 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What the tests run besides cargo: redis-server/redis-cli/redis-benchmark as the reference,
-# `ip` (iproute2) for the protected-mode test's network namespace, `kill` (procps).
+# `ip` (iproute2) for the protected-mode test's network namespace, `kill` (procps), and the
+# C toolchain the vendored LuaJIT build needs.
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then missing+=(redis-tools); fi
 command -v ip >/dev/null || missing+=(iproute2)
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || missing+=(procps)
+# The Lua engine (mlua's vendored LuaJIT) is built from C source with make and a C compiler.
+command -v make >/dev/null || missing+=(make)
+command -v cc >/dev/null || missing+=(gcc)
 if [ "${#missing[@]}" -gt 0 ]; then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
